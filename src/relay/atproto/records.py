@@ -1,0 +1,65 @@
+"""Typed atproto records relay reads and writes, one model per lexicon."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from relay.atproto.lexicon import LexiconCatalog
+
+TRACK_NSID = "app.relay.track"
+FileType = Literal["mp3", "wav", "ogg", "flac"]
+
+
+def format_datetime(moment: datetime) -> str:
+    """atproto datetime: UTC, millisecond precision, ``Z`` suffix."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TrackRecord(BaseModel):
+    """An ``app.relay.track`` record. Build it, then ``to_json(lexicons)`` validates on the way out;
+    ``from_json`` validates on the way in."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    type_: Literal["app.relay.track"] = Field(default=TRACK_NSID, alias="$type")
+    title: str
+    artist: str
+    album: str | None = None
+    audio_url: str = Field(alias="audioUrl")
+    file_type: FileType = Field(alias="fileType")
+    duration: int | None = None
+    created_at: str = Field(alias="createdAt")
+
+    def to_json(self, lexicons: LexiconCatalog) -> dict[str, Any]:
+        data = self.model_dump(by_alias=True, exclude_none=True)
+        return lexicons.validate(TRACK_NSID, data)
+
+    @classmethod
+    def from_json(cls, data: object, lexicons: LexiconCatalog) -> TrackRecord:
+        checked = lexicons.validate(TRACK_NSID, data)
+        return cls.model_validate(checked)
+
+
+@dataclass(frozen=True)
+class AtUri:
+    """``at://did/collection/rkey``."""
+
+    did: str
+    collection: str
+    rkey: str
+
+    def __str__(self) -> str:
+        return f"at://{self.did}/{self.collection}/{self.rkey}"
+
+    @classmethod
+    def parse(cls, value: str) -> AtUri:
+        if not value.startswith("at://"):
+            raise ValueError(f"not an at:// URI: {value!r}")
+        parts = value[len("at://") :].split("/")
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"expected at://did/collection/rkey, got {value!r}")
+        return cls(did=parts[0], collection=parts[1], rkey=parts[2])

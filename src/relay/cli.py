@@ -1,0 +1,158 @@
+"""The ``relay`` command: ``serve``, ``dev``, ``db upgrade``, ``export-schema``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import uvicorn
+from rich.console import Console
+from rich.panel import Panel
+
+from relay.errors import ConfigurationError
+from relay.settings import Settings, load_settings
+
+console = Console(stderr=True)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs full URLs at INFO; keep them (and anything token-bearing) out of the logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+async def _check_database(settings: Settings, migrate: bool) -> None:
+    from relay.db.engine import create_engine, pending_migrations, upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        if await pending_migrations(engine):
+            if not migrate:
+                raise ConfigurationError(
+                    "the database is not migrated; run `relay db upgrade` first "
+                    "(or start with `relay serve --migrate`)",
+                    variable="RELAY_DATABASE_URL",
+                )
+            await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def _serve(settings: Settings) -> None:
+    from relay.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # access logs would carry query strings; metrics cover traffic
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    asyncio.run(_check_database(settings, migrate=args.migrate or settings.auto_migrate))
+    _serve(settings)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    asyncio.run(_check_database(settings, migrate=True))
+    console.print(f"[green]database is at the newest revision[/] ({settings.resolved_database_url})")
+
+
+def cmd_export_schema(args: argparse.Namespace) -> None:
+    from relay.graphql.schema import export_sdl
+
+    sdl = export_sdl()
+    if args.output == "-":
+        sys.stdout.write(sdl)
+    else:
+        Path(args.output).write_text(sdl, encoding="utf-8")
+        console.print(f"wrote {args.output}")
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    """A full local stack: sandbox PLC + PDS, a demo account, and relay on SQLite + filesystem."""
+    from relay.sandbox import LocalNetwork, ensure_installed
+
+    root = Path(args.data_dir).resolve()
+    if root.exists():
+        shutil.rmtree(root)  # the PLC directory is in memory: start every dev run afresh
+    ensure_installed()
+    network = LocalNetwork(root / "network", plc_port=args.plc_port, pds_port=args.pds_port)
+    console.print("starting the sandbox PLC directory and PDS…")
+    network.start()
+    try:
+        account = network.create_account("demo.test", password="demo-password")
+        os.environ.setdefault("RELAY_DATA_DIR", str(root / "relay"))
+        os.environ.setdefault("RELAY_PLC_URL", network.plc_url)
+        os.environ.setdefault("RELAY_HANDLE_RESOLVER_URL", network.pds_url)
+        settings = load_settings()
+        _configure_logging(settings.log_level)
+        asyncio.run(_check_database(settings, migrate=True))
+        url = settings.resolved_public_url
+        console.print(
+            Panel.fit(
+                f"relay      {url}/graphql\n"
+                f"sandbox PDS {network.pds_url}  (PLC {network.plc_url})\n\n"
+                f"demo account  handle [bold]{account.handle}[/]  password [bold]{account.password}[/]\n"
+                f"              did {account.did}\n\n"
+                "log in:\n"
+                f"  curl -s {url}/graphql -H 'content-type: application/json' \\\n"
+                "    -d '{\"query\":\"mutation { login(identifier: \\\"demo.test\\\", "
+                "password: \\\"demo-password\\\") { token } }\"}'\n"
+                "then upload with the token (see README.md). Data lives in "
+                f"{root} and is reset on the next `relay dev`.",
+                title="relay dev",
+            )
+        )
+        _serve(settings)
+    finally:
+        network.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relay", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the API (configured by RELAY_* variables)")
+    serve.add_argument("--migrate", action="store_true", help="apply pending migrations first")
+    serve.set_defaults(func=cmd_serve)
+
+    dev = sub.add_parser("dev", help="relay + a sandbox PDS with a demo account")
+    dev.add_argument("--data-dir", default="data/dev")
+    dev.add_argument("--plc-port", type=int, default=2582)
+    dev.add_argument("--pds-port", type=int, default=2583)
+    dev.set_defaults(func=cmd_dev)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    export = sub.add_parser("export-schema", help="print or write the GraphQL SDL")
+    export.add_argument("--output", "-o", default="-")
+    export.set_defaults(func=cmd_export_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ConfigurationError as exc:
+        console.print(f"[red]configuration error:[/] {exc.message}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""ORM models of the index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import DateTime, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class PublishState(StrEnum):
+    DRAFT = "DRAFT"
+    PUBLISHING = "PUBLISHING"
+    PUBLISHED = "PUBLISHED"
+    FAILED = "FAILED"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TrackRow(Base):
+    """One track: relay's own (with ``file_id``) or, later, one indexed from the network."""
+
+    __tablename__ = "tracks"
+    __table_args__ = (
+        Index("ix_tracks_created_at", "created_at", "id"),
+        Index("ix_tracks_artist_did", "artist_did"),
+        Index("ix_tracks_file_id", "file_id"),
+        Index("ix_tracks_publish_due", "publish_state", "next_publish_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uri: Mapped[str] = mapped_column(String(512), unique=True)
+    artist_did: Mapped[str] = mapped_column(String(256))
+    rkey: Mapped[str] = mapped_column(String(64))
+    cid: Mapped[str | None] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(Text)
+    artist: Mapped[str] = mapped_column(Text)
+    album: Mapped[str | None] = mapped_column(Text)
+    audio_url: Mapped[str] = mapped_column(Text)
+    file_id: Mapped[str | None] = mapped_column(String(128))
+    file_type: Mapped[str] = mapped_column(String(16))
+    duration: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    record_created_at: Mapped[str] = mapped_column(String(64))
+    indexed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    artist_handle: Mapped[str | None] = mapped_column(String(256))
+    publish_state: Mapped[str] = mapped_column(String(16))
+    publish_error: Mapped[str | None] = mapped_column(Text)
+    publish_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_publish_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SessionRow(Base):
+    """A relay session: only the SHA-256 of the bearer token is stored."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    did: Mapped[str] = mapped_column(String(256), index=True)
+    handle: Mapped[str] = mapped_column(String(256))
+    pds_url: Mapped[str] = mapped_column(String(512))
+    auth_kind: Mapped[str] = mapped_column(String(32))
+    access_token: Mapped[str] = mapped_column(Text)
+    refresh_token: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,1 @@
+"""The GraphQL edge: types, resolvers and error codes. Resolvers only call services."""

@@ -1,0 +1,67 @@
+"""The per-request GraphQL context: services, the caller's token and per-request loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.dataloader import DataLoader
+
+from relay.db.models import TrackRow
+from relay.errors import RelayError, UnauthenticatedError
+from relay.services.sessions import SessionService, Viewer
+from relay.services.tracks import TrackService
+
+
+@dataclass(frozen=True)
+class Services:
+    """What resolvers may call. Built once per app in its lifespan."""
+
+    tracks: TrackService
+    sessions: SessionService
+
+
+def bearer_token(request: Request | WebSocket) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+@dataclass
+class RelayContext:
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    services: Services
+    token: str | None
+    track_loader: DataLoader[str, TrackRow | None] = field(init=False)
+    _viewer: Viewer | None = field(default=None, init=False)
+    _auth_error: RelayError | None = field(default=None, init=False)
+    _resolved: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        async def load(uris: list[str]) -> list[TrackRow | None]:
+            rows = await self.services.tracks.get_many(uris)
+            return [rows.get(uri) for uri in uris]
+
+        self.track_loader = DataLoader(load_fn=load)
+
+    async def viewer(self) -> Viewer | None:
+        """The signed-in caller, or None (an invalid token reads as anonymous for queries)."""
+        if not self._resolved:
+            self._resolved = True
+            if self.token is not None:
+                try:
+                    self._viewer = await self.services.sessions.authenticate(self.token)
+                except UnauthenticatedError as exc:
+                    self._auth_error = exc
+        return self._viewer
+
+    async def require_viewer(self) -> Viewer:
+        viewer = await self.viewer()
+        if viewer is None:
+            raise self._auth_error or UnauthenticatedError(
+                "sign in first: send 'Authorization: Bearer <token>' from the login mutation"
+            )
+        return viewer

@@ -1,0 +1,77 @@
+"""Mutation resolvers: authenticate, translate IDs, call one service function."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+
+from relay.errors import BadUserInputError
+from relay.graphql.context import RelayContext
+from relay.graphql.inputs import UpdateTrackInput, UploadTrackInput
+from relay.graphql.types import DeleteTrackPayload, LoginPayload, Track, Viewer
+from relay.services.tracks import StagedUpload, TrackChanges
+
+Info = strawberry.Info[RelayContext, None]
+
+
+def track_uri(global_id: strawberry.ID) -> str:
+    """The AT-URI inside a Track's global ID."""
+    try:
+        decoded = relay.GlobalID.from_id(global_id)
+    except Exception as exc:
+        raise BadUserInputError(f"{global_id!r} is not a valid ID") from exc
+    if decoded.type_name != "Track":
+        raise BadUserInputError(f"{global_id!r} is not a Track ID")
+    return decoded.node_id
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Upload audio (multipart request) and, unless publish is false, publish it."
+    )
+    async def upload_track(self, info: Info, input: UploadTrackInput) -> Track:
+        viewer = await info.context.require_viewer()
+        if not isinstance(input.file, StagedUpload):
+            raise BadUserInputError(
+                "file must be sent as a multipart upload (graphql-multipart-request spec)"
+            )
+        row = await info.context.services.tracks.upload(
+            viewer,
+            input.file,
+            title=input.title,
+            artist=input.artist,
+            album=input.album,
+            publish=input.publish,
+        )
+        return Track.from_row(row)
+
+    @strawberry.mutation(description="Publish a draft, or retry a failed publish, now.")
+    async def publish_track(self, info: Info, id: strawberry.ID) -> Track:
+        viewer = await info.context.require_viewer()
+        row = await info.context.services.tracks.publish(viewer, track_uri(id))
+        return Track.from_row(row)
+
+    @strawberry.mutation(description="Edit metadata; a published record is rewritten in place.")
+    async def update_track(self, info: Info, id: strawberry.ID, input: UpdateTrackInput) -> Track:
+        viewer = await info.context.require_viewer()
+        changes = TrackChanges(title=input.title, artist=input.artist, album=input.album)
+        row = await info.context.services.tracks.update(viewer, track_uri(id), changes)
+        return Track.from_row(row)
+
+    @strawberry.mutation(description="Delete the PDS record, the audio and the index entry.")
+    async def delete_track(self, info: Info, id: strawberry.ID) -> DeleteTrackPayload:
+        viewer = await info.context.require_viewer()
+        row = await info.context.services.tracks.delete(viewer, track_uri(id))
+        return DeleteTrackPayload(deleted_id=id, uri=row.uri)
+
+    @strawberry.mutation(description="Sign in with a handle or DID and an app password.")
+    async def login(self, info: Info, identifier: str, password: str) -> LoginPayload:
+        token, viewer = await info.context.services.sessions.login(identifier, password)
+        return LoginPayload(token=token, viewer=Viewer.from_value(viewer))
+
+    @strawberry.mutation(description="End the current session.")
+    async def logout(self, info: Info) -> bool:
+        viewer = await info.context.require_viewer()
+        await info.context.services.sessions.logout(viewer)
+        return True

@@ -1,0 +1,31 @@
+"""The schema, assembled in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql.error import GraphQLError
+from strawberry.types import ExecutionContext
+
+from relay.graphql.errors import ErrorCodes
+from relay.graphql.mutations import Mutation
+from relay.graphql.queries import Query
+
+
+class RelaySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Logging happens in ``ErrorCodes``, where the original exception is still known."""
+
+
+def build_schema() -> strawberry.Schema:
+    return RelaySchema(query=Query, mutation=Mutation, extensions=[ErrorCodes])
+
+
+def export_sdl() -> str:
+    return build_schema().as_str() + "\n"
+
+
+__all__: list[Any] = ["build_schema", "export_sdl"]

@@ -1,0 +1,215 @@
+"""Streaming parser for GraphQL multipart requests (the graphql-multipart-request spec).
+
+The body is read chunk by chunk: text fields (``operations``, ``map``) are kept in memory up to a
+small bound; file parts are written to a staging directory on disk while being hashed, in a worker
+thread, so the request body is never held whole in memory. A file over the limit stops the read at
+once (``PayloadTooLargeError``); ``cleanup()`` removes every staged file, whatever happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import anyio
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from relay.errors import BadUserInputError, PayloadTooLargeError
+from relay.services.tracks import StagedUpload
+
+MAX_FIELD_BYTES = 1024 * 1024
+MAX_FILES = 10
+_FLUSH_BYTES = 1024 * 1024
+_SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
+
+# Headers a browser cannot send cross-site without a CORS preflight; one must be present on a
+# multipart request, or a form on any web page could post uploads with the user's cookies.
+PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name", "graphql-preflight")
+
+
+@dataclass
+class _Part:
+    name: str = ""
+    filename: str | None = None
+    content_type: str | None = None
+    text: bytearray = field(default_factory=bytearray)
+    handle: BinaryIO | None = None
+    path: Path | None = None
+    hasher: Any = None
+    size: int = 0
+    pending: bytearray = field(default_factory=bytearray)
+
+
+@dataclass
+class ParsedMultipart:
+    operations: Any
+    files_map: dict[str, list[str]]
+    files: dict[str, StagedUpload]
+
+
+def _write(part: _Part, data: bytes) -> None:
+    assert part.handle is not None
+    part.handle.write(data)
+    part.hasher.update(data)
+
+
+class UploadStaging:
+    """Stages the files of one request under ``directory``."""
+
+    def __init__(self, directory: Path, max_file_bytes: int) -> None:
+        self._dir = directory
+        self._max = max_file_bytes
+        self._paths: list[Path] = []
+        self._handles: list[BinaryIO] = []
+
+    async def parse(self, content_type: str, body: AsyncIterator[bytes]) -> ParsedMultipart:
+        ctype, params = parse_options_header(content_type)
+        boundary = params.get(b"boundary")
+        if ctype != b"multipart/form-data" or not boundary:
+            raise BadUserInputError("expected multipart/form-data with a boundary")
+        await anyio.Path(self._dir).mkdir(parents=True, exist_ok=True)
+
+        events: list[tuple[str, bytes]] = []
+        header_field = bytearray()
+        header_value = bytearray()
+        headers: dict[bytes, bytes] = {}
+
+        def on_part_data(data: bytes, start: int, end: int) -> None:
+            events.append(("data", bytes(data[start:end])))
+
+        def on_header_field(data: bytes, start: int, end: int) -> None:
+            header_field.extend(data[start:end])
+
+        def on_header_value(data: bytes, start: int, end: int) -> None:
+            header_value.extend(data[start:end])
+
+        def on_header_end() -> None:
+            headers[bytes(header_field).lower()] = bytes(header_value)
+            header_field.clear()
+            header_value.clear()
+
+        def on_headers_finished() -> None:
+            events.append(("begin", json.dumps({k.decode(): v.decode("latin-1")
+                                                 for k, v in headers.items()}).encode()))
+            headers.clear()
+
+        def on_part_end() -> None:
+            events.append(("end", b""))
+
+        parser = MultipartParser(
+            boundary,
+            {
+                "on_part_data": on_part_data,
+                "on_header_field": on_header_field,
+                "on_header_value": on_header_value,
+                "on_header_end": on_header_end,
+                "on_headers_finished": on_headers_finished,
+                "on_part_end": on_part_end,
+            },
+        )
+        fields: dict[str, bytes] = {}
+        files: dict[str, StagedUpload] = {}
+        part = _Part()
+        async for chunk in body:
+            try:
+                parser.write(chunk)
+            except MultipartParseError as exc:
+                raise BadUserInputError(f"malformed multipart body: {exc}") from exc
+            for kind, payload in events:
+                if kind == "begin":
+                    part = await self._begin(json.loads(payload), len(files))
+                elif kind == "data":
+                    await self._data(part, payload)
+                else:
+                    await self._end(part, fields, files)
+            events.clear()
+        parser.finalize()
+        return self._assemble(fields, files)
+
+    async def _begin(self, headers: dict[str, str], file_count: int) -> _Part:
+        disposition, options = parse_options_header(headers.get("content-disposition", ""))
+        if disposition != b"form-data" or b"name" not in options:
+            raise BadUserInputError("each multipart part needs a form-data content-disposition")
+        part = _Part(name=options[b"name"].decode("utf-8", "replace"))
+        if b"filename" in options:
+            if file_count >= MAX_FILES:
+                raise BadUserInputError(f"at most {MAX_FILES} files per request")
+            part.filename = options[b"filename"].decode("utf-8", "replace")
+            part.content_type = headers.get("content-type")
+            suffix = Path(part.filename).suffix
+            suffix = suffix.lower() if _SAFE_SUFFIX.match(suffix) else ""
+            part.path = self._dir / f"upload-{secrets.token_hex(12)}{suffix}"
+            self._paths.append(part.path)
+            part.handle = await anyio.to_thread.run_sync(open, part.path, "wb")
+            self._handles.append(part.handle)
+            part.hasher = hashlib.sha256()
+        return part
+
+    async def _data(self, part: _Part, data: bytes) -> None:
+        if part.handle is None:
+            part.text.extend(data)
+            if len(part.text) > MAX_FIELD_BYTES:
+                raise BadUserInputError(f"form field {part.name!r} is too large")
+            return
+        part.size += len(data)
+        if part.size > self._max:
+            raise PayloadTooLargeError(self._max)
+        part.pending.extend(data)
+        if len(part.pending) >= _FLUSH_BYTES:
+            await self._flush(part)
+
+    async def _flush(self, part: _Part) -> None:
+        if part.pending:
+            data = bytes(part.pending)
+            part.pending.clear()
+            await anyio.to_thread.run_sync(_write, part, data)
+
+    async def _end(self, part: _Part, fields: dict[str, bytes], files: dict[str, StagedUpload]) -> None:
+        if part.handle is None:
+            fields[part.name] = bytes(part.text)
+            return
+        await self._flush(part)
+        await anyio.to_thread.run_sync(part.handle.close)
+        assert part.path is not None and part.filename is not None
+        files[part.name] = StagedUpload(
+            path=part.path,
+            filename=part.filename,
+            content_type=part.content_type,
+            size=part.size,
+            sha256=part.hasher.hexdigest(),
+        )
+
+    @staticmethod
+    def _assemble(fields: dict[str, bytes], files: dict[str, StagedUpload]) -> ParsedMultipart:
+        try:
+            operations = json.loads(fields["operations"])
+            files_map = json.loads(fields.get("map", b"{}"))
+        except KeyError:
+            raise BadUserInputError("multipart request has no 'operations' field") from None
+        except ValueError as exc:
+            raise BadUserInputError("'operations' and 'map' must be JSON") from exc
+        if not isinstance(files_map, dict) or not all(
+            isinstance(v, list) and all(isinstance(p, str) for p in v) for v in files_map.values()
+        ):
+            raise BadUserInputError("'map' must map file fields to lists of variable paths")
+        missing = [name for name in files_map if name not in files]
+        if missing:
+            raise BadUserInputError(f"files named in 'map' are missing: {', '.join(missing)}")
+        return ParsedMultipart(operations=operations, files_map=files_map, files=files)
+
+    async def cleanup(self) -> None:
+        """Close and delete every staged file (safe to call more than once)."""
+        for handle in self._handles:
+            if not handle.closed:
+                await anyio.to_thread.run_sync(handle.close)
+        for path in self._paths:
+            await anyio.Path(path).unlink(missing_ok=True)
+        self._handles.clear()
+        self._paths.clear()

@@ -1,0 +1,24 @@
+"""The ``AudioStore`` protocol every storage backend implements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class AudioStore(Protocol):
+    """Content-addressed audio objects: keys are derived from the bytes, so ``put`` is idempotent."""
+
+    async def put(self, key: str, source: Path, content_type: str) -> bool:
+        """Store ``source`` under ``key`` unless it is already there; True when bytes were written."""
+        ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the object; a missing object is not an error."""
+        ...
+
+    def public_url(self, key: str) -> str:
+        """The URL listeners (and the ``audioUrl`` of records) use to fetch the object."""
+        ...
