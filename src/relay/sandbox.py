@@ -178,6 +178,7 @@ class LocalNetwork:
         return self.pds.url
 
     def start(self) -> None:
+        (self.root / "pds" / "blobs").mkdir(parents=True, exist_ok=True)
         self.plc.start("/_health")
         try:
             self.pds.start("/xrpc/_health")

@@ -18,7 +18,16 @@ Info = strawberry.Info[RelayContext, None]
 
 @strawberry.type
 class Query:
-    node: relay.Node | None = relay.node(description="Fetch any object by its global ID.")
+    @strawberry.field(description="Fetch any object by its global ID.")
+    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        try:
+            global_id = relay.GlobalID.from_id(id)
+        except Exception:
+            return None
+        if global_id.type_name != "Track":
+            return None
+        row = await info.context.track_loader.load(global_id.node_id)
+        return None if row is None else Track.from_row(row)
 
     @strawberry.field(description="One track by its AT-URI.")
     async def track(self, info: Info, uri: str) -> Track | None:

@@ -1,0 +1,135 @@
+"""Shared fixtures: the real sandbox PDS, radosgw, SQLite and PostgreSQL, relay over HTTP."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from relay.sandbox import Account, LocalNetwork, free_port
+from relay.settings import Settings
+from tests.harness.audio import make_audio
+from tests.harness.client import RelayClient
+from tests.harness.radosgw import RadosGateway
+from tests.harness.server import RunningRelay, run_relay
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "RELAY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNetwork]:
+    """One reference PDS + PLC directory for the whole run."""
+    net = LocalNetwork(
+        tmp_path_factory.mktemp("network"), plc_port=free_port(), pds_port=free_port()
+    )
+    net.start()
+    try:
+        yield net
+    finally:
+        net.stop()
+
+
+@pytest.fixture(scope="session")
+def accounts(network: LocalNetwork) -> dict[str, Account]:
+    return {name: network.create_account(f"{name}.test") for name in ("alice", "bob", "carol")}
+
+
+@pytest.fixture(scope="session")
+def radosgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadosGateway]:
+    """A real S3-compatible server (started only by tests that ask for it)."""
+    gw = RadosGateway.start(tmp_path_factory.mktemp("radosgw"))
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+async def _postgres_database() -> str:
+    name = f"relay_test_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return name
+
+
+async def _drop_postgres_database(name: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Every DB test runs on SQLite and on the PostgreSQL server of the machine."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}"
+        return
+    name = await _postgres_database()
+    admin = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{admin}/{name}"
+    finally:
+        await _drop_postgres_database(name)
+
+
+@pytest.fixture
+def relay_settings(database_url: str, tmp_path: Path, network: LocalNetwork) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        auto_migrate=True,
+        plc_url=network.plc_url,
+        handle_resolver_url=network.pds_url,
+        pds_timeout_seconds=5,
+        publish_retry_base_seconds=0.3,
+        publish_retry_max_seconds=2,
+        publish_worker_interval_seconds=0.2,
+        max_upload_bytes=20 * 1024 * 1024,
+    )
+
+
+@pytest.fixture
+async def relay(relay_settings: Settings) -> AsyncIterator[RunningRelay]:
+    async with run_relay(relay_settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(relay: RunningRelay) -> AsyncIterator[RelayClient]:
+    c = RelayClient(relay.url)
+    try:
+        yield c
+    finally:
+        await c.aclose()
+
+
+@pytest.fixture
+async def alice(client: RelayClient, accounts: dict[str, Account]) -> str:
+    """A session token of alice."""
+    return await client.login(accounts["alice"].handle, accounts["alice"].password)
+
+
+@pytest.fixture
+async def bob(client: RelayClient, accounts: dict[str, Account]) -> str:
+    return await client.login(accounts["bob"].handle, accounts["bob"].password)
+
+
+@pytest.fixture(scope="session")
+def audio_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("audio")
+    return {
+        fmt: make_audio(root / f"tone.{fmt}", fmt, seconds=3, freq=330)
+        for fmt in ("mp3", "wav", "ogg", "flac", "aiff")
+    }

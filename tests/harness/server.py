@@ -1,0 +1,45 @@
+"""relay running in the test's event loop behind a real uvicorn socket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+
+from relay.app import Collaborators, create_app
+from relay.sandbox import free_port
+from relay.settings import Settings
+
+
+@dataclass
+class RunningRelay:
+    url: str
+    app: Starlette
+    settings: Settings
+
+
+@asynccontextmanager
+async def run_relay(
+    settings: Settings, collaborators: Collaborators | None = None
+) -> AsyncIterator[RunningRelay]:
+    port = settings.port if settings.port != 8000 else free_port()
+    settings = settings.model_copy(update={"port": port, "host": "127.0.0.1"})
+    app = create_app(settings, collaborators)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server._serve())  # _serve: no signal capture inside pytest
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("relay did not start")
+        await asyncio.sleep(0.02)
+    try:
+        yield RunningRelay(url=f"http://127.0.0.1:{port}", app=app, settings=settings)
+    finally:
+        server.should_exit = True
+        await task
