@@ -49,7 +49,18 @@ class TrackRow(Base):
         Index("ix_tracks_artist_did", "artist_did"),
         Index("ix_tracks_file_id", "file_id"),
         Index("ix_tracks_publish_due", "publish_state", "next_publish_at"),
+        Index("ix_tracks_artist_key", "artist_key"),
+        Index("ix_tracks_title_key", "title_key", "id"),
     )
+
+    def derive_keys(self) -> None:
+        """Refresh the case-folded columns from title, artist and album."""
+        self.title_key = self.title.casefold()
+        self.artist_key = self.artist.casefold()
+        self.album_key = self.album.casefold() if self.album is not None else None
+        self.search_text = "\n".join(
+            part.casefold() for part in (self.title, self.artist, self.album or "")
+        )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uri: Mapped[str] = mapped_column(String(512), unique=True)
@@ -59,6 +70,11 @@ class TrackRow(Base):
     title: Mapped[str] = mapped_column(Text)
     artist: Mapped[str] = mapped_column(Text)
     album: Mapped[str | None] = mapped_column(Text)
+    # Case-folded copies (computed in Python: SQLite's lower() only knows ASCII).
+    title_key: Mapped[str] = mapped_column(Text, default="")
+    artist_key: Mapped[str] = mapped_column(Text, default="")
+    album_key: Mapped[str | None] = mapped_column(Text)
+    search_text: Mapped[str] = mapped_column(Text, default="")
     audio_url: Mapped[str] = mapped_column(Text)
     file_id: Mapped[str | None] = mapped_column(String(128))
     file_type: Mapped[str] = mapped_column(String(16))

@@ -60,7 +60,7 @@ class TrackPage:
 
 def _sort_expression(field: TrackOrderField) -> ColumnElement[Any]:
     if field is TrackOrderField.TITLE:
-        return func.lower(TrackRow.title)
+        return TrackRow.title_key  # type: ignore[return-value]
     if field is TrackOrderField.DURATION:
         return func.coalesce(TrackRow.duration, -1)
     return TrackRow.created_at  # type: ignore[return-value]
@@ -68,7 +68,7 @@ def _sort_expression(field: TrackOrderField) -> ColumnElement[Any]:
 
 def _sort_value(row: TrackRow, field: TrackOrderField) -> Any:
     if field is TrackOrderField.TITLE:
-        return row.title.lower()
+        return row.title_key
     if field is TrackOrderField.DURATION:
         return -1 if row.duration is None else row.duration
     return row.created_at.isoformat()
@@ -113,20 +113,14 @@ def _where(flt: TrackFilter) -> list[ColumnElement[bool]]:
     if flt.artist_did:
         clauses.append(TrackRow.artist_did == flt.artist_did)
     if flt.artist:
-        clauses.append(func.lower(TrackRow.artist) == flt.artist.lower())
+        clauses.append(TrackRow.artist_key == flt.artist.strip().casefold())
     if flt.album:
-        clauses.append(func.lower(TrackRow.album) == flt.album.lower())
+        clauses.append(TrackRow.album_key == flt.album.strip().casefold())
     if flt.file_type:
         clauses.append(TrackRow.file_type == flt.file_type)
     if flt.search and flt.search.strip():
-        pattern = f"%{_escape_like(flt.search.strip().lower())}%"
-        clauses.append(
-            or_(
-                func.lower(TrackRow.title).like(pattern, escape="\\"),
-                func.lower(TrackRow.artist).like(pattern, escape="\\"),
-                func.lower(func.coalesce(TrackRow.album, "")).like(pattern, escape="\\"),
-            )
-        )
+        pattern = f"%{_escape_like(flt.search.strip().casefold())}%"
+        clauses.append(TrackRow.search_text.like(pattern, escape="\\"))
     return clauses
 
 
@@ -158,14 +152,20 @@ class TrackIndex:
             return {row.uri: row for row in rows}
 
     async def insert(self, row: TrackRow) -> TrackRow:
+        row.derive_keys()
         async with self._sessions() as db, db.begin():
             db.add(row)
         return row
 
     async def update(self, track_id: int, **values: Any) -> TrackRow | None:
         async with self._sessions() as db, db.begin():
-            await db.execute(update(TrackRow).where(TrackRow.id == track_id).values(**values))
-            return await db.get(TrackRow, track_id, populate_existing=True)
+            row = await db.get(TrackRow, track_id, with_for_update=True)
+            if row is None:
+                return None
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.derive_keys()
+        return row
 
     async def claim_for_publish(self, track_id: int, states: Sequence[PublishState]) -> bool:
         """Move a track to PUBLISHING if it is in one of ``states``; False if someone else did."""

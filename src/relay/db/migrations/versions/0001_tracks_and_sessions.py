@@ -29,6 +29,10 @@ def upgrade() -> None:
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("artist", sa.Text(), nullable=False),
         sa.Column("album", sa.Text(), nullable=True),
+        sa.Column("title_key", sa.Text(), nullable=False),
+        sa.Column("artist_key", sa.Text(), nullable=False),
+        sa.Column("album_key", sa.Text(), nullable=True),
+        sa.Column("search_text", sa.Text(), nullable=False),
         sa.Column("audio_url", sa.Text(), nullable=False),
         sa.Column("file_id", sa.String(128), nullable=True),
         sa.Column("file_type", sa.String(16), nullable=False),
@@ -46,6 +50,8 @@ def upgrade() -> None:
     op.create_index("ix_tracks_artist_did", "tracks", ["artist_did"])
     op.create_index("ix_tracks_file_id", "tracks", ["file_id"])
     op.create_index("ix_tracks_publish_due", "tracks", ["publish_state", "next_publish_at"])
+    op.create_index("ix_tracks_artist_key", "tracks", ["artist_key"])
+    op.create_index("ix_tracks_title_key", "tracks", ["title_key", "id"])
     op.create_table(
         "sessions",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),

@@ -1,0 +1,184 @@
+"""The tracks connection: cursors both ways, totalCount, filters, search and ordering."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from relay.db.engine import create_engine, session_factory
+from relay.db.models import PublishState, TrackRow
+from relay.db.tracks import TrackIndex
+from tests.harness.client import RelayClient
+from tests.harness.server import RunningRelay
+
+QUERY = """
+query($first: Int, $after: String, $last: Int, $before: String, $where: TrackFilter,
+      $orderBy: TrackOrder) {
+  tracks(first: $first, after: $after, last: $last, before: $before, where: $where,
+         orderBy: $orderBy) {
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { title artist album duration fileType artistDid } }
+  }
+}
+"""
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _row(i: int, **overrides: Any) -> TrackRow:
+    did = "did:plc:" + ("a" if i % 2 else "b") * 24
+    values: dict[str, Any] = {
+        "uri": f"at://{did}/app.relay.track/3k{i:011d}",
+        "artist_did": did,
+        "rkey": f"3k{i:011d}",
+        "cid": None,
+        "title": f"Song {i:02d}",
+        "artist": "Ada" if i % 2 else "Bo",
+        "album": "First" if i < 10 else None,
+        "audio_url": f"https://audio.example/{i}.mp3",
+        "file_id": None,
+        "file_type": "mp3" if i % 3 else "flac",
+        "duration": (i * 7) % 13,
+        "created_at": BASE + timedelta(minutes=i),
+        "record_created_at": "2026-01-01T00:00:00.000Z",
+        "indexed_at": BASE,
+        "artist_handle": None,
+        "publish_state": PublishState.PUBLISHED,
+        "publish_error": None,
+        "publish_attempts": 0,
+        "next_publish_at": None,
+    }
+    values.update(overrides)
+    return TrackRow(**values)
+
+
+@pytest.fixture
+async def seeded(relay: RunningRelay) -> RunningRelay:
+    engine = create_engine(relay.settings.resolved_database_url)
+    try:
+        index = TrackIndex(session_factory(engine))
+        for i in range(25):
+            await index.insert(_row(i))
+        await index.insert(_row(99, title="Ünïcode 50% off_sale", album="Odd", duration=None))
+    finally:
+        await engine.dispose()
+    return relay
+
+
+async def _page(client: RelayClient, **variables: Any) -> dict[str, Any]:
+    result = await client.gql(QUERY, variables)
+    tracks: dict[str, Any] = result.data["tracks"]
+    return tracks
+
+
+def _titles(page: dict[str, Any]) -> list[str]:
+    return [edge["node"]["title"] for edge in page["edges"]]
+
+
+async def test_forward_and_backward_pagination_cover_every_track_once(
+    seeded: RunningRelay, client: RelayClient
+) -> None:
+    seen: list[str] = []
+    after = None
+    while True:
+        page = await _page(client, first=7, after=after)
+        assert page["totalCount"] == 26
+        seen += _titles(page)
+        assert page["pageInfo"]["hasPreviousPage"] is (after is not None)
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(seen) == 26 and len(set(seen)) == 26
+    assert seen[0] == "Ünïcode 50% off_sale"  # newest first by default
+    assert seen[1:4] == ["Song 24", "Song 23", "Song 22"]
+
+    back: list[str] = []
+    before = None
+    while True:
+        page = await _page(client, last=5, before=before)
+        back = _titles(page) + back
+        if not page["pageInfo"]["hasPreviousPage"]:
+            break
+        before = page["pageInfo"]["startCursor"]
+    assert back == seen
+
+
+@pytest.mark.parametrize(
+    ("order", "expected_first"),
+    [
+        ({"field": "CREATED_AT", "direction": "ASC"}, ["Song 00", "Song 01", "Song 02"]),
+        ({"field": "TITLE", "direction": "ASC"}, ["Song 00", "Song 01", "Song 02"]),
+        ({"field": "TITLE", "direction": "DESC"}, ["Ünïcode 50% off_sale", "Song 24", "Song 23"]),
+        ({"field": "DURATION", "direction": "DESC"}, ["Song 24", "Song 11", "Song 22"]),
+    ],
+)
+async def test_ordering(
+    order: dict[str, str], expected_first: list[str], seeded: RunningRelay, client: RelayClient
+) -> None:
+    page = await _page(client, first=3, orderBy=order)
+    assert _titles(page) == expected_first
+    rest = await _page(client, first=30, after=page["pageInfo"]["endCursor"], orderBy=order)
+    assert len(rest["edges"]) == 23
+    assert not set(_titles(rest)) & set(expected_first)
+
+
+@pytest.mark.parametrize(
+    ("where", "count"),
+    [
+        ({"artistDid": "did:plc:" + "a" * 24}, 13),
+        ({"artist": "ada"}, 13),
+        ({"album": "FIRST"}, 10),
+        ({"fileType": "FLAC"}, 10),
+        ({"search": "song 1"}, 10),
+        ({"search": "50%"}, 1),
+        ({"search": "off_"}, 1),
+        ({"search": "odd"}, 1),
+        ({"search": "ünï"}, 1),
+        ({"search": "ÜNÏCODE"}, 1),
+        ({"artist": "Bo", "fileType": "MP3"}, 8),
+        ({"search": "nothing like this"}, 0),
+    ],
+)
+async def test_filters(
+    where: dict[str, str], count: int, seeded: RunningRelay, client: RelayClient
+) -> None:
+    page = await _page(client, first=100, where=where)
+    assert page["totalCount"] == count
+    assert len(page["edges"]) == count
+
+
+@pytest.mark.parametrize(
+    ("variables", "fragment"),
+    [
+        ({"first": 1, "last": 1}, "either first or last"),
+        ({"first": 1000}, "between 0 and 100"),
+        ({"first": 1, "after": "bm9wZQ=="}, "invalid pagination cursor"),
+    ],
+)
+async def test_bad_pagination_arguments(
+    variables: dict[str, Any], fragment: str, seeded: RunningRelay, client: RelayClient
+) -> None:
+    result = await client.gql(QUERY, variables)
+    assert result.codes == ["BAD_USER_INPUT"]
+    assert fragment in result.messages[0]
+
+
+async def test_cursor_of_another_ordering_is_rejected(
+    seeded: RunningRelay, client: RelayClient
+) -> None:
+    page = await _page(client, first=2)
+    result = await client.gql(
+        QUERY,
+        {"first": 2, "after": page["pageInfo"]["endCursor"], "orderBy": {"field": "TITLE"}},
+    )
+    assert result.codes == ["BAD_USER_INPUT"]
+
+
+async def test_node_and_track_lookups_of_unknown_ids(client: RelayClient) -> None:
+    result = await client.gql(
+        '{ node(id: "VHJhY2s6YXQ6Ly9ub3BlL2FwcC5yZWxheS50cmFjay94") { id } '
+        'track(uri: "at://did:plc:x/app.relay.track/y") { id } }'
+    )
+    assert result.data == {"node": None, "track": None}

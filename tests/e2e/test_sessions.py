@@ -1,0 +1,85 @@
+"""Relay sessions: hashed tokens at rest, PDS tokens refreshed when they expire."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from relay.db.engine import create_engine, session_factory
+from relay.db.models import SessionRow
+from relay.sandbox import LocalNetwork
+from tests.harness.client import RelayClient
+from tests.harness.pds import get_record
+from tests.harness.server import RunningRelay
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+async def _session_rows(relay: RunningRelay) -> list[SessionRow]:
+    engine = create_engine(relay.settings.resolved_database_url)
+    try:
+        async with session_factory(engine)() as db:
+            return list((await db.execute(select(SessionRow))).scalars())
+    finally:
+        await engine.dispose()
+
+
+async def _set_access_token(relay: RunningRelay, token: str) -> str:
+    engine = create_engine(relay.settings.resolved_database_url)
+    try:
+        async with session_factory(engine)() as db, db.begin():
+            row = (await db.execute(select(SessionRow))).scalar_one()
+            old = row.access_token
+            row.access_token = token
+            return old
+    finally:
+        await engine.dispose()
+
+
+async def test_only_a_hash_of_the_token_is_stored(
+    client: RelayClient, alice: str, relay: RunningRelay
+) -> None:
+    rows = await _session_rows(relay)
+    assert len(rows) == 1
+    assert alice not in rows[0].token_hash
+    assert len(rows[0].token_hash) == 64
+    assert all(alice not in str(value) for value in rows[0].__dict__.values())
+
+
+async def test_expired_access_token_is_refreshed_before_the_write(
+    client: RelayClient,
+    alice: str,
+    relay: RunningRelay,
+    network: LocalNetwork,
+    audio_files: dict[str, Path],
+) -> None:
+    # An access token whose exp has passed: relay must refresh with the refresh token first.
+    expired = f"{_b64({'alg': 'ES256K'})}.{_b64({'exp': int(time.time()) - 60})}.sig"
+    await _set_access_token(relay, expired)
+    track = (await client.upload(audio_files["mp3"], token=alice)).data["uploadTrack"]
+    assert track["publishState"] == "PUBLISHED", track["publishError"]
+    assert get_record(network, track["uri"]) is not None
+    (row,) = await _session_rows(relay)
+    assert row.access_token != expired  # the refreshed tokens were persisted
+
+
+async def test_access_token_rejected_by_the_pds_is_refreshed_and_retried(
+    client: RelayClient,
+    alice: str,
+    relay: RunningRelay,
+    network: LocalNetwork,
+    audio_files: dict[str, Path],
+) -> None:
+    # Not expired by its own claims, but the PDS refuses it (bad signature).
+    forged = f"{_b64({'alg': 'HS256'})}.{_b64({'exp': int(time.time()) + 3600})}.forged"
+    await _set_access_token(relay, forged)
+    track = (await client.upload(audio_files["ogg"], token=alice)).data["uploadTrack"]
+    assert track["publishState"] == "PUBLISHED", track["publishError"]
+    (row,) = await _session_rows(relay)
+    assert row.access_token != forged
