@@ -13,14 +13,13 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import aioboto3
 import httpx
-from botocore.config import Config as BotoConfig
+from aiobotocore.config import AioConfig
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from relay.atproto.identity import AtprotoIdentityResolver, IdentityResolver
@@ -33,8 +32,8 @@ from relay.db.tracks import TrackIndex
 from relay.errors import ConfigurationError
 from relay.graphql.context import Services
 from relay.graphql.schema import build_schema
+from relay.http.audio import serve_audio
 from relay.http.graphql_view import RelayGraphQL
-from relay.media.probe import CONTENT_TYPES
 from relay.metrics import RelayMetrics
 from relay.services.publisher import PublishWorker
 from relay.services.sessions import SessionService
@@ -63,7 +62,9 @@ async def _open_store(settings: Settings, stack: AsyncExitStack) -> AudioStore:
         return FilesystemAudioStore(
             settings.data_dir / "audio", public_base_url=settings.resolved_public_url
         )
-    assert settings.s3_secret_access_key is not None and settings.s3_bucket is not None
+    # The settings validator guarantees these for the s3 backend.
+    assert settings.s3_secret_access_key is not None
+    assert settings.s3_bucket is not None
     assert settings.public_audio_base_url is not None
     session = aioboto3.Session()
     client = await stack.enter_async_context(
@@ -73,7 +74,7 @@ async def _open_store(settings: Settings, stack: AsyncExitStack) -> AudioStore:
             region_name=settings.s3_region,
             aws_access_key_id=settings.s3_access_key_id,
             aws_secret_access_key=settings.s3_secret_access_key.get_secret_value(),
-            config=BotoConfig(retries={"max_attempts": 3, "mode": "standard"}),
+            config=AioConfig(retries={"max_attempts": 3, "mode": "standard"}),
         )
     )
     return S3AudioStore(
@@ -162,35 +163,13 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    async def audio(request: Request) -> Response:
-        store = request.app.state.store
-        file_id = request.path_params["file_id"]
-        if not isinstance(store, FilesystemAudioStore):
-            return PlainTextResponse("audio is served by the object store", status_code=404)
-        try:
-            path: Path = store.path(file_id)
-        except ValueError:
-            return PlainTextResponse("not found", status_code=404)
-        if not path.is_file():
-            return PlainTextResponse("not found", status_code=404)
-        digest, _, extension = file_id.partition(".")
-        # The key is the content's SHA-256: a strong validator that never changes.
-        headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{digest}"'}
-        if headers["ETag"] in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=headers)
-        return FileResponse(
-            path,
-            media_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
-            headers=headers,
-        )
-
     graphql = RelayGraphQL(
         build_schema(), staging_dir=staging_dir, max_upload_bytes=settings.max_upload_bytes
     )
     routes = [
         Route("/healthz", healthz),
         Route("/metrics", metrics_endpoint),
-        Route("/audio/{file_id}", audio, methods=["GET", "HEAD"]),
+        Route("/audio/{file_id}", serve_audio, methods=["GET", "HEAD"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

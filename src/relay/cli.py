@@ -67,7 +67,9 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
     settings = load_settings()
     _configure_logging(settings.log_level)
     asyncio.run(_check_database(settings, migrate=True))
-    console.print(f"[green]database is at the newest revision[/] ({settings.resolved_database_url})")
+    console.print(
+        f"[green]database is at the newest revision[/] ({settings.resolved_database_url})"
+    )
 
 
 def cmd_export_schema(args: argparse.Namespace) -> None:
@@ -93,7 +95,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     console.print("starting the sandbox PLC directory and PDS…")
     network.start()
     try:
-        account = network.create_account("demo.test", password="demo-password")
+        account = network.create_account("demo.test", password="demo-password")  # noqa: S106
         os.environ.setdefault("RELAY_DATA_DIR", str(root / "relay"))
         os.environ.setdefault("RELAY_PLC_URL", network.plc_url)
         os.environ.setdefault("RELAY_HANDLE_RESOLVER_URL", network.pds_url)
@@ -105,12 +107,13 @@ def cmd_dev(args: argparse.Namespace) -> None:
             Panel.fit(
                 f"relay      {url}/graphql\n"
                 f"sandbox PDS {network.pds_url}  (PLC {network.plc_url})\n\n"
-                f"demo account  handle [bold]{account.handle}[/]  password [bold]{account.password}[/]\n"
+                f"demo account  handle [bold]{account.handle}[/]  "
+                f"password [bold]{account.password}[/]\n"
                 f"              did {account.did}\n\n"
                 "log in:\n"
                 f"  curl -s {url}/graphql -H 'content-type: application/json' \\\n"
-                "    -d '{\"query\":\"mutation { login(identifier: \\\"demo.test\\\", "
-                "password: \\\"demo-password\\\") { token } }\"}'\n"
+                '    -d \'{"query":"mutation { login(identifier: \\"demo.test\\", '
+                'password: \\"demo-password\\") { token } }"}\'\n'
                 "then upload with the token (see README.md). Data lives in "
                 f"{root} and is reset on the next `relay dev`.",
                 title="relay dev",

@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     session_ttl_days: int = Field(default=30, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("s3_endpoint_url", "public_audio_base_url", "public_url", "handle_resolver_url")
+    @field_validator(
+        "s3_endpoint_url", "public_audio_base_url", "public_url", "handle_resolver_url"
+    )
     @classmethod
     def _optional_url(cls, value: str | None) -> str | None:
         return _check_http_url(value)

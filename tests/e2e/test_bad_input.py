@@ -27,7 +27,11 @@ async def assert_nothing_left(client: RelayClient, relay: RunningRelay) -> None:
     ("name", "content", "fragment"),
     [
         ("empty.mp3", b"", "empty"),
-        ("notes.txt", b"just some text, not audio\n" * 50, "supported formats: mp3, wav, ogg, flac"),
+        (
+            "notes.txt",
+            b"just some text, not audio\n" * 50,
+            "supported formats: mp3, wav, ogg, flac",
+        ),
         ("noise.mp3", os.urandom(20_000), "corrupt"),
         ("broken.wav", b"RIFF\x10\x00\x00\x00WAVEfmt " + os.urandom(64), "corrupt"),
     ],
@@ -68,7 +72,10 @@ async def test_unsupported_format_lists_supported_ones(
         ({"artist": "y" * 300}, "artist: must be at most 280 characters"),
         ({"album": "z" * 281}, "album: must be at most 280 characters"),
         # 280 graphemes but far more than 2800 bytes: the lexicon's byte bound holds too.
-        ({"title": "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466" * 150}, "title: must be at most 2800 bytes"),
+        (
+            {"title": "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466" * 150},
+            "title: must be at most 2800 bytes",
+        ),
     ],
 )
 async def test_invalid_metadata_is_rejected(
@@ -79,8 +86,14 @@ async def test_invalid_metadata_is_rejected(
     relay: RunningRelay,
     audio_files: dict[str, Path],
 ) -> None:
-    kwargs: dict[str, str] = {"title": "ok", "artist": "ok", **fields}
-    result = await client.upload(audio_files["mp3"], token=alice, **kwargs)
+    values = {"title": "ok", "artist": "ok", **fields}
+    result = await client.upload(
+        audio_files["mp3"],
+        token=alice,
+        title=values["title"],
+        artist=values["artist"],
+        album=values.get("album"),
+    )
     assert result.codes == ["BAD_USER_INPUT"], result.body
     assert fragment in result.messages[0]
     await assert_nothing_left(client, relay)

@@ -18,7 +18,11 @@ async def test_healthz(relay: RunningRelay) -> None:
 
 
 async def test_metrics_count_uploads_publishes_and_pds_latency(
-    client: RelayClient, alice: str, relay: RunningRelay, audio_files: dict[str, Path], tmp_path: Path
+    client: RelayClient,
+    alice: str,
+    relay: RunningRelay,
+    audio_files: dict[str, Path],
+    tmp_path: Path,
 ) -> None:
     await client.upload(audio_files["mp3"], token=alice)
     junk = tmp_path / "junk.mp3"

@@ -12,7 +12,7 @@ from tests.harness.client import RelayClient
 from tests.harness.pds import get_record
 
 PUBLISH = "mutation($id: ID!) { publishTrack(id: $id) { publishState } }"
-UPDATE = "mutation($id: ID!) { updateTrack(id: $id, input: {title: \"Mine now\"}) { title } }"
+UPDATE = 'mutation($id: ID!) { updateTrack(id: $id, input: {title: "Mine now"}) { title } }'
 DELETE = "mutation($id: ID!) { deleteTrack(id: $id) { uri } }"
 TRACK = "query($u: String!) { track(uri: $u) { title publishState cid } }"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from relay.sandbox import Account, LocalNetwork
 from relay.settings import Settings
 from tests.harness.client import RelayClient

@@ -22,9 +22,7 @@ DELETE = "mutation($id: ID!) { deleteTrack(id: $id) { deletedId uri } }"
 async def test_update_rewrites_the_record_with_the_same_rkey(
     client: RelayClient, alice: str, network: LocalNetwork, audio_files: dict[str, Path]
 ) -> None:
-    track = (await client.upload(audio_files["flac"], album="Old", token=alice)).data[
-        "uploadTrack"
-    ]
+    track = (await client.upload(audio_files["flac"], album="Old", token=alice)).data["uploadTrack"]
     original = get_record(network, track["uri"])
     assert original is not None
     result = await client.gql(

@@ -88,11 +88,8 @@ async def test_same_bytes_twice_by_same_user_is_one_object(
     client: RelayClient, alice: str, relay: RunningRelay, audio_files: dict[str, Path]
 ) -> None:
     first = (await client.upload(audio_files["wav"], title="One", token=alice)).data["uploadTrack"]
-    second = (await client.upload(audio_files["wav"], title="Two", token=alice)).data[
-        "uploadTrack"
-    ]
+    second = (await client.upload(audio_files["wav"], title="Two", token=alice)).data["uploadTrack"]
     assert first["uri"] != second["uri"]
     assert first["audioUrl"] == second["audioUrl"]
     stored = list((relay.settings.data_dir / "audio").iterdir())
     assert len(stored) == 1
-

@@ -38,7 +38,9 @@ class RadosGateway:
     @classmethod
     def start(cls, root: Path, timeout: float = 90.0) -> RadosGateway:
         if shutil.which("radosgw") is None:
-            raise RuntimeError("radosgw is not installed: apt-get install radosgw ceph-mon ceph-osd")
+            raise RuntimeError(
+                "radosgw is not installed: apt-get install radosgw ceph-mon ceph-osd"
+            )
         root.mkdir(parents=True, exist_ok=True)
         for sub in ("mon", "osd", "run", "log"):
             (root / sub).mkdir(exist_ok=True)
@@ -100,9 +102,7 @@ rgw data = {root}/rgw
         return gw
 
     def _run(self, *args: str) -> str:
-        result = subprocess.run(
-            list(args), capture_output=True, text=True, timeout=60, check=False
-        )
+        result = subprocess.run(list(args), capture_output=True, text=True, timeout=60, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed: {result.stderr[-2000:]}")
         return result.stdout
@@ -112,9 +112,7 @@ rgw data = {root}/rgw
 
     def _spawn(self, *args: str) -> None:
         log = open(self.root / "log" / f"{Path(args[0]).name}.stdout", "ab")  # noqa: SIM115
-        self._processes.append(
-            subprocess.Popen(list(args), stdout=log, stderr=subprocess.STDOUT)
-        )
+        self._processes.append(subprocess.Popen(list(args), stdout=log, stderr=subprocess.STDOUT))
 
     def _boot(self, conf: Path, fsid: str, mon_port: int, timeout: float) -> None:
         c = str(conf)

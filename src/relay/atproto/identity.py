@@ -93,9 +93,7 @@ class AtprotoIdentityResolver:
     async def _ask_resolver_service(self, handle: str) -> str | None:
         url = f"{self._handle_resolver_url}/xrpc/com.atproto.identity.resolveHandle"
         try:
-            response = await self._http.get(
-                url, params={"handle": handle}, timeout=self._timeout
-            )
+            response = await self._http.get(url, params={"handle": handle}, timeout=self._timeout)
         except httpx.HTTPError as exc:
             raise UpstreamError(f"handle resolver unreachable: {exc.__class__.__name__}") from exc
         if response.status_code == 400:
@@ -124,4 +122,6 @@ class AtprotoIdentityResolver:
                 f"handle {expected_handle} points at {did}, whose DID document does not claim it",
                 identifier=expected_handle,
             )
-        return Identity(did=did, handle=handle, pds_url=data.pds.rstrip("/"), signing_key=data.signing_key)
+        return Identity(
+            did=did, handle=handle, pds_url=data.pds.rstrip("/"), signing_key=data.signing_key
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -50,7 +50,7 @@ def _check_datetime(value: str) -> bool:
     return True
 
 
-_FORMAT_CHECKS = {
+_FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {
     "datetime": _check_datetime,
     "uri": lambda v: bool(_URI.match(v)) and len(v) <= 8192,
     "did": lambda v: bool(_DID.match(v)) and len(v) <= 2048,
@@ -71,9 +71,7 @@ class RecordSchema:
         if not isinstance(value, dict):
             raise RecordValidationError("record must be an object", nsid=self.nsid, path="")
         if value.get("$type") != self.nsid:
-            raise RecordValidationError(
-                f"must be {self.nsid!r}", nsid=self.nsid, path="$type"
-            )
+            raise RecordValidationError(f"must be {self.nsid!r}", nsid=self.nsid, path="$type")
         self._object(self.record, value, "")
         return value
 
@@ -119,7 +117,7 @@ class RecordSchema:
         if "minLength" in schema and size < schema["minLength"]:
             raise self._fail(f"must be at least {schema['minLength']} bytes (UTF-8)", path)
         if "maxGraphemes" in schema or "minGraphemes" in schema:
-            count = grapheme.length(value)
+            count: int = grapheme.length(value)
             if "maxGraphemes" in schema and count > schema["maxGraphemes"]:
                 raise self._fail(f"must be at most {schema['maxGraphemes']} characters", path)
             if "minGraphemes" in schema and count < schema["minGraphemes"]:

@@ -56,8 +56,9 @@ OnRefresh = Callable[[PdsCredentials], Awaitable[None]]
 
 
 class PdsClient(Protocol):
-    async def create_session(self, pds_url: str, identifier: str, password: str) -> PdsCredentials:
-        ...
+    async def create_session(
+        self, pds_url: str, identifier: str, password: str
+    ) -> PdsCredentials: ...
 
     async def delete_session(self, credentials: PdsCredentials) -> None: ...
 
@@ -84,14 +85,14 @@ class PdsClient(Protocol):
 
 def _error_name(exc: RequestErrorBase) -> str:
     content = exc.response.content if exc.response is not None else None
-    return content.error or "" if isinstance(content, XrpcError) else ""
+    return str(content.error or "") if isinstance(content, XrpcError) else ""
 
 
 def _error_message(exc: RequestErrorBase) -> str:
     content = exc.response.content if exc.response is not None else None
     if isinstance(content, XrpcError):
-        return content.message or content.error or "error"
-    return exc.__class__.__name__
+        return str(content.message or content.error or "error")
+    return str(type(exc).__name__)
 
 
 def _status(exc: RequestErrorBase) -> int | None:
@@ -156,7 +157,7 @@ class SdkPdsClient:
         try:
             await client.com.atproto.server.delete_session(
                 headers={"Authorization": f"Bearer {credentials.refresh_jwt}"},
-                ignore_session_check=True,  # type: ignore[call-arg]
+                ignore_session_check=True,
             )
         except AtProtocolError:
             pass  # the session is being dropped either way
@@ -242,10 +243,11 @@ class SdkPdsClient:
 def _session_string(credentials: PdsCredentials) -> str:
     from atproto_client.client.session import Session
 
-    return Session(
+    session = Session(
         handle=credentials.handle,
         did=credentials.did,
         access_jwt=credentials.access_jwt,
         refresh_jwt=credentials.refresh_jwt,
         pds_endpoint=credentials.pds_url,
-    ).encode()
+    )
+    return str(session.encode())

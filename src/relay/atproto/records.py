@@ -25,7 +25,7 @@ class TrackRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
-    type_: Literal["app.relay.track"] = Field(default=TRACK_NSID, alias="$type")
+    type_: Literal["app.relay.track"] = Field(default="app.relay.track", alias="$type")
     title: str
     artist: str
     album: str | None = None

@@ -1,4 +1,4 @@
-"""Timestamp identifiers (TIDs), the record keys of ``app.relay.track`` (atproto record-key spec)."""
+"""Timestamp identifiers (TIDs): the record keys of ``app.relay.track`` (atproto record keys)."""
 
 from __future__ import annotations
 

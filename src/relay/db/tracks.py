@@ -124,7 +124,7 @@ def _where(flt: TrackFilter) -> list[ColumnElement[bool]]:
     return clauses
 
 
-def _ordered(stmt: Select[tuple[TrackRow]], order: TrackOrder, *, forward: bool) -> Any:
+def _ordered(stmt: Select[Any], order: TrackOrder, *, forward: bool) -> Select[Any]:
     expr = _sort_expression(order.field)
     ascending = forward != order.descending
     if ascending:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
+from graphql.error import GraphQLError
 from relay.errors import ErrorCode, RelayError
 
 log = logging.getLogger("relay.graphql")
@@ -36,7 +36,9 @@ def coded_error(error: GraphQLError) -> GraphQLError:
     if original is None or isinstance(original, GraphQLError):
         return _with_code(error, error.message, ErrorCode.BAD_USER_INPUT)
     log.error(
-        "unexpected error at %s", error.path, exc_info=(type(original), original, original.__traceback__)
+        "unexpected error at %s",
+        error.path,
+        exc_info=(type(original), original, original.__traceback__),
     )
     return _with_code(error, "Internal server error", ErrorCode.INTERNAL)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from graphql.error import GraphQLError
 from strawberry.types import ExecutionContext
 
+from graphql.error import GraphQLError
 from relay.graphql.errors import ErrorCodes
 from relay.graphql.mutations import Mutation
 from relay.graphql.queries import Query

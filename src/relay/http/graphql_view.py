@@ -34,7 +34,10 @@ class _RequestAdapter(StarletteRequestAdapter):
 
 def error_response(error: RelayError, status: int) -> JSONResponse:
     """A GraphQL-shaped error outside execution (e.g. a rejected upload body)."""
-    body = {"data": None, "errors": [{"message": error.message, "extensions": {"code": error.code}}]}
+    body = {
+        "data": None,
+        "errors": [{"message": error.message, "extensions": {"code": error.code}}],
+    }
     headers = {"Connection": "close"} if status == 413 else None
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -77,7 +80,11 @@ class RelayGraphQL(GraphQL[RelayContext, None]):
         if not any(name in headers for name in PREFLIGHT_HEADERS):
             raise HTTPException(400, PREFLIGHT_MESSAGE)
         declared = headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self._max_upload_bytes + MAX_FIELD_BYTES:
+        if (
+            declared
+            and declared.isdigit()
+            and int(declared) > self._max_upload_bytes + MAX_FIELD_BYTES
+        ):
             # Refuse before reading a byte of a body that announces itself as too large.
             raise PayloadTooLargeError(self._max_upload_bytes)
         staging: UploadStaging = starlette_request.state.upload_staging

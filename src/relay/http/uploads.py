@@ -96,8 +96,14 @@ class UploadStaging:
             header_value.clear()
 
         def on_headers_finished() -> None:
-            events.append(("begin", json.dumps({k.decode(): v.decode("latin-1")
-                                                 for k, v in headers.items()}).encode()))
+            events.append(
+                (
+                    "begin",
+                    json.dumps(
+                        {k.decode(): v.decode("latin-1") for k, v in headers.items()}
+                    ).encode(),
+                )
+            )
             headers.clear()
 
         def on_part_end() -> None:
@@ -171,7 +177,9 @@ class UploadStaging:
             part.pending.clear()
             await anyio.to_thread.run_sync(_write, part, data)
 
-    async def _end(self, part: _Part, fields: dict[str, bytes], files: dict[str, StagedUpload]) -> None:
+    async def _end(
+        self, part: _Part, fields: dict[str, bytes], files: dict[str, StagedUpload]
+    ) -> None:
         if part.handle is None:
             fields[part.name] = bytes(part.text)
             return

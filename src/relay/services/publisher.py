@@ -6,6 +6,7 @@ Its state is the index itself (``publish_state``, ``next_publish_at``), so it su
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from relay.clock import Clock
@@ -44,8 +45,6 @@ class PublishWorker:
                 await self.run_once()
             except Exception:
                 log.exception("publish worker pass failed; retrying")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
-            except TimeoutError:
-                pass
             self._wake.clear()

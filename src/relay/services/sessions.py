@@ -18,7 +18,7 @@ from relay.db.models import SessionRow
 from relay.db.sessions import SessionStore
 from relay.errors import BadUserInputError, UnauthenticatedError
 
-APP_PASSWORD = "app-password"
+APP_PASSWORD = "app-password"  # noqa: S105 - the auth kind, not a secret
 
 
 @dataclass(frozen=True)

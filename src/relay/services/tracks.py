@@ -68,7 +68,9 @@ class RetryPolicy:
     max_seconds: float
 
     def delay(self, attempts: int) -> timedelta:
-        return timedelta(seconds=min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1)))
+        return timedelta(
+            seconds=min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
+        )
 
 
 def _clean(value: str | None) -> str | None:
@@ -81,7 +83,7 @@ def _record_of(row: TrackRow) -> TrackRecord:
         artist=row.artist,
         album=row.album,
         audio_url=row.audio_url,
-        file_type=row.file_type,  # type: ignore[arg-type]
+        file_type=row.file_type,
         duration=row.duration,
         created_at=row.record_created_at,
     )
@@ -156,7 +158,7 @@ class TrackService:
             artist=artist,
             album=album,
             audio_url=self._store.public_url(file_id),
-            file_type=info.file_type,  # type: ignore[arg-type]
+            file_type=info.file_type,
             duration=info.duration_seconds,
             created_at=format_datetime(now),
         )

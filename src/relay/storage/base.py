@@ -7,10 +7,10 @@ from typing import Protocol
 
 
 class AudioStore(Protocol):
-    """Content-addressed audio objects: keys are derived from the bytes, so ``put`` is idempotent."""
+    """Content-addressed audio objects: keys derive from the bytes, so ``put`` is idempotent."""
 
     async def put(self, key: str, source: Path, content_type: str) -> bool:
-        """Store ``source`` under ``key`` unless it is already there; True when bytes were written."""
+        """Store ``source`` under ``key`` unless it is there already; True if bytes were written."""
         ...
 
     async def exists(self, key: str) -> bool: ...

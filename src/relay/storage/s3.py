@@ -5,6 +5,7 @@ Uploads stream from the staged file in parts (multipart upload), so memory stays
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,12 +88,11 @@ class S3AudioStore:
             )  # fmt: skip
         except BaseException:
             with anyio.CancelScope(shield=True):
-                try:
+                # If this fails too, the bucket's lifecycle rule reaps the abandoned upload.
+                with contextlib.suppress(ClientError, BotoCoreError):
                     await self._s3.abort_multipart_upload(
                         Bucket=self._bucket, Key=key, UploadId=upload_id
                     )
-                except (ClientError, BotoCoreError):
-                    pass  # the bucket's lifecycle rule reaps abandoned uploads
             raise
 
     async def delete(self, key: str) -> None:

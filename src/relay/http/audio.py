@@ -1,0 +1,36 @@
+"""``GET /audio/{file_id}``: audio from the filesystem store, with Range, ETag and caching."""
+
+from __future__ import annotations
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+
+from relay.media.probe import CONTENT_TYPES
+from relay.storage.filesystem import FilesystemAudioStore
+
+_NOT_FOUND = "no such audio file"
+
+
+async def serve_audio(request: Request) -> Response:
+    store = request.app.state.store
+    file_id: str = request.path_params["file_id"]
+    if not isinstance(store, FilesystemAudioStore):
+        return PlainTextResponse("audio is served by the object store", status_code=404)
+    try:
+        path = store.path(file_id)
+    except ValueError:
+        return PlainTextResponse(_NOT_FOUND, status_code=404)
+    if not await anyio.Path(path).is_file():
+        return PlainTextResponse(_NOT_FOUND, status_code=404)
+    digest, _, extension = file_id.partition(".")
+    # The key is the content's SHA-256: a strong validator that never changes.
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{digest}"'}
+    if headers["ETag"] in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    # FileResponse answers Range requests with 206 and sends the file from a thread.
+    return FileResponse(
+        path,
+        media_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
+        headers=headers,
+    )

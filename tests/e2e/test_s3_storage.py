@@ -1,0 +1,158 @@
+"""The s3 backend against a real radosgw: uploads, dedupe, deletes, signatures, public URLs."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aioboto3
+import httpx
+import pytest
+
+from relay.errors import StorageUnavailableError
+from relay.sandbox import Account, LocalNetwork
+from relay.settings import Settings
+from relay.storage.s3 import S3AudioStore
+from tests.harness.audio import make_large_wav
+from tests.harness.client import RelayClient
+from tests.harness.pds import get_record
+from tests.harness.radosgw import RadosGateway
+from tests.harness.server import run_relay
+
+PART = 5 * 1024 * 1024
+
+
+async def _public_bucket(gw: RadosGateway) -> str:
+    """A bucket anyone may read, as an R2 bucket behind an r2.dev domain is."""
+    bucket = f"relay-{secrets.token_hex(4)}"
+    session = aioboto3.Session()
+    async with session.client(
+        "s3",
+        endpoint_url=gw.endpoint_url,
+        aws_access_key_id=gw.access_key_id,
+        aws_secret_access_key=gw.secret_access_key,
+        region_name="auto",
+    ) as s3:
+        await s3.create_bucket(Bucket=bucket)
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": ["*"]},
+                    "Action": ["s3:GetObject"],
+                    "Resource": [f"arn:aws:s3:::{bucket}/*"],
+                }
+            ],
+        }
+        await s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    return bucket
+
+
+@pytest.fixture
+async def bucket(radosgw: RadosGateway) -> str:
+    return await _public_bucket(radosgw)
+
+
+@pytest.fixture
+async def store(radosgw: RadosGateway, bucket: str) -> AsyncIterator[S3AudioStore]:
+    session = aioboto3.Session()
+    async with session.client(
+        "s3",
+        endpoint_url=radosgw.endpoint_url,
+        aws_access_key_id=radosgw.access_key_id,
+        aws_secret_access_key=radosgw.secret_access_key,
+        region_name="auto",
+    ) as s3:
+        yield S3AudioStore(
+            s3,
+            bucket=bucket,
+            public_base_url=f"{radosgw.endpoint_url}/{bucket}",
+            part_size=PART,
+        )
+
+
+async def test_multipart_upload_dedupe_and_delete(store: S3AudioStore, tmp_path: Path) -> None:
+    source = make_large_wav(tmp_path / "big.wav", 3 * PART + 12345)  # four parts
+    assert await store.put("abc.wav", source, "audio/wav") is True
+    assert await store.put("abc.wav", source, "audio/wav") is False  # already there
+    async with httpx.AsyncClient() as http:
+        response = await http.get(store.public_url("abc.wav"))
+        assert response.status_code == 200
+        assert response.content == source.read_bytes()
+        assert response.headers["content-type"] == "audio/wav"
+        ranged = await http.get(store.public_url("abc.wav"), headers={"Range": "bytes=0-99"})
+        assert ranged.status_code == 206 and len(ranged.content) == 100
+    await store.delete("abc.wav")
+    assert await store.exists("abc.wav") is False
+    await store.delete("abc.wav")  # deleting twice is fine
+
+
+async def test_wrong_credentials_are_a_storage_error(
+    radosgw: RadosGateway, bucket: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "small.bin"
+    source.write_bytes(b"x" * 1000)
+    session = aioboto3.Session()
+    async with session.client(
+        "s3",
+        endpoint_url=radosgw.endpoint_url,
+        aws_access_key_id=radosgw.access_key_id,
+        aws_secret_access_key="not-the-secret",
+        region_name="auto",
+    ) as s3:
+        bad = S3AudioStore(s3, bucket=bucket, public_base_url="http://x", part_size=PART)
+        with pytest.raises(StorageUnavailableError):
+            await bad.put("k.bin", source, "application/octet-stream")
+
+
+async def test_upload_through_relay_into_the_bucket(
+    relay_settings: Settings,
+    radosgw: RadosGateway,
+    bucket: str,
+    network: LocalNetwork,
+    accounts: dict[str, Account],
+    audio_files: dict[str, Path],
+) -> None:
+    settings = relay_settings.model_copy(
+        update={
+            "storage_backend": "s3",
+            "s3_endpoint_url": radosgw.endpoint_url,
+            "s3_bucket": bucket,
+            "s3_access_key_id": radosgw.access_key_id,
+            "s3_secret_access_key": radosgw.secret_access_key,
+            "public_audio_base_url": f"{radosgw.endpoint_url}/{bucket}",
+        }
+    )
+    settings = Settings.model_validate(settings.model_dump())
+    async with run_relay(settings) as relay:
+        client = RelayClient(relay.url)
+        try:
+            alice = await client.login("alice.test", accounts["alice"].password)
+            bob = await client.login("bob.test", accounts["bob"].password)
+            mine = (await client.upload(audio_files["ogg"], token=alice)).data["uploadTrack"]
+            theirs = (await client.upload(audio_files["ogg"], token=bob)).data["uploadTrack"]
+            assert mine["audioUrl"].startswith(f"{radosgw.endpoint_url}/{bucket}/")
+            assert mine["audioUrl"] == theirs["audioUrl"]
+            record = get_record(network, mine["uri"])
+            assert record is not None and record["value"]["audioUrl"] == mine["audioUrl"]
+            async with httpx.AsyncClient() as http:
+                fetched = await http.get(mine["audioUrl"])
+                assert fetched.content == audio_files["ogg"].read_bytes()
+                deleted = await client.gql(
+                    "mutation($id: ID!) { deleteTrack(id: $id) { uri } }",
+                    {"id": mine["id"]},
+                    token=alice,
+                )
+                assert deleted.data["deleteTrack"]["uri"] == mine["uri"]
+                assert (await http.get(theirs["audioUrl"])).status_code == 200
+                await client.gql(
+                    "mutation($id: ID!) { deleteTrack(id: $id) { uri } }",
+                    {"id": theirs["id"]},
+                    token=bob,
+                )
+                assert (await http.get(theirs["audioUrl"])).status_code in (403, 404)
+        finally:
+            await client.aclose()
