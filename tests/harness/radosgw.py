@@ -36,7 +36,19 @@ class RadosGateway:
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @classmethod
-    def start(cls, root: Path, timeout: float = 90.0) -> RadosGateway:
+    def start(cls, root: Path, timeout: float = 90.0, attempts: int = 2) -> RadosGateway:
+        """Boot a cluster under ``root``; a failed boot (seen rarely on a cold machine) is retried
+        once from scratch, on new ports."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return cls._start_once(root / f"attempt-{attempt}", timeout)
+            except RuntimeError:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _start_once(cls, root: Path, timeout: float) -> RadosGateway:
         if shutil.which("radosgw") is None:
             raise RuntimeError(
                 "radosgw is not installed: apt-get install radosgw ceph-mon ceph-osd"
