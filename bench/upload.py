@@ -21,7 +21,6 @@ import threading
 import time
 from pathlib import Path
 
-import aioboto3
 import httpx
 import psutil
 
@@ -58,14 +57,7 @@ class PeakRss:
 
 
 async def raw_upload(gw: RadosGateway, bucket: str, path: Path) -> float:
-    session = aioboto3.Session()
-    async with session.client(
-        "s3",
-        endpoint_url=gw.endpoint_url,
-        aws_access_key_id=gw.access_key_id,
-        aws_secret_access_key=gw.secret_access_key,
-        region_name="auto",
-    ) as s3:
+    async with gw.client() as s3:
         await s3.create_bucket(Bucket=bucket)
         # Warm up: radosgw creates its data pools on the first write to a new cluster.
         await s3.put_object(Bucket=bucket, Key="warm-up", Body=b"x" * MB)

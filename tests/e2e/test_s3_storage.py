@@ -7,7 +7,6 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aioboto3
 import httpx
 import pytest
 
@@ -27,14 +26,7 @@ PART = 5 * 1024 * 1024
 async def _public_bucket(gw: RadosGateway) -> str:
     """A bucket anyone may read, as an R2 bucket behind an r2.dev domain is."""
     bucket = f"relay-{secrets.token_hex(4)}"
-    session = aioboto3.Session()
-    async with session.client(
-        "s3",
-        endpoint_url=gw.endpoint_url,
-        aws_access_key_id=gw.access_key_id,
-        aws_secret_access_key=gw.secret_access_key,
-        region_name="auto",
-    ) as s3:
+    async with gw.client() as s3:
         await s3.create_bucket(Bucket=bucket)
         policy = {
             "Version": "2012-10-17",
@@ -58,14 +50,7 @@ async def bucket(radosgw: RadosGateway) -> str:
 
 @pytest.fixture
 async def store(radosgw: RadosGateway, bucket: str) -> AsyncIterator[S3AudioStore]:
-    session = aioboto3.Session()
-    async with session.client(
-        "s3",
-        endpoint_url=radosgw.endpoint_url,
-        aws_access_key_id=radosgw.access_key_id,
-        aws_secret_access_key=radosgw.secret_access_key,
-        region_name="auto",
-    ) as s3:
+    async with radosgw.client() as s3:
         yield S3AudioStore(
             s3,
             bucket=bucket,
@@ -95,14 +80,7 @@ async def test_wrong_credentials_are_a_storage_error(
 ) -> None:
     source = tmp_path / "small.bin"
     source.write_bytes(b"x" * 1000)
-    session = aioboto3.Session()
-    async with session.client(
-        "s3",
-        endpoint_url=radosgw.endpoint_url,
-        aws_access_key_id=radosgw.access_key_id,
-        aws_secret_access_key="not-the-secret",
-        region_name="auto",
-    ) as s3:
+    async with radosgw.client(secret="not-the-secret") as s3:
         bad = S3AudioStore(s3, bucket=bucket, public_base_url="http://x", part_size=PART)
         with pytest.raises(StorageUnavailableError):
             await bad.put("k.bin", source, "application/octet-stream")

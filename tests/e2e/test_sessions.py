@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from relay.db.engine import create_engine, session_factory
 from relay.db.models import SessionRow
@@ -21,25 +24,26 @@ def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
-async def _session_rows(relay: RunningRelay) -> list[SessionRow]:
-    engine = create_engine(relay.settings.resolved_database_url)
-    try:
-        async with session_factory(engine)() as db:
-            return list((await db.execute(select(SessionRow))).scalars())
-    finally:
-        await engine.dispose()
-
-
-async def _set_access_token(relay: RunningRelay, token: str) -> str:
+@asynccontextmanager
+async def _database(relay: RunningRelay) -> AsyncIterator[AsyncSession]:
+    """A transaction on relay's own database, to look at or tamper with what it stored."""
     engine = create_engine(relay.settings.resolved_database_url)
     try:
         async with session_factory(engine)() as db, db.begin():
-            row = (await db.execute(select(SessionRow))).scalar_one()
-            old = row.access_token
-            row.access_token = token
-            return old
+            yield db
     finally:
         await engine.dispose()
+
+
+async def _session_rows(relay: RunningRelay) -> list[SessionRow]:
+    async with _database(relay) as db:
+        return list((await db.execute(select(SessionRow))).scalars())
+
+
+async def _set_access_token(relay: RunningRelay, token: str) -> None:
+    async with _database(relay) as db:
+        row = (await db.execute(select(SessionRow))).scalar_one()
+        row.access_token = token
 
 
 async def test_only_a_hash_of_the_token_is_stored(

@@ -15,7 +15,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import aioboto3
 import httpx
 
 
@@ -164,6 +166,16 @@ rgw data = {root}/rgw
             "--display-name=relay test", f"--access-key={self.access_key_id}",
             f"--secret-key={self.secret_access_key}",
         )  # fmt: skip
+
+    def client(self, secret: str | None = None) -> Any:
+        """An aioboto3 S3 client context for this gateway (``secret`` overrides the real one)."""
+        return aioboto3.Session().client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=secret or self.secret_access_key,
+            region_name="auto",
+        )
 
     def stop(self) -> None:
         """Stop radosgw first, then the OSD, then the monitor (the reverse hangs)."""

@@ -11,8 +11,10 @@ Order of effects and their undo:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -231,24 +233,18 @@ class TrackService:
         # If relay dies mid-write the lease makes the worker pick the track up again.
         await self._index.update(row.id, next_publish_at=lease)
         record = _record_of(row).to_json(self._lexicons)
-        started = time.perf_counter()
         try:
-            ref = await self._pds.put_record(
-                auth.credentials,
-                collection=TRACK_NSID,
-                rkey=row.rkey,
-                record=record,
-                swap_record=None,  # relay owns this rkey; a retry after a lost reply is a no-op
-                on_refresh=auth.on_refresh,
-            )
+            with self._pds_timer("publish"):
+                ref = await self._pds.put_record(
+                    auth.credentials,
+                    collection=TRACK_NSID,
+                    rkey=row.rkey,
+                    record=record,
+                    swap_record=None,  # relay owns this rkey: a retry after a lost reply is a no-op
+                    on_refresh=auth.on_refresh,
+                )
         except RelayError as exc:
-            self._metrics.pds_write_seconds.labels(operation="publish").observe(
-                time.perf_counter() - started
-            )
             return await self._failed(row, exc)
-        self._metrics.pds_write_seconds.labels(operation="publish").observe(
-            time.perf_counter() - started
-        )
         self._metrics.publishes.labels(outcome="published").inc()
         updated = await self._index.update(
             row.id,
@@ -296,8 +292,7 @@ class TrackService:
         record = candidate.to_json(self._lexicons)
         if row.publish_state == PublishState.PUBLISHED:
             auth = await self._sessions.auth_for_viewer(viewer)
-            started = time.perf_counter()
-            try:
+            with self._pds_timer("update"):
                 ref = await self._pds.put_record(
                     auth.credentials,
                     collection=TRACK_NSID,
@@ -305,10 +300,6 @@ class TrackService:
                     record=record,
                     swap_record=row.cid,
                     on_refresh=auth.on_refresh,
-                )
-            finally:
-                self._metrics.pds_write_seconds.labels(operation="update").observe(
-                    time.perf_counter() - started
                 )
             updated = await self._index.update(row.id, cid=ref.cid, **values)
         else:
@@ -322,17 +313,12 @@ class TrackService:
         row = await self._owned(viewer, uri)
         if row.publish_state != PublishState.DRAFT:
             auth = await self._sessions.auth_for_viewer(viewer)
-            started = time.perf_counter()
-            try:
+            with self._pds_timer("delete"):
                 await self._pds.delete_record(
                     auth.credentials,
                     collection=TRACK_NSID,
                     rkey=row.rkey,
                     on_refresh=auth.on_refresh,
-                )
-            finally:
-                self._metrics.pds_write_seconds.labels(operation="delete").observe(
-                    time.perf_counter() - started
                 )
             await self._index.update(
                 row.id, publish_state=PublishState.DRAFT, cid=None, next_publish_at=None
@@ -345,6 +331,17 @@ class TrackService:
         return row
 
     # -- helpers ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _pds_timer(self, operation: str) -> Iterator[None]:
+        """Observe the latency of one PDS write, whether it succeeds or fails."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._metrics.pds_write_seconds.labels(operation=operation).observe(
+                time.perf_counter() - started
+            )
 
     async def get(self, uri: str) -> TrackRow | None:
         return await self._index.get_by_uri(uri)
