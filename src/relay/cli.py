@@ -95,7 +95,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     console.print("starting the sandbox PLC directory and PDS…")
     network.start()
     try:
-        account = network.create_account("demo.test", password="demo-password")  # noqa: S106
+        account = network.create_account("musician.test", password="demo-password")  # noqa: S106
         os.environ.setdefault("RELAY_DATA_DIR", str(root / "relay"))
         os.environ.setdefault("RELAY_PLC_URL", network.plc_url)
         os.environ.setdefault("RELAY_HANDLE_RESOLVER_URL", network.pds_url)
@@ -112,7 +112,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
                 f"              did {account.did}\n\n"
                 "log in:\n"
                 f"  curl -s {url}/graphql -H 'content-type: application/json' \\\n"
-                '    -d \'{"query":"mutation { login(identifier: \\"demo.test\\", '
+                '    -d \'{"query":"mutation { login(identifier: \\"musician.test\\", '
                 'password: \\"demo-password\\") { token } }"}\'\n'
                 "then upload with the token (see README.md). Data lives in "
                 f"{root} and is reset on the next `relay dev`.",

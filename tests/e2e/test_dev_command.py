@@ -1,0 +1,90 @@
+"""`relay dev` — the README's run command — brings up relay, a sandbox PDS and a demo account."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from relay.sandbox import free_port
+from tests.harness.client import UPLOAD
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.3)
+
+
+def test_relay_dev_starts_a_full_local_stack(tmp_path: Path, audio_files: dict[str, Path]) -> None:
+    port = free_port()
+    log = tmp_path / "dev.log"
+    command = [sys.executable, "-m", "relay.cli", "dev", "--data-dir", str(tmp_path / "dev")]
+    plc_port, pds_port = free_port(), free_port()
+    command += ["--plc-port", str(plc_port), "--pds-port", str(pds_port)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command,
+            env={**os.environ, "RELAY_PORT": str(port), "COLUMNS": "200"},
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(proc, url, log)
+        printed = log.read_text()
+        assert "musician.test" in printed
+        assert "demo-password" in printed
+
+        with httpx.Client(base_url=url, timeout=30) as http:
+            login = http.post(
+                "/graphql",
+                json={
+                    "query": 'mutation { login(identifier: "musician.test", '
+                    'password: "demo-password") { token } }'
+                },
+            ).json()
+            token = login["data"]["login"]["token"]
+            operations = {
+                "query": UPLOAD,
+                "variables": {"input": {"file": None, "title": "Hello", "artist": "Newcomer"}},
+            }
+            with audio_files["mp3"].open("rb") as handle:
+                uploaded = http.post(
+                    "/graphql",
+                    data={
+                        "operations": json.dumps(operations),
+                        "map": '{"0": ["variables.input.file"]}',
+                    },
+                    files={"0": ("hello.mp3", handle, "audio/mpeg")},
+                    headers={"Authorization": f"Bearer {token}", "Apollo-Require-Preflight": "1"},
+                ).json()
+            assert uploaded["data"]["uploadTrack"]["publishState"] == "PUBLISHED"
+            listed = http.post("/graphql", json={"query": "{ tracks { totalCount } }"}).json()
+            assert listed["data"]["tracks"]["totalCount"] == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    # The sandbox PDS and PLC stop with it: nothing listens on their ports any more.
+    for sandbox_port in (plc_port, pds_port):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", sandbox_port)) != 0, sandbox_port
