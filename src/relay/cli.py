@@ -24,6 +24,7 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs full URLs at INFO; keep them (and anything token-bearing) out of the logs.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 async def _check_database(settings: Settings, migrate: bool) -> None:
@@ -105,19 +106,22 @@ def cmd_dev(args: argparse.Namespace) -> None:
         url = settings.resolved_public_url
         console.print(
             Panel.fit(
-                f"relay      {url}/graphql\n"
-                f"sandbox PDS {network.pds_url}  (PLC {network.plc_url})\n\n"
-                f"demo account  handle [bold]{account.handle}[/]  "
-                f"password [bold]{account.password}[/]\n"
-                f"              did {account.did}\n\n"
-                "log in:\n"
-                f"  curl -s {url}/graphql -H 'content-type: application/json' \\\n"
-                '    -d \'{"query":"mutation { login(identifier: \\"musician.test\\", '
-                'password: \\"demo-password\\") { token } }"}\'\n'
-                "then upload with the token (see README.md). Data lives in "
-                f"{root} and is reset on the next `relay dev`.",
+                f"relay        {url}/graphql\n"
+                f"sandbox PDS  {network.pds_url}   PLC {network.plc_url}\n\n"
+                f"demo account [bold]{account.handle}[/]  password [bold]{account.password}[/]\n"
+                f"             {account.did}\n\n"
+                f"data in {root} (reset on the next `relay dev`)",
                 title="relay dev",
             )
+        )
+        # Plain print, no wrapping: the command must survive copy and paste.
+        print(
+            "log in:\n"
+            f"  curl -s {url}/graphql -H 'content-type: application/json' -d "
+            f'\'{{"query":"mutation {{ login(identifier: \\"{account.handle}\\", '
+            f'password: \\"{account.password}\\") {{ token }} }}"}}\'\n'
+            "then upload with the token as shown in README.md\n",
+            flush=True,
         )
         _serve(settings)
     finally:

@@ -72,6 +72,12 @@ class NodeServer:
         return self._proc is not None and self._proc.poll() is None
 
     def start(self, health_path: str, timeout: float = 60.0) -> None:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise SandboxError(
+                    f"port {self.port} for the sandbox {self.role} is already in use "
+                    f"(another relay dev?); choose another with --{self.role}-port"
+                )
         node = node_binary(self.sandbox)
         if not node.exists():
             raise SandboxError(f"Node 22 is not installed in {self.sandbox}; run scripts/setup")
@@ -90,7 +96,9 @@ class NodeServer:
                 tail = self.log_path.read_text(errors="replace")[-3000:]
                 raise SandboxError(f"{self.role} exited during start-up:\n{tail}")
             try:
-                if httpx.get(f"{self.url}{health_path}", timeout=1).status_code == 200:
+                healthy = httpx.get(f"{self.url}{health_path}", timeout=1).status_code == 200
+                # Only ours: the process printed READY and is still alive.
+                if healthy and b"READY" in self.log_path.read_bytes() and self.running:
                     return
             except httpx.HTTPError:
                 pass

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from relay.sandbox import free_port
 from tests.harness.client import UPLOAD
@@ -88,3 +89,15 @@ def test_relay_dev_starts_a_full_local_stack(tmp_path: Path, audio_files: dict[s
     for sandbox_port in (plc_port, pds_port):
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", sandbox_port)) != 0, sandbox_port
+
+
+def test_a_busy_sandbox_port_is_refused_not_reused(tmp_path: Path) -> None:
+    from relay.sandbox import LocalNetwork, SandboxError
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        busy = squatter.getsockname()[1]
+        network = LocalNetwork(tmp_path / "net", plc_port=busy, pds_port=free_port())
+        with pytest.raises(SandboxError, match=f"port {busy} .* --plc-port"):
+            network.start()
