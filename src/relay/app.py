@@ -24,17 +24,23 @@ from starlette.routing import Route
 
 from relay.atproto.identity import AtprotoIdentityResolver, IdentityResolver
 from relay.atproto.lexicon import LexiconCatalog, default_lexicon_dir
-from relay.atproto.pds import PdsClient, SdkPdsClient
+from relay.atproto.oauth import OAuthClient
+from relay.atproto.pds import PdsClient, XrpcPdsClient
 from relay.clock import Clock, SystemClock
+from relay.crypto import SecretBox
 from relay.db.engine import create_engine, pending_migrations, session_factory, upgrade
-from relay.db.sessions import SessionStore
+from relay.db.sessions import OAuthRequestStore, SessionStore
 from relay.db.tracks import TrackIndex
 from relay.errors import ConfigurationError
 from relay.graphql.context import Services
 from relay.graphql.schema import build_schema
 from relay.http.audio import serve_audio
 from relay.http.graphql_view import RelayGraphQL
+from relay.http.home import home
+from relay.http.oauth_routes import client_metadata, jwks, oauth_callback, oauth_login
+from relay.keys import client_identity, secret_key
 from relay.metrics import RelayMetrics
+from relay.services.oauth_login import OAuthLogin
 from relay.services.publisher import PublishWorker
 from relay.services.sessions import SessionService
 from relay.services.tracks import RetryPolicy, TrackService
@@ -115,16 +121,37 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
             )
             if inject.identity is None:
                 stack.push_async_callback(identity.aclose)
-            pds = inject.pds or SdkPdsClient(timeout=settings.pds_timeout_seconds)
+            pds = inject.pds or XrpcPdsClient(http, timeout=settings.pds_timeout_seconds)
             store = inject.store or await _open_store(settings, stack)
             index = (inject.track_index_wrapper or TrackIndex)(sessions_db)
+            box = SecretBox(secret_key(settings))
+            client_config, client_document, client_keys = client_identity(settings)
+            oauth = OAuthClient(http, client_config, clock)
+            session_ttl = timedelta(days=settings.session_ttl_days)
             sessions = SessionService(
                 store=SessionStore(sessions_db),
                 identity=identity,
                 pds=pds,
+                oauth=oauth,
+                box=box,
                 clock=clock,
-                ttl=timedelta(days=settings.session_ttl_days),
+                ttl=session_ttl,
             )
+            app.state.oauth_login = OAuthLogin(
+                oauth=oauth,
+                identity=identity,
+                requests=OAuthRequestStore(sessions_db),
+                sessions=sessions,
+                http=http,
+                box=box,
+                clock=clock,
+                request_ttl=timedelta(seconds=settings.oauth_request_ttl_seconds),
+                app_redirects=settings.oauth_app_redirects,
+            )
+            app.state.oauth_client_metadata = client_document
+            app.state.oauth_jwks = client_keys
+            app.state.session_ttl = session_ttl
+            app.state.public_url = settings.resolved_public_url
             tracks = TrackService(
                 index=index,
                 store=store,
@@ -167,9 +194,14 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
         build_schema(), staging_dir=staging_dir, max_upload_bytes=settings.max_upload_bytes
     )
     routes = [
+        Route("/", home),
         Route("/healthz", healthz),
         Route("/metrics", metrics_endpoint),
         Route("/audio/{file_id}", serve_audio, methods=["GET", "HEAD"]),
+        Route("/oauth/login", oauth_login),
+        Route("/oauth/callback", oauth_callback),
+        Route("/oauth/client-metadata.json", client_metadata),
+        Route("/oauth/jwks.json", jwks),
         Route("/graphql", graphql, methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -84,6 +84,12 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
         console.print(f"wrote {args.output}")
 
 
+def cmd_oauth_key(args: argparse.Namespace) -> None:
+    from relay.keys import new_client_key_json
+
+    sys.stdout.write(new_client_key_json() + "\n")
+
+
 def cmd_dev(args: argparse.Namespace) -> None:
     """A full local stack: sandbox PLC + PDS, a demo account, and relay on SQLite + filesystem."""
     from relay.sandbox import LocalNetwork, ensure_installed
@@ -145,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    key = sub.add_parser("oauth-key", help="print a new OAuth client key (RELAY_OAUTH_CLIENT_KEY)")
+    key.set_defaults(func=cmd_oauth_key)
 
     export = sub.add_parser("export-schema", help="print or write the GraphQL SDL")
     export.add_argument("--output", "-o", default="-")

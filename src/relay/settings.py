@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     publish_retry_max_seconds: float = Field(default=600.0, gt=0)
     publish_worker_interval_seconds: float = Field(default=2.0, gt=0)
     session_ttl_days: int = Field(default=30, gt=0)
+    secret_key: SecretStr | None = None
+    oauth_scope: str = "atproto repo:app.relay.track"
+    oauth_client_key: SecretStr | None = None
+    oauth_app_redirects: list[str] = Field(default_factory=list)
+    oauth_request_ttl_seconds: int = Field(default=600, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator(
@@ -67,6 +72,20 @@ class Settings(BaseSettings):
     @classmethod
     def _optional_url(cls, value: str | None) -> str | None:
         return _check_http_url(value)
+
+    @field_validator("oauth_app_redirects", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
 
     @field_validator("plc_url")
     @classmethod
@@ -108,6 +127,11 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def is_production(self) -> bool:
+        """An https public URL means real users: keys must come from configuration."""
+        return self.resolved_public_url.startswith("https://")
 
 
 def load_settings(**overrides: object) -> Settings:

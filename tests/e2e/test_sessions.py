@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relay.crypto import SecretBox, SecretBoxError
 from relay.db.engine import create_engine, session_factory
 from relay.db.models import SessionRow
 from relay.sandbox import LocalNetwork
@@ -40,20 +42,37 @@ async def _session_rows(relay: RunningRelay) -> list[SessionRow]:
         return list((await db.execute(select(SessionRow))).scalars())
 
 
+def _box(relay: RunningRelay) -> SecretBox:
+    return SecretBox((relay.settings.data_dir / "secret.key").read_text().strip())
+
+
 async def _set_access_token(relay: RunningRelay, token: str) -> None:
     async with _database(relay) as db:
         row = (await db.execute(select(SessionRow))).scalar_one()
-        row.access_token = token
+        row.access_token = _box(relay).seal(token, context="access_token")
 
 
-async def test_only_a_hash_of_the_token_is_stored(
+async def _access_token(relay: RunningRelay) -> str:
+    (row,) = await _session_rows(relay)
+    return _box(relay).open(row.access_token, context="access_token")
+
+
+async def test_only_a_hash_of_the_token_is_stored_and_pds_tokens_are_sealed(
     client: RelayClient, alice: str, relay: RunningRelay
 ) -> None:
     rows = await _session_rows(relay)
     assert len(rows) == 1
-    assert alice not in rows[0].token_hash
-    assert len(rows[0].token_hash) == 64
-    assert all(alice not in str(value) for value in rows[0].__dict__.values())
+    row = rows[0]
+    assert len(row.token_hash) == 64
+    assert all(alice not in str(value) for value in row.__dict__.values())
+    # The PDS tokens are JWTs ("eyJ…") only once opened with relay's secret key.
+    assert row.access_token.startswith("v1:")
+    assert row.refresh_token is not None and row.refresh_token.startswith("v1:")
+    assert "eyJ" not in row.access_token + row.refresh_token
+    assert (await _access_token(relay)).startswith("eyJ")
+    wrong = SecretBox("another-secret-key-of-enough-length-0123456789")
+    with pytest.raises(SecretBoxError):
+        wrong.open(row.access_token, context="access_token")
 
 
 async def test_expired_access_token_is_refreshed_before_the_write(
@@ -69,8 +88,7 @@ async def test_expired_access_token_is_refreshed_before_the_write(
     track = (await client.upload(audio_files["mp3"], token=alice)).data["uploadTrack"]
     assert track["publishState"] == "PUBLISHED", track["publishError"]
     assert get_record(network, track["uri"]) is not None
-    (row,) = await _session_rows(relay)
-    assert row.access_token != expired  # the refreshed tokens were persisted
+    assert await _access_token(relay) != expired  # the refreshed tokens were persisted
 
 
 async def test_access_token_rejected_by_the_pds_is_refreshed_and_retried(
@@ -85,5 +103,4 @@ async def test_access_token_rejected_by_the_pds_is_refreshed_and_retried(
     await _set_access_token(relay, forged)
     track = (await client.upload(audio_files["ogg"], token=alice)).data["uploadTrack"]
     assert track["publishState"] == "PUBLISHED", track["publishError"]
-    (row,) = await _session_rows(relay)
-    assert row.access_token != forged
+    assert await _access_token(relay) != forged

@@ -1,49 +1,35 @@
-"""Writes to a user's PDS with the atproto SDK's async client.
+"""Calls to a user's PDS: one small XRPC layer on httpx for every write relay makes.
 
-``PdsClient`` is the I/O boundary services use; ``SdkPdsClient`` is the production implementation.
-Access tokens are refreshed when they are about to expire (the SDK checks the JWT's ``exp``) and,
-once, when the PDS rejects them as expired or invalid; refreshed tokens are handed back through
-``on_refresh`` so the caller can persist them. SDK exceptions are mapped onto relay's error tree.
+The grant decides the credentials (``Authorization: Bearer`` for app passwords, ``Authorization:
+DPoP`` plus a fresh proof with ``ath`` for OAuth); this layer adds what every call needs — the
+PDS's ``DPoP-Nonce`` (retried once when the PDS asks for a new one), one refresh-and-retry when
+the PDS rejects the token, and the mapping of XRPC errors onto relay's error tree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+import contextlib
+from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
-from atproto_client import AsyncClient, models
-from atproto_client.exceptions import (
-    AtProtocolError,
-    BadRequestError,
-    NetworkError,
-    RequestErrorBase,
-    UnauthorizedError,
-)
-from atproto_client.models.common import XrpcError
-from atproto_client.request import AsyncRequest
+import httpx
 
+from relay.atproto.grants import AppPasswordGrant, PdsAuth
 from relay.errors import (
     BadUserInputError,
     ConflictError,
+    ForbiddenError,
     PdsUnavailableError,
     RelayError,
     UnauthenticatedError,
 )
 
+_TOKEN_ERRORS = {"ExpiredToken", "InvalidToken", "invalid_token", "AuthRequired"}
 
-@dataclass(frozen=True)
-class PdsCredentials:
-    """An app-password session at a PDS. Never logged: ``repr`` hides the tokens."""
 
-    did: str
-    handle: str
-    pds_url: str
-    access_jwt: str
-    refresh_jwt: str
-
-    def __repr__(self) -> str:
-        return f"PdsCredentials(did={self.did!r}, handle={self.handle!r}, pds_url={self.pds_url!r})"
+class InsufficientScopeError(ForbiddenError):
+    """The session's grant does not allow this write (re-authorize with the right scope)."""
 
 
 @dataclass(frozen=True)
@@ -52,202 +38,194 @@ class RecordRef:
     cid: str
 
 
-OnRefresh = Callable[[PdsCredentials], Awaitable[None]]
-
-
 class PdsClient(Protocol):
     async def create_session(
         self, pds_url: str, identifier: str, password: str
-    ) -> PdsCredentials: ...
+    ) -> AppPasswordGrant: ...
 
-    async def delete_session(self, credentials: PdsCredentials) -> None: ...
+    async def refresh_session(self, grant: AppPasswordGrant) -> AppPasswordGrant: ...
+
+    async def delete_session(self, grant: AppPasswordGrant) -> None: ...
 
     async def put_record(
         self,
-        credentials: PdsCredentials,
+        auth: PdsAuth,
         *,
         collection: str,
         rkey: str,
         record: dict[str, Any],
         swap_record: str | None,
-        on_refresh: OnRefresh,
     ) -> RecordRef: ...
 
-    async def delete_record(
-        self,
-        credentials: PdsCredentials,
-        *,
-        collection: str,
-        rkey: str,
-        on_refresh: OnRefresh,
-    ) -> None: ...
+    async def delete_record(self, auth: PdsAuth, *, collection: str, rkey: str) -> None: ...
 
 
-def _error_name(exc: RequestErrorBase) -> str:
-    content = exc.response.content if exc.response is not None else None
-    return str(content.error or "") if isinstance(content, XrpcError) else ""
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: dict[str, Any]
+    www_authenticate: str
+
+    @property
+    def error(self) -> str:
+        return str(self.body.get("error", ""))
+
+    @property
+    def message(self) -> str:
+        return str(self.body.get("message") or self.body.get("error_description") or self.error)
+
+    @property
+    def wants_nonce(self) -> bool:
+        return self.error == "use_dpop_nonce" or "use_dpop_nonce" in self.www_authenticate
+
+    @property
+    def token_rejected(self) -> bool:
+        if self.status == 401:
+            return not self.wants_nonce
+        return self.status == 400 and self.error in _TOKEN_ERRORS
+
+    @property
+    def scope_refused(self) -> bool:
+        text = f"{self.error} {self.message} {self.www_authenticate}".lower()
+        return self.status == 403 and ("scope" in text or "permission" in text)
 
 
-def _error_message(exc: RequestErrorBase) -> str:
-    content = exc.response.content if exc.response is not None else None
-    if isinstance(content, XrpcError):
-        return str(content.message or content.error or "error")
-    return str(type(exc).__name__)
+def _map(answer: _Answer, *, did: str | None, action: str) -> RelayError:
+    if answer.status >= 500 or answer.status == 429:
+        return PdsUnavailableError(f"PDS {action} failed: HTTP {answer.status}", did=did)
+    if answer.error == "InvalidSwap":
+        return ConflictError(
+            "the record on the PDS changed since relay last saw it; reload and try again"
+        )
+    if answer.scope_refused:
+        return InsufficientScopeError(
+            f"this sign-in does not allow the {action} ({answer.message}); sign in again "
+            "and grant relay access to app.relay.track records"
+        )
+    if answer.token_rejected or answer.error == "AuthenticationRequired":
+        return UnauthenticatedError(f"the PDS refused the session ({answer.message})")
+    return BadUserInputError(f"the PDS rejected the {action}: {answer.message}")
 
 
-def _status(exc: RequestErrorBase) -> int | None:
-    return exc.response.status_code if exc.response is not None else None
-
-
-def _is_token_rejection(exc: AtProtocolError) -> bool:
-    if isinstance(exc, UnauthorizedError):
-        return True
-    return isinstance(exc, BadRequestError) and _error_name(exc) in ("ExpiredToken", "InvalidToken")
-
-
-def map_pds_error(exc: Exception, *, did: str | None, action: str) -> RelayError:
-    """Translate an SDK failure into relay's error tree."""
-    if isinstance(exc, RequestErrorBase):
-        status = _status(exc)
-        name = _error_name(exc)
-        if isinstance(exc, NetworkError) or status is None or status >= 500 or status == 429:
-            detail = f"HTTP {status}" if status else "unreachable"
-            return PdsUnavailableError(f"PDS {action} failed: {detail}", did=did)
-        if name == "InvalidSwap":
-            return ConflictError(
-                "the record on the PDS changed since relay last saw it; reload and try again"
-            )
-        if _is_token_rejection(exc) or name == "AuthenticationRequired":
-            return UnauthenticatedError(f"the PDS refused the session ({_error_message(exc)})")
-        return BadUserInputError(f"the PDS rejected the {action}: {_error_message(exc)}")
-    return PdsUnavailableError(f"PDS {action} failed: {exc.__class__.__name__}", did=did)
-
-
-class SdkPdsClient:
-    """``PdsClient`` on the atproto SDK's ``AsyncClient``; one short-lived client per call."""
-
-    def __init__(self, *, timeout: float) -> None:
+class XrpcPdsClient:
+    def __init__(self, http: httpx.AsyncClient, *, timeout: float) -> None:
+        self._http = http
         self._timeout = timeout
+        self._nonces: dict[str, str] = {}  # DPoP-Nonce per PDS origin
 
-    def _client(self, pds_url: str) -> AsyncClient:
-        return AsyncClient(base_url=pds_url, request=AsyncRequest(timeout=self._timeout))
-
-    async def create_session(self, pds_url: str, identifier: str, password: str) -> PdsCredentials:
-        client = self._client(pds_url)
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], body: dict[str, Any] | None, *,
+        did: str | None, action: str,
+    ) -> _Answer:  # fmt: skip
         try:
-            await client.login(identifier, password, fetch_bsky_profile=False)
-        except AtProtocolError as exc:
-            if isinstance(exc, RequestErrorBase) and _status(exc) in (400, 401):
-                raise UnauthenticatedError("invalid identifier or password") from exc
-            raise map_pds_error(exc, did=None, action="login") from exc
-        finally:
-            await client.request.close()
-        session = client._session
-        assert session is not None
-        return PdsCredentials(
-            did=session.did,
-            handle=session.handle,
-            pds_url=pds_url,
-            access_jwt=session.access_jwt,
-            refresh_jwt=session.refresh_jwt,
+            response = await self._http.request(
+                method, url, json=body, headers=headers, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            raise PdsUnavailableError(
+                f"PDS {action} failed: unreachable ({exc.__class__.__name__})", did=did
+            ) from exc
+        if nonce := response.headers.get("DPoP-Nonce"):
+            self._nonces[_origin(url)] = nonce
+        try:
+            parsed = response.json() if response.content else {}
+        except ValueError:
+            parsed = {}
+        return _Answer(
+            status=response.status_code,
+            body=parsed if isinstance(parsed, dict) else {},
+            www_authenticate=response.headers.get("WWW-Authenticate", ""),
         )
 
-    async def delete_session(self, credentials: PdsCredentials) -> None:
-        client = self._client(credentials.pds_url)
-        try:
-            await client.com.atproto.server.delete_session(
-                headers={"Authorization": f"Bearer {credentials.refresh_jwt}"},
-                ignore_session_check=True,
-            )
-        except AtProtocolError:
-            pass  # the session is being dropped either way
-        finally:
-            await client.request.close()
+    async def _call(
+        self, auth: PdsAuth, method: str, nsid: str, body: dict[str, Any] | None, action: str
+    ) -> dict[str, Any]:
+        grant = await auth.fresh()
+        url = f"{grant.pds_url}/xrpc/{nsid}"
+        refreshed = False
+        for _ in range(4):
+            headers = grant.authorize(method, url, self._nonces.get(_origin(url)))
+            answer = await self._send(method, url, headers, body, did=grant.did, action=action)
+            if answer.status < 300:
+                return answer.body
+            if answer.wants_nonce:
+                continue
+            if answer.token_rejected and not refreshed:
+                grant = await auth.after_rejection(grant.access_token)
+                refreshed = True
+                continue
+            raise _map(answer, did=grant.did, action=action)
+        raise PdsUnavailableError(f"PDS {action} failed: no usable DPoP nonce", did=grant.did)
 
-    async def _authorized(
-        self, credentials: PdsCredentials, on_refresh: OnRefresh, action: str,
-        call: Callable[[AsyncClient], Awaitable[Any]],
-    ) -> Any:  # fmt: skip
-        client = self._client(credentials.pds_url)
-        current = credentials
+    async def create_session(
+        self, pds_url: str, identifier: str, password: str
+    ) -> AppPasswordGrant:
+        url = f"{pds_url}/xrpc/com.atproto.server.createSession"
+        answer = await self._send(
+            "POST", url, {}, {"identifier": identifier, "password": password},
+            did=None, action="login",
+        )  # fmt: skip
+        if answer.status in (400, 401):
+            raise UnauthenticatedError("invalid identifier or password")
+        if answer.status >= 300:
+            raise _map(answer, did=None, action="login")
+        return _app_password_grant(answer.body, pds_url)
 
-        async def remember(_event: object, session: Any) -> None:
-            nonlocal current
-            if session.access_jwt != current.access_jwt:
-                current = replace(
-                    current, access_jwt=session.access_jwt, refresh_jwt=session.refresh_jwt
-                )
-                await on_refresh(current)
+    async def refresh_session(self, grant: AppPasswordGrant) -> AppPasswordGrant:
+        url = f"{grant.pds_url}/xrpc/com.atproto.server.refreshSession"
+        headers = {"Authorization": f"Bearer {grant.refresh_token}"}
+        answer = await self._send("POST", url, headers, None, did=grant.did, action="refresh")
+        if answer.status >= 500:
+            raise _map(answer, did=grant.did, action="refresh")
+        if answer.status >= 300:
+            raise UnauthenticatedError("the PDS session has ended; log in again")
+        return _app_password_grant(answer.body, grant.pds_url)
 
-        try:
-            await client.login(
-                session_string=_session_string(credentials), fetch_bsky_profile=False
-            )
-            client.on_session_change(remember)
-            try:
-                return await call(client)
-            except AtProtocolError as exc:
-                if not _is_token_rejection(exc):
-                    raise
-                await client._refresh_and_set_session()
-                return await call(client)
-        except AtProtocolError as exc:
-            raise map_pds_error(exc, did=credentials.did, action=action) from exc
-        finally:
-            await client.request.close()
+    async def delete_session(self, grant: AppPasswordGrant) -> None:
+        url = f"{grant.pds_url}/xrpc/com.atproto.server.deleteSession"
+        headers = {"Authorization": f"Bearer {grant.refresh_token}"}
+        # The session is dropped on relay's side whether or not the PDS hears about it.
+        with contextlib.suppress(PdsUnavailableError):
+            await self._send("POST", url, headers, None, did=grant.did, action="logout")
 
     async def put_record(
         self,
-        credentials: PdsCredentials,
+        auth: PdsAuth,
         *,
         collection: str,
         rkey: str,
         record: dict[str, Any],
         swap_record: str | None,
-        on_refresh: OnRefresh,
     ) -> RecordRef:
-        data = models.ComAtprotoRepoPutRecord.Data(
-            repo=credentials.did,
-            collection=collection,
-            rkey=rkey,
-            record=record,
-            swap_record=swap_record,
-            validate_=None,
+        body: dict[str, Any] = {
+            "repo": auth.did, "collection": collection, "rkey": rkey, "record": record,
+        }  # fmt: skip
+        if swap_record is not None:
+            body["swapRecord"] = swap_record
+        out = await self._call(auth, "POST", "com.atproto.repo.putRecord", body, "write")
+        uri, cid = out.get("uri"), out.get("cid")
+        if not isinstance(uri, str) or not isinstance(cid, str):
+            raise PdsUnavailableError("PDS write answered without uri and cid", did=auth.did)
+        return RecordRef(uri=uri, cid=cid)
+
+    async def delete_record(self, auth: PdsAuth, *, collection: str, rkey: str) -> None:
+        body = {"repo": auth.did, "collection": collection, "rkey": rkey}
+        await self._call(auth, "POST", "com.atproto.repo.deleteRecord", body, "delete")
+
+
+def _origin(url: str) -> str:
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.netloc}"
+
+
+def _app_password_grant(body: dict[str, Any], pds_url: str) -> AppPasswordGrant:
+    try:
+        return AppPasswordGrant(
+            did=str(body["did"]),
+            handle=str(body["handle"]),
+            pds_url=pds_url,
+            access_token=str(body["accessJwt"]),
+            refresh_token=str(body["refreshJwt"]),
         )
-
-        async def call(client: AsyncClient) -> RecordRef:
-            out = await client.com.atproto.repo.put_record(data)
-            return RecordRef(uri=out.uri, cid=out.cid)
-
-        result: RecordRef = await self._authorized(credentials, on_refresh, "write", call)
-        return result
-
-    async def delete_record(
-        self,
-        credentials: PdsCredentials,
-        *,
-        collection: str,
-        rkey: str,
-        on_refresh: OnRefresh,
-    ) -> None:
-        data = models.ComAtprotoRepoDeleteRecord.Data(
-            repo=credentials.did, collection=collection, rkey=rkey
-        )
-
-        async def call(client: AsyncClient) -> None:
-            await client.com.atproto.repo.delete_record(data)
-
-        await self._authorized(credentials, on_refresh, "delete", call)
-
-
-def _session_string(credentials: PdsCredentials) -> str:
-    from atproto_client.client.session import Session
-
-    session = Session(
-        handle=credentials.handle,
-        did=credentials.did,
-        access_jwt=credentials.access_jwt,
-        refresh_jwt=credentials.refresh_jwt,
-        pds_endpoint=credentials.pds_url,
-    )
-    return str(session.encode())
+    except KeyError as exc:
+        raise PdsUnavailableError(f"PDS session answer lacks {exc.args[0]}") from None

@@ -90,7 +90,8 @@ class TrackRow(Base):
 
 
 class SessionRow(Base):
-    """A relay session: only the SHA-256 of the bearer token is stored."""
+    """A relay session. Only the SHA-256 of the bearer token is stored; PDS tokens and DPoP keys
+    are sealed (encrypted with RELAY_SECRET_KEY)."""
 
     __tablename__ = "sessions"
 
@@ -101,6 +102,26 @@ class SessionRow(Base):
     pds_url: Mapped[str] = mapped_column(String(512))
     auth_kind: Mapped[str] = mapped_column(String(32))
     access_token: Mapped[str] = mapped_column(Text)
-    refresh_token: Mapped[str] = mapped_column(Text)
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    issuer: Mapped[str | None] = mapped_column(String(512))
+    scope: Mapped[str | None] = mapped_column(Text)
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dpop_key: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OAuthRequestRow(Base):
+    """A sign-in between ``/oauth/login`` and ``/oauth/callback``, keyed by ``state``."""
+
+    __tablename__ = "oauth_requests"
+
+    state: Mapped[str] = mapped_column(String(128), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(512))
+    did: Mapped[str | None] = mapped_column(String(256))
+    pds_url: Mapped[str | None] = mapped_column(String(512))
+    verifier: Mapped[str] = mapped_column(Text)
+    dpop_key: Mapped[str] = mapped_column(Text)
+    app_redirect: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from relay.db.models import SessionRow
+from relay.db.models import OAuthRequestRow, SessionRow
 
 
 class SessionStore:
@@ -41,14 +42,34 @@ class SessionStore:
             )
             return (await db.execute(stmt)).scalar()
 
-    async def store_tokens(self, session_id: int, access_token: str, refresh_token: str) -> None:
+    async def update(self, session_id: int, **values: Any) -> None:
         async with self._sessions() as db, db.begin():
-            await db.execute(
-                update(SessionRow)
-                .where(SessionRow.id == session_id)
-                .values(access_token=access_token, refresh_token=refresh_token)
-            )
+            await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(**values))
 
     async def delete(self, session_id: int) -> None:
         async with self._sessions() as db, db.begin():
             await db.execute(delete(SessionRow).where(SessionRow.id == session_id))
+
+
+class OAuthRequestStore:
+    """Pending sign-ins; each ``state`` can be taken exactly once."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def insert(self, row: OAuthRequestRow) -> None:
+        async with self._sessions() as db, db.begin():
+            db.add(row)
+
+    async def take(self, state: str, now: datetime) -> OAuthRequestRow | None:
+        """Remove and return the live request for ``state`` (None if unknown or expired)."""
+        async with self._sessions() as db, db.begin():
+            row = await db.get(OAuthRequestRow, state, with_for_update=True)
+            if row is None:
+                return None
+            await db.delete(row)
+            return row if row.expires_at > now else None
+
+    async def purge_expired(self, now: datetime) -> None:
+        async with self._sessions() as db, db.begin():
+            await db.execute(delete(OAuthRequestRow).where(OAuthRequestRow.expires_at <= now))

@@ -23,10 +23,16 @@ class Services:
     sessions: SessionService
 
 
-def bearer_token(request: Request | WebSocket) -> str | None:
+SESSION_COOKIE = "relay_session"
+
+
+def session_token(request: Request | WebSocket) -> str | None:
+    """The caller's relay session: ``Authorization: Bearer …`` or the sign-in cookie."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.cookies.get(SESSION_COOKIE) or None
 
 
 @dataclass

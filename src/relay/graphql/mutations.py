@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import strawberry
+from starlette.responses import Response
 from strawberry import relay
 
 from relay.errors import BadUserInputError
-from relay.graphql.context import RelayContext
+from relay.graphql.context import SESSION_COOKIE, RelayContext
 from relay.graphql.inputs import UpdateTrackInput, UploadTrackInput
 from relay.graphql.types import DeleteTrackPayload, LoginPayload, Track, Viewer
 from relay.services.tracks import StagedUpload, TrackChanges
@@ -74,4 +75,7 @@ class Mutation:
     async def logout(self, info: Info) -> bool:
         viewer = await info.context.require_viewer()
         await info.context.services.sessions.logout(viewer)
+        response = info.context.response
+        if isinstance(response, Response):
+            response.delete_cookie(SESSION_COOKIE, path="/")
         return True

@@ -16,7 +16,7 @@ from strawberry.schema import BaseSchema
 from strawberry.types.unset import UNSET
 
 from relay.errors import PayloadTooLargeError, RelayError
-from relay.graphql.context import RelayContext, Services, bearer_token
+from relay.graphql.context import RelayContext, Services, session_token
 from relay.http.uploads import MAX_FIELD_BYTES, PREFLIGHT_HEADERS, UploadStaging
 
 PREFLIGHT_MESSAGE = (
@@ -55,7 +55,7 @@ class RelayGraphQL(GraphQL[RelayContext, None]):
     ) -> RelayContext:
         services: Services = request.app.state.services
         return RelayContext(
-            request=request, response=response, services=services, token=bearer_token(request)
+            request=request, response=response, services=services, token=session_token(request)
         )
 
     async def run(

@@ -1,24 +1,34 @@
-"""Relay sessions: login with an app password, bearer-token lookup, logout, PDS credentials.
+"""Relay sessions: create (app password or OAuth), look up by bearer token, act on the PDS, end.
 
-The bearer token is random and returned once; only its SHA-256 is stored. The PDS tokens behind a
-session are refreshed by the PDS client and written back here (``PdsAuth.on_refresh``).
+The bearer token is random and returned once; only its SHA-256 is stored. PDS tokens and DPoP keys
+are sealed with the secret key. Each live session has one ``PdsAuth`` in memory, so concurrent
+requests share a single refresh; refreshed tokens are sealed and written back. A refresh that
+fails ends the session: the caller gets UNAUTHENTICATED and must sign in again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from relay.atproto.dpop import DpopKey
+from relay.atproto.grants import AppPasswordGrant, Grant, OAuthGrant, PdsAuth
 from relay.atproto.identity import IdentityResolver
-from relay.atproto.pds import OnRefresh, PdsClient, PdsCredentials
+from relay.atproto.oauth import OAuthClient, OAuthError, TokenSet
+from relay.atproto.pds import PdsClient
 from relay.clock import Clock
+from relay.crypto import SecretBox
 from relay.db.models import SessionRow
 from relay.db.sessions import SessionStore
-from relay.errors import BadUserInputError, UnauthenticatedError
+from relay.errors import BadUserInputError, RelayError, UnauthenticatedError, UpstreamError
 
-APP_PASSWORD = "app-password"  # noqa: S105 - the auth kind, not a secret
+log = logging.getLogger(__name__)
+
+APP_PASSWORD = "app-password"  # noqa: S105 - an auth kind, not a secret
+OAUTH = "oauth"
 
 
 @dataclass(frozen=True)
@@ -29,14 +39,6 @@ class Viewer:
     did: str
     handle: str
     pds_url: str
-
-
-@dataclass(frozen=True)
-class PdsAuth:
-    """What a PDS write needs: credentials and where refreshed tokens go."""
-
-    credentials: PdsCredentials
-    on_refresh: OnRefresh
 
 
 def hash_token(token: str) -> str:
@@ -54,40 +56,110 @@ class SessionService:
         store: SessionStore,
         identity: IdentityResolver,
         pds: PdsClient,
+        oauth: OAuthClient,
+        box: SecretBox,
         clock: Clock,
         ttl: timedelta,
     ) -> None:
         self._store = store
         self._identity = identity
         self._pds = pds
+        self._oauth = oauth
+        self._box = box
         self._clock = clock
         self._ttl = ttl
+        self._auths: dict[int, PdsAuth] = {}
+
+    # -- creating sessions ----------------------------------------------------------------------
 
     async def login(self, identifier: str, password: str) -> tuple[str, Viewer]:
-        """Sign in at the identity's own PDS; return the new bearer token and the viewer."""
+        """Sign in with an app password at the identity's own PDS."""
         if not identifier.strip() or not password:
             raise BadUserInputError("identifier and password are required")
         identity = await self._identity.resolve(identifier.strip())
-        credentials = await self._pds.create_session(identity.pds_url, identity.did, password)
-        if credentials.did != identity.did:
+        grant = await self._pds.create_session(identity.pds_url, identity.did, password)
+        if grant.did != identity.did:
             # A PDS answering for another account than the one resolved is not to be trusted.
             raise UnauthenticatedError("the PDS signed in a different account than requested")
+        return await self._create(grant, handle=identity.handle or grant.handle)
+
+    async def create_oauth_session(
+        self, tokens: TokenSet, *, handle: str, pds_url: str, dpop: DpopKey
+    ) -> tuple[str, Viewer]:
+        grant = OAuthGrant(
+            did=tokens.sub,
+            handle=handle,
+            pds_url=pds_url,
+            issuer=tokens.issuer,
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_at=tokens.expires_at,
+            scope=tokens.scope,
+            dpop_key=dpop,
+        )
+        return await self._create(grant, handle=handle)
+
+    async def _create(self, grant: Grant, *, handle: str) -> tuple[str, Viewer]:
         token = secrets.token_urlsafe(32)
         now = self._clock.now()
-        row = await self._store.insert(
-            SessionRow(
-                token_hash=hash_token(token),
-                did=credentials.did,
-                handle=identity.handle or credentials.handle,
-                pds_url=identity.pds_url,
-                auth_kind=APP_PASSWORD,
-                access_token=credentials.access_jwt,
-                refresh_token=credentials.refresh_jwt,
-                created_at=now,
-                expires_at=now + self._ttl,
-            )
+        row = SessionRow(
+            token_hash=hash_token(token),
+            did=grant.did,
+            handle=handle,
+            pds_url=grant.pds_url,
+            created_at=now,
+            expires_at=now + self._ttl,
+            **self._sealed(grant),
         )
+        await self._store.insert(row)
         return token, _viewer(row)
+
+    def _sealed(self, grant: Grant) -> dict[str, object]:
+        seal = self._box.seal
+        values: dict[str, object] = {
+            "access_token": seal(grant.access_token, context="access_token"),
+            "refresh_token": (
+                seal(grant.refresh_token, context="refresh_token") if grant.refresh_token else None
+            ),
+        }
+        if isinstance(grant, OAuthGrant):
+            values |= {
+                "auth_kind": OAUTH,
+                "issuer": grant.issuer,
+                "scope": grant.scope,
+                "token_expires_at": grant.expires_at,
+                "dpop_key": seal(grant.dpop_key.to_json(), context="dpop_key"),
+            }
+        else:
+            values |= {"auth_kind": APP_PASSWORD}
+        return values
+
+    def _grant(self, row: SessionRow) -> Grant:
+        open_ = self._box.open
+        access = open_(row.access_token, context="access_token")
+        refresh = open_(row.refresh_token, context="refresh_token") if row.refresh_token else None
+        if row.auth_kind == OAUTH:
+            assert row.issuer is not None and row.dpop_key is not None
+            return OAuthGrant(
+                did=row.did,
+                handle=row.handle,
+                pds_url=row.pds_url,
+                issuer=row.issuer,
+                access_token=access,
+                refresh_token=refresh,
+                expires_at=row.token_expires_at,
+                scope=row.scope or "",
+                dpop_key=DpopKey.from_json(open_(row.dpop_key, context="dpop_key")),
+            )
+        return AppPasswordGrant(
+            did=row.did,
+            handle=row.handle,
+            pds_url=row.pds_url,
+            access_token=access,
+            refresh_token=refresh or "",
+        )
+
+    # -- using sessions -------------------------------------------------------------------------
 
     async def authenticate(self, token: str) -> Viewer:
         row = await self._store.by_token_hash(hash_token(token), self._clock.now())
@@ -95,38 +167,89 @@ class SessionService:
             raise UnauthenticatedError("the session token is invalid or has expired")
         return _viewer(row)
 
-    async def logout(self, viewer: Viewer) -> None:
-        row = await self._store.get(viewer.session_id)
-        if row is not None:
-            await self._pds.delete_session(self._credentials(row))
-        await self._store.delete(viewer.session_id)
-
     async def auth_for_viewer(self, viewer: Viewer) -> PdsAuth:
+        auth = self._auths.get(viewer.session_id)
+        if auth is not None:
+            return auth
         row = await self._store.get(viewer.session_id)
         if row is None:
             raise UnauthenticatedError("the session has ended; log in again")
         return self._auth(row)
 
     async def auth_for(self, did: str) -> PdsAuth | None:
-        """PDS credentials of the newest live session of ``did`` (None if it has none)."""
+        """The newest live session of ``did`` (None if it has none): for background publishing."""
         row = await self._store.latest_for_did(did, self._clock.now())
-        return None if row is None else self._auth(row)
-
-    def _credentials(self, row: SessionRow) -> PdsCredentials:
-        return PdsCredentials(
-            did=row.did,
-            handle=row.handle,
-            pds_url=row.pds_url,
-            access_jwt=row.access_token,
-            refresh_jwt=row.refresh_token,
-        )
+        if row is None:
+            return None
+        return self._auths.get(row.id) or self._auth(row)
 
     def _auth(self, row: SessionRow) -> PdsAuth:
         session_id = row.id
 
-        async def on_refresh(credentials: PdsCredentials) -> None:
-            await self._store.store_tokens(
-                session_id, credentials.access_jwt, credentials.refresh_jwt
-            )
+        async def refresh(grant: Grant) -> Grant:
+            try:
+                fresh = await self._refresh(grant)
+            except UpstreamError:
+                raise  # the server is down, the session is not invalid
+            except RelayError as exc:
+                log.info("ending session %s of %s: refresh failed", session_id, grant.did)
+                await self._end(session_id)
+                raise UnauthenticatedError(
+                    "your sign-in has expired or was revoked; log in again"
+                ) from exc
+            await self._store.update(session_id, **self._sealed(fresh))
+            return fresh
 
-        return PdsAuth(credentials=self._credentials(row), on_refresh=on_refresh)
+        # Another request may have built it while we awaited the row: keep exactly one per
+        # session, or two refreshes would reuse a refresh token and the PDS revokes them all.
+        existing = self._auths.get(session_id)
+        if existing is not None:
+            return existing
+        auth = PdsAuth(self._grant(row), refresh=refresh, clock=self._clock)
+        self._auths[session_id] = auth
+        return auth
+
+    async def _refresh(self, grant: Grant) -> Grant:
+        if isinstance(grant, AppPasswordGrant):
+            return await self._pds.refresh_session(grant)
+        if grant.refresh_token is None:
+            raise OAuthError("no refresh token was issued", error="invalid_grant")
+        server = await self._oauth.server(grant.issuer)
+        tokens = await self._oauth.refresh(
+            server, refresh_token=grant.refresh_token, dpop=grant.dpop_key
+        )
+        if tokens.sub != grant.did:
+            raise OAuthError("the refreshed token is for another account", error="invalid_grant")
+        return OAuthGrant(
+            did=grant.did,
+            handle=grant.handle,
+            pds_url=grant.pds_url,
+            issuer=grant.issuer,
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token or grant.refresh_token,
+            expires_at=tokens.expires_at,
+            scope=tokens.scope or grant.scope,
+            dpop_key=grant.dpop_key,
+        )
+
+    # -- ending sessions ------------------------------------------------------------------------
+
+    async def logout(self, viewer: Viewer) -> None:
+        row = await self._store.get(viewer.session_id)
+        if row is not None:
+            grant = self._grant(row)
+            try:
+                if isinstance(grant, OAuthGrant):
+                    server = await self._oauth.server(grant.issuer)
+                    for token in (grant.refresh_token, grant.access_token):
+                        if token:
+                            await self._oauth.revoke(server, token=token, dpop=grant.dpop_key)
+                else:
+                    await self._pds.delete_session(grant)
+            except RelayError as exc:
+                log.warning("could not revoke the PDS session on logout: %s", exc.message)
+        await self._end(viewer.session_id)
+
+    async def _end(self, session_id: int) -> None:
+        self._auths.pop(session_id, None)
+        await self._store.delete(session_id)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import anyio
 
+from relay.atproto.grants import PdsAuth
 from relay.atproto.lexicon import LexiconCatalog
 from relay.atproto.pds import PdsClient
 from relay.atproto.records import TRACK_NSID, AtUri, TrackRecord, format_datetime
@@ -38,7 +39,7 @@ from relay.errors import (
 )
 from relay.media.probe import probe
 from relay.metrics import RelayMetrics
-from relay.services.sessions import PdsAuth, SessionService, Viewer
+from relay.services.sessions import SessionService, Viewer
 from relay.storage.base import AudioStore
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,12 @@ class TrackService:
         row = await self._owned(viewer, uri)
         if row.publish_state == PublishState.PUBLISHED:
             return row
-        return await self._publish(row, await self._sessions.auth_for_viewer(viewer))
+        updated, error = await self._attempt(row, await self._sessions.auth_for_viewer(viewer))
+        if isinstance(error, UnauthenticatedError):
+            # The session ended (its refresh was refused): the track is FAILED, and the caller is
+            # told to sign in again rather than handed a track.
+            raise error
+        return updated
 
     async def publish_due(self, row: TrackRow) -> TrackRow:
         """Background retry of one track, acting with its owner's newest session."""
@@ -221,6 +227,11 @@ class TrackService:
         return await self._publish(row, auth)
 
     async def _publish(self, row: TrackRow, auth: PdsAuth) -> TrackRow:
+        updated, _ = await self._attempt(row, auth)
+        return updated
+
+    async def _attempt(self, row: TrackRow, auth: PdsAuth) -> tuple[TrackRow, RelayError | None]:
+        """Write the record; on failure record it on the track and return the error too."""
         lease = self._clock.now() + self._retry.delay(row.publish_attempts + 1)
         claimed = await self._index.claim_for_publish(
             row.id, [PublishState.DRAFT, PublishState.FAILED, PublishState.PUBLISHING]
@@ -229,22 +240,21 @@ class TrackService:
             current = await self._index.get(row.id)
             if current is None:
                 raise NotFoundError(f"track {row.uri} was deleted")
-            return current
+            return current, None
         # If relay dies mid-write the lease makes the worker pick the track up again.
         await self._index.update(row.id, next_publish_at=lease)
         record = _record_of(row).to_json(self._lexicons)
         try:
             with self._pds_timer("publish"):
                 ref = await self._pds.put_record(
-                    auth.credentials,
+                    auth,
                     collection=TRACK_NSID,
                     rkey=row.rkey,
                     record=record,
                     swap_record=None,  # relay owns this rkey: a retry after a lost reply is a no-op
-                    on_refresh=auth.on_refresh,
                 )
         except RelayError as exc:
-            return await self._failed(row, exc)
+            return await self._failed(row, exc), exc
         self._metrics.publishes.labels(outcome="published").inc()
         updated = await self._index.update(
             row.id,
@@ -255,7 +265,7 @@ class TrackService:
             next_publish_at=None,
         )
         assert updated is not None
-        return updated
+        return updated, None
 
     async def _failed(self, row: TrackRow, exc: RelayError) -> TrackRow:
         attempts = row.publish_attempts + 1
@@ -294,12 +304,7 @@ class TrackService:
             auth = await self._sessions.auth_for_viewer(viewer)
             with self._pds_timer("update"):
                 ref = await self._pds.put_record(
-                    auth.credentials,
-                    collection=TRACK_NSID,
-                    rkey=row.rkey,
-                    record=record,
-                    swap_record=row.cid,
-                    on_refresh=auth.on_refresh,
+                    auth, collection=TRACK_NSID, rkey=row.rkey, record=record, swap_record=row.cid
                 )
             updated = await self._index.update(row.id, cid=ref.cid, **values)
         else:
@@ -314,12 +319,7 @@ class TrackService:
         if row.publish_state != PublishState.DRAFT:
             auth = await self._sessions.auth_for_viewer(viewer)
             with self._pds_timer("delete"):
-                await self._pds.delete_record(
-                    auth.credentials,
-                    collection=TRACK_NSID,
-                    rkey=row.rkey,
-                    on_refresh=auth.on_refresh,
-                )
+                await self._pds.delete_record(auth, collection=TRACK_NSID, rkey=row.rkey)
             await self._index.update(
                 row.id, publish_state=PublishState.DRAFT, cid=None, next_publish_at=None
             )
