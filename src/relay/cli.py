@@ -116,6 +116,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
                 f"sandbox PDS  {network.pds_url}   PLC {network.plc_url}\n\n"
                 f"demo account [bold]{account.handle}[/]  password [bold]{account.password}[/]\n"
                 f"             {account.did}\n\n"
+                f"sign in from a browser at {url}/ (ATProto OAuth on the sandbox PDS)\n"
                 f"data in {root} (reset on the next `relay dev`)",
                 title="relay dev",
             )
