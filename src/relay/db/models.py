@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from urllib.parse import urlparse
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -54,7 +55,8 @@ class TrackRow(Base):
     )
 
     def derive_keys(self) -> None:
-        """Refresh the case-folded columns from title, artist and album."""
+        """Refresh the derived columns: case-folded text and the audio URL's host."""
+        self.audio_host = (urlparse(self.audio_url).hostname or "").lower()
         self.title_key = self.title.casefold()
         self.artist_key = self.artist.casefold()
         self.album_key = self.album.casefold() if self.album is not None else None
@@ -87,6 +89,9 @@ class TrackRow(Base):
     publish_error: Mapped[str | None] = mapped_column(Text)
     publish_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_publish_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rev: Mapped[str | None] = mapped_column(String(64))  # repo revision of the indexed record
+    audio_host: Mapped[str] = mapped_column(String(255), default="")
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)  # account deactivated/taken down
 
 
 class SessionRow(Base):
@@ -125,3 +130,27 @@ class OAuthRequestRow(Base):
     app_redirect: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SyncCursorRow(Base):
+    """Where a firehose consumer is: written in the same transaction as the rows it produced."""
+
+    __tablename__ = "sync_cursors"
+
+    source: Mapped[str] = mapped_column(String(512), primary_key=True)
+    cursor: Mapped[int] = mapped_column(BigInteger)
+    event_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BackfillRepoRow(Base):
+    """One repo of a backfill run; a rerun of the same run skips the repos already done."""
+
+    __tablename__ = "backfill_repos"
+
+    run: Mapped[str] = mapped_column(String(128), primary_key=True)
+    did: Mapped[str] = mapped_column(String(256), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | done | failed
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,230 @@
+"""``SyncStore``: what backfill and the firehose write — record changes and cursors, atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from relay.db.models import BackfillRepoRow, PublishState, SyncCursorRow, TrackRow
+
+
+@dataclass(frozen=True)
+class RecordUpsert:
+    uri: str
+    did: str
+    rkey: str
+    cid: str
+    rev: str | None
+    title: str
+    artist: str
+    album: str | None
+    audio_url: str
+    file_type: str
+    duration: int | None
+    record_created_at: str
+    created_at: datetime
+    handle: str | None
+
+
+@dataclass(frozen=True)
+class RecordDelete:
+    uri: str
+
+
+@dataclass(frozen=True)
+class AccountHidden:
+    did: str
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class AccountRemoved:
+    did: str
+
+
+@dataclass(frozen=True)
+class HandleChanged:
+    did: str
+    handle: str | None
+
+
+Change = RecordUpsert | RecordDelete | AccountHidden | AccountRemoved | HandleChanged
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One change that took effect, for subscribers: ``created``, ``updated`` or ``deleted``."""
+
+    kind: str
+    uri: str
+    row: TrackRow
+
+
+@dataclass(frozen=True)
+class Cursor:
+    source: str
+    seq: int
+    event_time: datetime | None
+
+
+def _newer(rev: str | None, than: str | None) -> bool:
+    # Revisions are TIDs: they sort as strings. Unknown revisions never block a change.
+    return rev is None or than is None or rev > than
+
+
+class SyncStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def apply(
+        self, changes: Sequence[Change], *, now: datetime, cursor: Cursor | None = None
+    ) -> list[Applied]:
+        """Apply ``changes`` and move ``cursor`` in one transaction: all of it or none of it."""
+        applied: list[Applied] = []
+        async with self._sessions() as db, db.begin():
+            for change in changes:
+                applied += await self._apply_one(db, change, now)
+            if cursor is not None:
+                row = await db.get(SyncCursorRow, cursor.source, with_for_update=True)
+                if row is None:
+                    db.add(
+                        SyncCursorRow(
+                            source=cursor.source,
+                            cursor=cursor.seq,
+                            event_time=cursor.event_time,
+                            updated_at=now,
+                        )
+                    )
+                else:
+                    row.cursor, row.event_time, row.updated_at = cursor.seq, cursor.event_time, now
+        return applied
+
+    async def _apply_one(self, db: AsyncSession, change: Change, now: datetime) -> list[Applied]:
+        if isinstance(change, RecordUpsert):
+            return await self._upsert(db, change, now)
+        if isinstance(change, RecordDelete):
+            row = (await db.execute(select(TrackRow).where(TrackRow.uri == change.uri))).scalar()
+            if row is None:
+                return []
+            await db.delete(row)
+            return [Applied("deleted", row.uri, row)]
+        if isinstance(change, AccountHidden):
+            await db.execute(
+                update(TrackRow)
+                .where(TrackRow.artist_did == change.did)
+                .values(hidden=change.hidden)
+            )
+            return []
+        if isinstance(change, HandleChanged):
+            await db.execute(
+                update(TrackRow)
+                .where(TrackRow.artist_did == change.did)
+                .values(artist_handle=change.handle)
+            )
+            return []
+        rows = list(
+            (await db.execute(select(TrackRow).where(TrackRow.artist_did == change.did))).scalars()
+        )
+        for row in rows:
+            await db.delete(row)
+        return [Applied("deleted", row.uri, row) for row in rows]
+
+    async def _upsert(self, db: AsyncSession, change: RecordUpsert, now: datetime) -> list[Applied]:
+        row = (
+            await db.execute(select(TrackRow).where(TrackRow.uri == change.uri).with_for_update())
+        ).scalar()
+        if row is not None and not _newer(change.rev, row.rev):
+            return []  # an older (or the same) revision than the one indexed
+        values = {
+            "cid": change.cid,
+            "rev": change.rev,
+            "title": change.title,
+            "artist": change.artist,
+            "album": change.album,
+            "audio_url": change.audio_url,
+            "file_type": change.file_type,
+            "duration": change.duration,
+            "record_created_at": change.record_created_at,
+            "publish_state": PublishState.PUBLISHED,
+            "publish_error": None,
+            "next_publish_at": None,
+        }
+        if row is None:
+            row = TrackRow(
+                uri=change.uri,
+                artist_did=change.did,
+                rkey=change.rkey,
+                file_id=None,
+                created_at=change.created_at,
+                indexed_at=now,
+                artist_handle=change.handle,
+                publish_attempts=0,
+                hidden=False,
+                **values,
+            )
+            row.derive_keys()
+            db.add(row)
+            return [Applied("created", row.uri, row)]
+        unchanged = row.cid == change.cid
+        for name, value in values.items():
+            setattr(row, name, value)
+        if change.handle is not None:
+            row.artist_handle = change.handle
+        row.derive_keys()
+        return [] if unchanged else [Applied("updated", row.uri, row)]
+
+    async def uris_of(self, did: str) -> set[str]:
+        """AT-URIs of ``did``'s tracks that exist as records (not drafts)."""
+        async with self._sessions() as db:
+            stmt = select(TrackRow.uri).where(
+                TrackRow.artist_did == did, TrackRow.publish_state == PublishState.PUBLISHED
+            )
+            return set((await db.execute(stmt)).scalars())
+
+    async def cursor(self, source: str) -> SyncCursorRow | None:
+        async with self._sessions() as db:
+            return await db.get(SyncCursorRow, source)
+
+    async def cursors(self) -> list[SyncCursorRow]:
+        async with self._sessions() as db:
+            return list((await db.execute(select(SyncCursorRow))).scalars())
+
+    # -- backfill bookkeeping -----------------------------------------------------------------
+
+    async def backfill_done(self, run: str) -> set[str]:
+        async with self._sessions() as db:
+            stmt = select(BackfillRepoRow.did).where(
+                BackfillRepoRow.run == run, BackfillRepoRow.status == "done"
+            )
+            return set((await db.execute(stmt)).scalars())
+
+    async def backfill_mark(
+        self, run: str, did: str, status: str, *, records: int, error: str | None, now: datetime
+    ) -> None:
+        async with self._sessions() as db, db.begin():
+            row = await db.get(BackfillRepoRow, (run, did))
+            if row is None:
+                db.add(
+                    BackfillRepoRow(
+                        run=run, did=did, status=status, records=records, error=error,
+                        updated_at=now,
+                    )
+                )  # fmt: skip
+            else:
+                row.status, row.records, row.error, row.updated_at = status, records, error, now
+
+    async def backfill_summary(self, run: str | None = None) -> dict[str, int]:
+        """Repo counts by status (of one run, or of all runs)."""
+        async with self._sessions() as db:
+            stmt = select(BackfillRepoRow.status, func.count()).group_by(BackfillRepoRow.status)
+            if run is not None:
+                stmt = stmt.where(BackfillRepoRow.run == run)
+            return {status: int(count) for status, count in (await db.execute(stmt)).all()}
+
+    async def forget_run(self, run: str) -> None:
+        async with self._sessions() as db, db.begin():
+            await db.execute(delete(BackfillRepoRow).where(BackfillRepoRow.run == run))
