@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     oauth_request_ttl_seconds: int = Field(default=600, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    firehose_url: str | None = None
+    admin_dids: list[str] = Field(default_factory=list)
+    playable_audio_hosts: list[str] = Field(default_factory=list)
+    backfill_concurrency: int = Field(default=8, ge=1, le=64)
+
     @field_validator(
         "s3_endpoint_url", "public_audio_base_url", "public_url", "handle_resolver_url"
     )
@@ -73,7 +78,17 @@ class Settings(BaseSettings):
     def _optional_url(cls, value: str | None) -> str | None:
         return _check_http_url(value)
 
-    @field_validator("oauth_app_redirects", mode="before")
+    @field_validator("firehose_url")
+    @classmethod
+    def _websocket_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("ws", "wss") or not parsed.netloc:
+            raise ValueError(f"must be a ws:// or wss:// URL ending in /xrpc, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("oauth_app_redirects", "admin_dids", "playable_audio_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip().startswith("["):

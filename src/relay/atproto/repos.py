@@ -99,6 +99,12 @@ class RepoClient:
                 )
             yield records
 
+    async def latest_rev(self, pds_url: str, did: str) -> str | None:
+        """The repo's current revision (``sync.getLatestCommit``)."""
+        url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.sync.getLatestCommit"
+        rev = (await self._json(url, {"did": did})).get("rev")
+        return rev if isinstance(rev, str) else None
+
     async def export_records(
         self, pds_url: str, did: str, collection: str
     ) -> tuple[str | None, list[RepoRecord]]:

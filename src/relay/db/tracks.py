@@ -50,6 +50,14 @@ class PageRequest:
 
 
 @dataclass(frozen=True)
+class ArtistStats:
+    did: str
+    handle: str | None
+    tracks: int
+    seconds: int
+
+
+@dataclass(frozen=True)
 class TrackPage:
     rows: Sequence[TrackRow]
     cursors: Sequence[str]
@@ -109,7 +117,7 @@ def _escape_like(text: str) -> str:
 
 
 def _where(flt: TrackFilter) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = []
+    clauses: list[ColumnElement[bool]] = [TrackRow.hidden.is_(False)]
     if flt.artist_did:
         clauses.append(TrackRow.artist_did == flt.artist_did)
     if flt.artist:
@@ -147,9 +155,28 @@ class TrackIndex:
             return (await db.execute(select(TrackRow).where(TrackRow.uri == uri))).scalar()
 
     async def get_many_by_uri(self, uris: Sequence[str]) -> dict[str, TrackRow]:
+        """Visible tracks by AT-URI (tracks of hidden accounts are left out)."""
         async with self._sessions() as db:
-            rows = (await db.execute(select(TrackRow).where(TrackRow.uri.in_(uris)))).scalars()
-            return {row.uri: row for row in rows}
+            stmt = select(TrackRow).where(TrackRow.uri.in_(uris), TrackRow.hidden.is_(False))
+            return {row.uri: row for row in (await db.execute(stmt)).scalars()}
+
+    async def artist_stats(self, dids: Sequence[str]) -> dict[str, ArtistStats]:
+        """Handle, visible track count and total duration per DID, in one query."""
+        async with self._sessions() as db:
+            stmt = (
+                select(
+                    TrackRow.artist_did,
+                    func.max(TrackRow.artist_handle),
+                    func.count(),
+                    func.coalesce(func.sum(TrackRow.duration), 0),
+                )
+                .where(TrackRow.artist_did.in_(dids), TrackRow.hidden.is_(False))
+                .group_by(TrackRow.artist_did)
+            )
+            return {
+                did: ArtistStats(did=did, handle=handle, tracks=int(count), seconds=int(total or 0))
+                for did, handle, count, total in (await db.execute(stmt)).all()
+            }
 
     async def insert(self, row: TrackRow) -> TrackRow:
         row.derive_keys()

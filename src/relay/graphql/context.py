@@ -11,7 +11,9 @@ from strawberry.dataloader import DataLoader
 
 from relay.db.models import TrackRow
 from relay.errors import RelayError, UnauthenticatedError
+from relay.services.events import TrackEventBus
 from relay.services.sessions import SessionService, Viewer
+from relay.services.sync import SyncCoordinator
 from relay.services.tracks import TrackService
 
 
@@ -21,6 +23,10 @@ class Services:
 
     tracks: TrackService
     sessions: SessionService
+    sync: SyncCoordinator
+    events: TrackEventBus
+    admins: frozenset[str]
+    playable_hosts: frozenset[str]
 
 
 SESSION_COOKIE = "relay_session"

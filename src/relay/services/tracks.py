@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +28,14 @@ from relay.atproto.records import TRACK_NSID, AtUri, TrackRecord, format_datetim
 from relay.atproto.tid import TidClock
 from relay.clock import Clock
 from relay.db.models import PublishState, TrackRow
-from relay.db.tracks import PageRequest, TrackFilter, TrackIndex, TrackOrder, TrackPage
+from relay.db.tracks import (
+    ArtistStats,
+    PageRequest,
+    TrackFilter,
+    TrackIndex,
+    TrackOrder,
+    TrackPage,
+)
 from relay.errors import (
     BadUserInputError,
     ForbiddenError,
@@ -39,6 +46,7 @@ from relay.errors import (
 )
 from relay.media.probe import probe
 from relay.metrics import RelayMetrics
+from relay.services.events import TrackEvent, TrackEventBus
 from relay.services.sessions import SessionService, Viewer
 from relay.storage.base import AudioStore
 
@@ -104,6 +112,7 @@ class TrackService:
         clock: Clock,
         metrics: RelayMetrics,
         retry: RetryPolicy,
+        events: TrackEventBus,
         tids: TidClock | None = None,
     ) -> None:
         self._index = index
@@ -115,6 +124,7 @@ class TrackService:
         self._metrics = metrics
         self._retry = retry
         self._tids = tids or TidClock()
+        self._events = events
 
     # -- upload -------------------------------------------------------------------------------
 
@@ -135,6 +145,7 @@ class TrackService:
             raise
         self._metrics.uploads.labels(outcome="stored").inc()
         self._metrics.upload_bytes.inc(upload.size)
+        self._events.publish(TrackEvent("created", row.uri, row))
         if publish:
             row = await self._publish(row, await self._sessions.auth_for_viewer(viewer))
         return row
@@ -265,6 +276,7 @@ class TrackService:
             next_publish_at=None,
         )
         assert updated is not None
+        self._events.publish(TrackEvent("updated", updated.uri, updated))
         return updated, None
 
     async def _failed(self, row: TrackRow, exc: RelayError) -> TrackRow:
@@ -310,6 +322,7 @@ class TrackService:
         else:
             updated = await self._index.update(row.id, **values)
         assert updated is not None
+        self._events.publish(TrackEvent("updated", updated.uri, updated))
         return updated
 
     # -- delete -------------------------------------------------------------------------------
@@ -328,7 +341,18 @@ class TrackService:
         ):
             await self._store.delete(row.file_id)
         await self._index.delete(row.id)
+        self._events.publish(TrackEvent("deleted", row.uri, row))
         return row
+
+    async def discard_audio(self, rows: Sequence[TrackRow]) -> None:
+        """Remove the stored audio of tracks that left the index (deleted elsewhere), unless
+        another track still uses the same bytes."""
+        for row in rows:
+            if row.file_id is not None:
+                await self._discard_object(row.file_id, excluding=None)
+
+    async def artist_stats(self, dids: Sequence[str]) -> dict[str, ArtistStats]:
+        return await self._index.artist_stats(dids)
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -1,0 +1,227 @@
+"""Builds relay's object graph from settings: every collaborator opened here is closed by the
+caller's exit stack. ``create_app`` serves it; ``relay ingest`` and ``relay backfill`` run it
+without HTTP."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import aioboto3
+import httpx
+from aiobotocore.config import AioConfig
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from relay.atproto.identity import AtprotoIdentityResolver, IdentityResolver
+from relay.atproto.lexicon import LexiconCatalog, default_lexicon_dir
+from relay.atproto.oauth import OAuthClient
+from relay.atproto.pds import PdsClient, XrpcPdsClient
+from relay.atproto.repos import RepoClient
+from relay.clock import Clock, SystemClock
+from relay.crypto import SecretBox
+from relay.db.engine import create_engine, pending_migrations, session_factory, upgrade
+from relay.db.sessions import OAuthRequestStore, SessionStore
+from relay.db.sync import SyncStore
+from relay.db.tracks import TrackIndex
+from relay.errors import ConfigurationError
+from relay.graphql.context import Services
+from relay.keys import client_identity, secret_key
+from relay.metrics import RelayMetrics
+from relay.services.backfill import Backfill
+from relay.services.events import TrackEventBus
+from relay.services.firehose import FirehoseConsumer
+from relay.services.ingest import SyncStats, TrackIngest
+from relay.services.oauth_login import OAuthLogin
+from relay.services.publisher import PublishWorker
+from relay.services.sessions import SessionService
+from relay.services.sync import SyncCoordinator
+from relay.services.tracks import RetryPolicy, TrackService
+from relay.settings import Settings
+from relay.storage.base import AudioStore
+from relay.storage.filesystem import FilesystemAudioStore
+from relay.storage.s3 import S3AudioStore
+
+
+@dataclass(frozen=True)
+class Collaborators:
+    """I/O boundaries to use instead of the production ones (tests inject faults here)."""
+
+    pds: PdsClient | None = None
+    identity: IdentityResolver | None = None
+    clock: Clock | None = None
+    store: AudioStore | None = None
+    track_index_wrapper: type[TrackIndex] | None = None
+    repos: RepoClient | None = None
+
+
+@dataclass(frozen=True)
+class Assembled:
+    engine: AsyncEngine
+    services: Services
+    store: AudioStore
+    oauth_login: OAuthLogin
+    client_metadata: dict[str, Any]
+    client_jwks: dict[str, Any]
+    session_ttl: timedelta
+    publisher: PublishWorker
+    sync: SyncCoordinator
+
+
+async def _open_store(settings: Settings, stack: AsyncExitStack) -> AudioStore:
+    if settings.storage_backend == "filesystem":
+        return FilesystemAudioStore(
+            settings.data_dir / "audio", public_base_url=settings.resolved_public_url
+        )
+    # The settings validator guarantees these for the s3 backend.
+    assert settings.s3_secret_access_key is not None
+    assert settings.s3_bucket is not None
+    assert settings.public_audio_base_url is not None
+    client = await stack.enter_async_context(
+        aioboto3.Session().client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+            config=AioConfig(retries={"max_attempts": 3, "mode": "standard"}),
+        )
+    )
+    return S3AudioStore(
+        client,
+        bucket=settings.s3_bucket,
+        public_base_url=settings.public_audio_base_url,
+        part_size=settings.s3_part_size,
+    )
+
+
+async def _open_engine(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    stack.push_async_callback(engine.dispose)
+    if await pending_migrations(engine):
+        if not settings.auto_migrate:
+            raise ConfigurationError(
+                "the database is not migrated; run `relay db upgrade` "
+                "(or set RELAY_AUTO_MIGRATE=true)",
+                variable="RELAY_DATABASE_URL",
+            )
+        await upgrade(engine)
+    return engine
+
+
+def playable_hosts(settings: Settings) -> frozenset[str]:
+    """Audio hosts the API calls playable: configured ones plus relay's own store."""
+    own = settings.public_audio_base_url or settings.resolved_public_url
+    hosts = {host.lower() for host in settings.playable_audio_hosts}
+    hosts.add((urlparse(own).hostname or "").lower())
+    return frozenset(hosts - {""})
+
+
+async def assemble(
+    settings: Settings,
+    stack: AsyncExitStack,
+    *,
+    collaborators: Collaborators | None = None,
+    metrics: RelayMetrics | None = None,
+) -> Assembled:
+    inject = collaborators or Collaborators()
+    engine = await _open_engine(settings, stack)
+    db = session_factory(engine)
+    http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+    clock = inject.clock or SystemClock()
+    identity = inject.identity or AtprotoIdentityResolver(
+        plc_url=settings.plc_url,
+        http=http,
+        handle_resolver_url=settings.handle_resolver_url,
+        timeout=settings.identity_timeout_seconds,
+    )
+    if inject.identity is None:
+        stack.push_async_callback(identity.aclose)
+    pds = inject.pds or XrpcPdsClient(http, timeout=settings.pds_timeout_seconds)
+    store = inject.store or await _open_store(settings, stack)
+    index = (inject.track_index_wrapper or TrackIndex)(db)
+    lexicons = LexiconCatalog.load(settings.lexicon_dir or default_lexicon_dir())
+    box = SecretBox(secret_key(settings))
+    client_config, client_document, client_keys = client_identity(settings)
+    oauth = OAuthClient(http, client_config, clock)
+    session_ttl = timedelta(days=settings.session_ttl_days)
+    sessions = SessionService(
+        store=SessionStore(db),
+        identity=identity,
+        pds=pds,
+        oauth=oauth,
+        box=box,
+        clock=clock,
+        ttl=session_ttl,
+    )
+    events = TrackEventBus()
+    tracks = TrackService(
+        index=index,
+        store=store,
+        sessions=sessions,
+        pds=pds,
+        lexicons=lexicons,
+        clock=clock,
+        metrics=metrics or RelayMetrics(),
+        retry=RetryPolicy(settings.publish_retry_base_seconds, settings.publish_retry_max_seconds),
+        events=events,
+    )
+    sync_store = SyncStore(db)
+    stats = SyncStats()
+    ingest = TrackIngest(lexicons=lexicons, clock=clock, stats=stats, events=events)
+    backfill = Backfill(
+        identity=identity,
+        repos=inject.repos or RepoClient(http),
+        sync=sync_store,
+        ingest=ingest,
+        clock=clock,
+        concurrency=settings.backfill_concurrency,
+        on_removed=tracks.discard_audio,
+    )
+    coordinator = SyncCoordinator(backfill=backfill, sync=sync_store, stats=stats, clock=clock)
+    if settings.firehose_url is not None:
+        coordinator.firehose = FirehoseConsumer(
+            settings.firehose_url,
+            identity=identity,
+            sync=sync_store,
+            ingest=ingest,
+            clock=clock,
+            schedule_backfill=coordinator.schedule,
+            on_removed=tracks.discard_audio,
+        )
+    services = Services(
+        tracks=tracks,
+        sessions=sessions,
+        sync=coordinator,
+        events=events,
+        admins=frozenset(settings.admin_dids),
+        playable_hosts=playable_hosts(settings),
+    )
+    oauth_login = OAuthLogin(
+        oauth=oauth,
+        identity=identity,
+        requests=OAuthRequestStore(db),
+        sessions=sessions,
+        http=http,
+        box=box,
+        clock=clock,
+        request_ttl=timedelta(seconds=settings.oauth_request_ttl_seconds),
+        app_redirects=settings.oauth_app_redirects,
+    )
+    publisher = PublishWorker(
+        index=index, tracks=tracks, clock=clock, interval=settings.publish_worker_interval_seconds
+    )
+    return Assembled(
+        engine=engine,
+        services=services,
+        store=store,
+        oauth_login=oauth_login,
+        client_metadata=client_document,
+        client_jwks=client_keys,
+        session_ttl=session_ttl,
+        publisher=publisher,
+        sync=coordinator,
+    )

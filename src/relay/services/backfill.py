@@ -1,0 +1,202 @@
+"""Backfill: index the ``app.relay.track`` records already in users' repos.
+
+Repos come from explicit DIDs or handles, from every repo on a PDS host (``sync.listRepos``), or
+from every repo a relay reports for the collection (``sync.listReposByCollection``). Each repo is
+read page by page (``repo.listRecords``) or in one request (``sync.getRepo``, a CAR walked here),
+validated, and upserted; records gone from the repo leave the index. Repos run with bounded
+concurrency; one bad repo is recorded and skipped. A run is resumable: repos finished by a run
+that crashed are skipped when the same run starts again, and a run that completes forgets them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from relay.atproto.identity import IdentityResolver
+from relay.atproto.records import TRACK_NSID
+from relay.atproto.repos import RepoClient, RepoRecord
+from relay.clock import Clock
+from relay.db.models import TrackRow
+from relay.db.sync import RecordDelete, SyncStore
+from relay.errors import RelayError
+from relay.services.ingest import TrackIngest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackfillRequest:
+    dids: tuple[str, ...] = ()
+    handles: tuple[str, ...] = ()
+    pds_hosts: tuple[str, ...] = ()
+    relay_hosts: tuple[str, ...] = ()
+    use_car: bool = False
+
+    @property
+    def run_id(self) -> str:
+        """Stable for the same request, so rerunning a crashed command resumes it."""
+        key = json.dumps(
+            [sorted(self.dids), sorted(self.handles), sorted(self.pds_hosts),
+             sorted(self.relay_hosts), self.use_car],
+        )  # fmt: skip
+        return "backfill-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass
+class BackfillReport:
+    run_id: str
+    repos: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    records: int = 0
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+    invalid: int = 0
+    seconds: float = 0.0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    finished: bool = False
+
+
+Progress = Callable[[BackfillReport], None]
+OnRemoved = Callable[[Sequence[TrackRow]], Awaitable[None]]
+
+
+class Backfill:
+    def __init__(
+        self,
+        *,
+        identity: IdentityResolver,
+        repos: RepoClient,
+        sync: SyncStore,
+        ingest: TrackIngest,
+        clock: Clock,
+        concurrency: int = 8,
+        on_removed: OnRemoved | None = None,
+    ) -> None:
+        self._identity = identity
+        self._repos = repos
+        self._sync = sync
+        self._ingest = ingest
+        self._clock = clock
+        self._concurrency = concurrency
+        self._on_removed = on_removed
+        self.current: BackfillReport | None = None
+
+    async def _targets(self, request: BackfillRequest, report: BackfillReport) -> list[str]:
+        dids: list[str] = list(request.dids)
+        for handle in request.handles:
+            try:
+                dids.append((await self._identity.resolve(handle)).did)
+            except RelayError as exc:
+                report.errors.append((handle, exc.message))
+        for host in request.pds_hosts:
+            try:
+                dids += [did async for did in self._repos.list_repos(host)]
+            except RelayError as exc:
+                report.errors.append((host, exc.message))
+        for host in request.relay_hosts:
+            try:
+                dids += [
+                    did async for did in self._repos.list_repos_by_collection(host, TRACK_NSID)
+                ]
+            except RelayError as exc:
+                report.errors.append((host, exc.message))
+        return list(dict.fromkeys(dids))  # unique, in order
+
+    async def run(
+        self, request: BackfillRequest, *, progress: Progress | None = None
+    ) -> BackfillReport:
+        started = time.perf_counter()
+        report = BackfillReport(run_id=request.run_id)
+        self.current = report
+        targets = await self._targets(request, report)
+        done_before = await self._sync.backfill_done(report.run_id)
+        report.repos = len(targets)
+        report.skipped = sum(1 for did in targets if did in done_before)
+        invalid_before = sum(self._ingest.stats.dropped.values())
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(did: str) -> None:
+            async with gate:
+                try:
+                    await self._repo(did, request.use_car, report)
+                except RelayError as exc:
+                    report.failed += 1
+                    report.errors.append((did, exc.message))
+                    await self._sync.backfill_mark(
+                        report.run_id, did, "failed", records=0, error=exc.message,
+                        now=self._clock.now(),
+                    )  # fmt: skip
+                else:
+                    report.done += 1
+                finally:
+                    report.seconds = time.perf_counter() - started
+                    if progress is not None:
+                        progress(report)
+
+        await asyncio.gather(*(one(did) for did in targets if did not in done_before))
+        report.invalid = sum(self._ingest.stats.dropped.values()) - invalid_before
+        report.seconds = time.perf_counter() - started
+        report.finished = True
+        if report.failed == 0:
+            await self._sync.forget_run(report.run_id)
+        if progress is not None:
+            progress(report)
+        return report
+
+    async def _repo(self, did: str, use_car: bool, report: BackfillReport) -> None:
+        identity = await self._identity.resolve(did)
+        seen: set[str] = set()
+        count = 0
+        if use_car:
+            rev, records = await self._repos.export_records(identity.pds_url, did, TRACK_NSID)
+            count += await self._index(did, rev, identity.handle, records, seen, report)
+        else:
+            rev = await self._repos.latest_rev(identity.pds_url, did)
+            async for page in self._repos.list_records(identity.pds_url, did, TRACK_NSID):
+                count += await self._index(did, rev, identity.handle, page, seen, report)
+        gone = await self._sync.uris_of(did) - seen
+        if gone:
+            applied = await self._sync.apply(
+                [RecordDelete(uri) for uri in sorted(gone)], now=self._clock.now()
+            )
+            self._ingest.announce(applied)
+            report.removed += len(applied)
+            if self._on_removed is not None:
+                await self._on_removed([change.row for change in applied])
+        await self._sync.backfill_mark(
+            report.run_id, did, "done", records=count, error=None, now=self._clock.now()
+        )
+
+    async def _index(
+        self,
+        did: str,
+        rev: str | None,
+        handle: str | None,
+        records: list[RepoRecord],
+        seen: set[str],
+        report: BackfillReport,
+    ) -> int:
+        changes = []
+        for record in records:
+            change = self._ingest.upsert(
+                did=did, rkey=record.rkey, cid=record.cid, rev=rev, value=record.value,
+                handle=handle,
+            )  # fmt: skip
+            if change is not None:
+                changes.append(change)
+                seen.add(change.uri)
+        applied = await self._sync.apply(changes, now=self._clock.now())
+        self._ingest.announce(applied)
+        report.records += len(records)
+        report.created += sum(1 for a in applied if a.kind == "created")
+        report.updated += sum(1 for a in applied if a.kind == "updated")
+        return len(records)
