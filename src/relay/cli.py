@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from relay.errors import ConfigurationError
+from relay.services.backfill import BackfillReport, BackfillRequest
 from relay.settings import Settings, load_settings
 
 console = Console(stderr=True)
@@ -82,6 +84,89 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
     else:
         Path(args.output).write_text(sdl, encoding="utf-8")
         console.print(f"wrote {args.output}")
+
+
+async def _backfill(settings: Settings, request: BackfillRequest) -> int:
+    from contextlib import AsyncExitStack
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from relay.assembly import assemble
+
+    async with AsyncExitStack() as stack:
+        parts = await assemble(settings, stack)
+        columns = (
+            TextColumn("[bold]backfill"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("repos · {task.fields[records]} records · {task.fields[errors]} errors"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("backfill", total=None, records=0, errors=0)
+
+            def progress(report: BackfillReport) -> None:
+                bar.update(
+                    task,
+                    total=report.repos,
+                    completed=report.done + report.failed + report.skipped,
+                    records=report.records,
+                    errors=report.failed,
+                )
+
+            report = await parts.sync.backfill.run(request, progress=progress)
+    console.print(
+        f"[green]done[/] in {report.seconds:.1f}s: {report.repos} repos "
+        f"({report.done} indexed, {report.skipped} already done, {report.failed} failed), "
+        f"{report.records} records read, {report.created} new, {report.updated} changed, "
+        f"{report.removed} removed, {report.invalid} invalid skipped"
+    )
+    for target, message in report.errors:
+        console.print(f"  [red]✗[/] {target}: {message}")
+    return 1 if report.failed else 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> None:
+    from relay.services.backfill import BackfillRequest
+
+    settings = load_settings()
+    _configure_logging("WARNING")
+    request = BackfillRequest(
+        dids=tuple(args.did),
+        handles=tuple(args.handle),
+        pds_hosts=tuple(args.pds),
+        relay_hosts=tuple(args.relay),
+        use_car=args.car,
+    )
+    if not (request.dids or request.handles or request.pds_hosts or request.relay_hosts):
+        raise SystemExit("name repos: --did, --handle, --pds HOST or --relay HOST")
+    asyncio.run(_check_database(settings, migrate=settings.auto_migrate))
+    raise SystemExit(asyncio.run(_backfill(settings, request)))
+
+
+async def _ingest(settings: Settings) -> None:
+    from contextlib import AsyncExitStack
+
+    from relay.assembly import assemble
+
+    async with AsyncExitStack() as stack:
+        parts = await assemble(settings, stack)
+        if parts.sync.firehose is None:
+            raise ConfigurationError("is not set; nothing to ingest", variable="RELAY_FIREHOSE_URL")
+        parts.sync.start()
+        console.print(f"ingesting from {settings.firehose_url} (Ctrl-C to stop)")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await parts.sync.stop()
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    asyncio.run(_check_database(settings, migrate=settings.auto_migrate))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_ingest(settings))
 
 
 def cmd_oauth_key(args: argparse.Namespace) -> None:
@@ -152,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    backfill = sub.add_parser("backfill", help="index app.relay.track records from repos")
+    backfill.add_argument("--did", action="append", default=[], help="a repo (repeatable)")
+    backfill.add_argument("--handle", action="append", default=[], help="a repo by handle")
+    backfill.add_argument("--pds", action="append", default=[], help="every repo on a PDS host")
+    backfill.add_argument(
+        "--relay", action="append", default=[], help="every repo a relay lists for the collection"
+    )
+    backfill.add_argument("--car", action="store_true", help="read each repo as one CAR")
+    backfill.set_defaults(func=cmd_backfill)
+
+    ingest = sub.add_parser("ingest", help="consume RELAY_FIREHOSE_URL without serving the API")
+    ingest.set_defaults(func=cmd_ingest)
 
     key = sub.add_parser("oauth-key", help="print a new OAuth client key (RELAY_OAUTH_CLIENT_KEY)")
     key.set_defaults(func=cmd_oauth_key)

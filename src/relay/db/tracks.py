@@ -160,6 +160,11 @@ class TrackIndex:
             stmt = select(TrackRow).where(TrackRow.uri.in_(uris), TrackRow.hidden.is_(False))
             return {row.uri: row for row in (await db.execute(stmt)).scalars()}
 
+    async def did_for_handle(self, handle: str) -> str | None:
+        async with self._sessions() as db:
+            stmt = select(TrackRow.artist_did).where(TrackRow.artist_handle == handle).limit(1)
+            return (await db.execute(stmt)).scalar()
+
     async def artist_stats(self, dids: Sequence[str]) -> dict[str, ArtistStats]:
         """Handle, visible track count and total duration per DID, in one query."""
         async with self._sessions() as db:

@@ -10,7 +10,8 @@ from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
 from relay.db.models import TrackRow
-from relay.errors import RelayError, UnauthenticatedError
+from relay.db.tracks import ArtistStats
+from relay.errors import ForbiddenError, RelayError, UnauthenticatedError
 from relay.services.events import TrackEventBus
 from relay.services.sessions import SessionService, Viewer
 from relay.services.sync import SyncCoordinator
@@ -48,6 +49,7 @@ class RelayContext:
     services: Services
     token: str | None
     track_loader: DataLoader[str, TrackRow | None] = field(init=False)
+    artist_loader: DataLoader[str, ArtistStats | None] = field(init=False)
     _viewer: Viewer | None = field(default=None, init=False)
     _auth_error: RelayError | None = field(default=None, init=False)
     _resolved: bool = field(default=False, init=False)
@@ -57,7 +59,12 @@ class RelayContext:
             rows = await self.services.tracks.get_many(uris)
             return [rows.get(uri) for uri in uris]
 
+        async def load_artists(dids: list[str]) -> list[ArtistStats | None]:
+            stats = await self.services.tracks.artist_stats(dids)
+            return [stats.get(did) for did in dids]
+
         self.track_loader = DataLoader(load_fn=load)
+        self.artist_loader = DataLoader(load_fn=load_artists)
 
     async def viewer(self) -> Viewer | None:
         """The signed-in caller, or None (an invalid token reads as anonymous for queries)."""
@@ -69,6 +76,12 @@ class RelayContext:
                 except UnauthenticatedError as exc:
                     self._auth_error = exc
         return self._viewer
+
+    async def require_admin(self) -> Viewer:
+        viewer = await self.require_viewer()
+        if viewer.did not in self.services.admins:
+            raise ForbiddenError("admins only (RELAY_ADMIN_DIDS)")
+        return viewer
 
     async def require_viewer(self) -> Viewer:
         viewer = await self.viewer()

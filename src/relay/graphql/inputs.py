@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 import strawberry
 from strawberry.file_uploads import Upload
 
@@ -19,25 +17,6 @@ class TrackFilter:
     search: str | None = strawberry.field(
         default=None, description="Text found in the title, artist or album."
     )
-
-
-@strawberry.enum
-class TrackOrderField(Enum):
-    CREATED_AT = "CREATED_AT"
-    TITLE = "TITLE"
-    DURATION = "DURATION"
-
-
-@strawberry.enum
-class OrderDirection(Enum):
-    ASC = "ASC"
-    DESC = "DESC"
-
-
-@strawberry.input
-class TrackOrder:
-    field: TrackOrderField = TrackOrderField.CREATED_AT
-    direction: OrderDirection = OrderDirection.DESC
 
 
 @strawberry.input
@@ -56,3 +35,19 @@ class UpdateTrackInput:
     title: str | None = None
     artist: str | None = None
     album: str | None = strawberry.field(default=None, description="An empty string clears it.")
+
+
+@strawberry.input(description="Where to find repos to backfill; any combination.")
+class BackfillInput:
+    dids: list[str] = strawberry.field(default_factory=list)
+    handles: list[str] = strawberry.field(default_factory=list)
+    pds_hosts: list[str] = strawberry.field(
+        default_factory=list, description="Every repo on these PDS hosts (sync.listRepos)."
+    )
+    relay_hosts: list[str] = strawberry.field(
+        default_factory=list,
+        description="Every repo these relays report for app.relay.track.",
+    )
+    use_car: bool = strawberry.field(
+        default=False, description="Fetch each repo as one CAR (sync.getRepo) instead of pages."
+    )

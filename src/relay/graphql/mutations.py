@@ -8,8 +8,10 @@ from strawberry import relay
 
 from relay.errors import BadUserInputError
 from relay.graphql.context import SESSION_COOKIE, RelayContext
-from relay.graphql.inputs import UpdateTrackInput, UploadTrackInput
+from relay.graphql.inputs import BackfillInput, UpdateTrackInput, UploadTrackInput
+from relay.graphql.sync_types import BackfillStarted
 from relay.graphql.types import DeleteTrackPayload, LoginPayload, Track, Viewer
+from relay.services.backfill import BackfillRequest
 from relay.services.tracks import StagedUpload, TrackChanges
 
 Info = strawberry.Info[RelayContext, None]
@@ -70,6 +72,20 @@ class Mutation:
     async def login(self, info: Info, identifier: str, password: str) -> LoginPayload:
         token, viewer = await info.context.services.sessions.login(identifier, password)
         return LoginPayload(token=token, viewer=Viewer.from_value(viewer))
+
+    @strawberry.mutation(description="Index records from users' repos in the background (admins).")
+    async def backfill(self, info: Info, input: BackfillInput) -> BackfillStarted:
+        await info.context.require_admin()
+        request = BackfillRequest(
+            dids=tuple(input.dids),
+            handles=tuple(input.handles),
+            pds_hosts=tuple(input.pds_hosts),
+            relay_hosts=tuple(input.relay_hosts),
+            use_car=input.use_car,
+        )
+        if not (request.dids or request.handles or request.pds_hosts or request.relay_hosts):
+            raise BadUserInputError("name at least one DID, handle, PDS host or relay host")
+        return BackfillStarted(run_id=info.context.services.sync.schedule(request))
 
     @strawberry.mutation(description="End the current session.")
     async def logout(self, info: Info) -> bool:

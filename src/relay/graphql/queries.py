@@ -7,11 +7,12 @@ from strawberry import relay
 
 from relay.db.tracks import PageRequest
 from relay.db.tracks import TrackFilter as FilterValue
-from relay.db.tracks import TrackOrder as OrderValue
-from relay.db.tracks import TrackOrderField as OrderFieldValue
+from relay.errors import BadUserInputError
 from relay.graphql.context import RelayContext
-from relay.graphql.inputs import OrderDirection, TrackFilter, TrackOrder
-from relay.graphql.types import PageInfo, Track, TrackConnection, TrackEdge, Viewer
+from relay.graphql.inputs import TrackFilter
+from relay.graphql.ordering import TrackOrderInput, order_value
+from relay.graphql.sync_types import SyncStatus
+from relay.graphql.types import Artist, Track, TrackConnection, Viewer
 
 Info = strawberry.Info[RelayContext, None]
 
@@ -43,10 +44,9 @@ class Query:
         last: int | None = None,
         before: str | None = None,
         where: TrackFilter | None = None,
-        order_by: TrackOrder | None = None,
+        order_by: TrackOrderInput | None = None,
     ) -> TrackConnection:
         flt = where or TrackFilter()
-        order = order_by or TrackOrder()
         page = await info.context.services.tracks.page(
             FilterValue(
                 artist_did=flt.artist_did,
@@ -55,26 +55,29 @@ class Query:
                 file_type=flt.file_type.value if flt.file_type else None,
                 search=flt.search,
             ),
-            OrderValue(
-                field=OrderFieldValue(order.field.value),
-                descending=order.direction is OrderDirection.DESC,
-            ),
+            order_value(order_by),
             PageRequest(first=first, after=after, last=last, before=before),
         )
-        edges = [
-            TrackEdge(cursor=cursor, node=Track.from_row(row))
-            for row, cursor in zip(page.rows, page.cursors, strict=True)
-        ]
-        return TrackConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=page.has_previous_page,
-                start_cursor=page.cursors[0] if page.cursors else None,
-                end_cursor=page.cursors[-1] if page.cursors else None,
-            ),
-            total_count=page.total_count,
-        )
+        return TrackConnection.from_page(page)
+
+    @strawberry.field(description="A musician by DID or handle, with their tracks.")
+    async def artist(
+        self, info: Info, did: str | None = None, handle: str | None = None
+    ) -> Artist | None:
+        if (did is None) == (handle is None):
+            raise BadUserInputError("pass exactly one of did or handle")
+        if did is None:
+            assert handle is not None
+            did = await info.context.services.tracks.did_for_handle(handle)
+            if did is None:
+                return None
+        stats = await info.context.artist_loader.load(did)
+        return None if stats is None else Artist.from_stats(did, stats)
+
+    @strawberry.field(description="Firehose and backfill state (admins only).")
+    async def sync_status(self, info: Info) -> SyncStatus:
+        await info.context.require_admin()
+        return SyncStatus.from_report(await info.context.services.sync.status())
 
     @strawberry.field(description="The signed-in user, or null.")
     async def viewer(self, info: Info) -> Viewer | None:

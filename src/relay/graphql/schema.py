@@ -11,6 +11,7 @@ from graphql.error import GraphQLError
 from relay.graphql.errors import ErrorCodes
 from relay.graphql.mutations import Mutation
 from relay.graphql.queries import Query
+from relay.graphql.subscriptions import Subscription
 
 
 class RelaySchema(strawberry.Schema):
@@ -21,7 +22,9 @@ class RelaySchema(strawberry.Schema):
 
 
 def build_schema() -> strawberry.Schema:
-    return RelaySchema(query=Query, mutation=Mutation, extensions=[ErrorCodes])
+    return RelaySchema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=[ErrorCodes]
+    )
 
 
 def export_sdl() -> str:

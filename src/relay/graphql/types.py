@@ -12,6 +12,9 @@ from strawberry import relay
 
 from relay.db.models import PublishState as PublishStateValue
 from relay.db.models import TrackRow
+from relay.db.tracks import ArtistStats, PageRequest, TrackPage
+from relay.db.tracks import TrackFilter as FilterValue
+from relay.graphql.ordering import TrackOrderInput, order_value
 from relay.services.sessions import Viewer as ViewerValue
 
 
@@ -50,6 +53,22 @@ class Track(relay.Node):
     publish_error: str | None = strawberry.field(
         description="Why the last publish failed (FAILED tracks)."
     )
+    audio_host: str = strawberry.field(description="Host of audioUrl.")
+
+    @strawberry.field(
+        description="Whether audioUrl is on a host this relay vouches for "
+        "(RELAY_PLAYABLE_AUDIO_HOSTS or relay's own storage); others are listed, not played."
+    )
+    def playable(self, info: strawberry.Info[Any, Any]) -> bool:
+        return self.audio_host in info.context.services.playable_hosts
+
+    @strawberry.field(
+        description="The artist's account: handle, counts, tracks (batched per request). "
+        "`artist` stays the name written in the record."
+    )
+    async def artist_profile(self, info: strawberry.Info[Any, Any]) -> Artist:
+        stats = await info.context.artist_loader.load(self.artist_did)
+        return Artist.from_stats(self.artist_did, stats)
 
     @strawberry.field(description="The record's AT-URI: at://did/app.relay.track/rkey.")
     def uri(self) -> str:
@@ -73,6 +92,7 @@ class Track(relay.Node):
             artist_handle=row.artist_handle,
             publish_state=PublishState(PublishStateValue(row.publish_state).value),
             publish_error=row.publish_error,
+            audio_host=row.audio_host,
         )
 
     @classmethod
@@ -106,6 +126,70 @@ class TrackConnection:
     edges: list[TrackEdge]
     page_info: PageInfo
     total_count: int = strawberry.field(description="Tracks matching the filter, on all pages.")
+
+    @classmethod
+    def from_page(cls, page: TrackPage) -> TrackConnection:
+        edges = [
+            TrackEdge(cursor=cursor, node=Track.from_row(row))
+            for row, cursor in zip(page.rows, page.cursors, strict=True)
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=page.cursors[0] if page.cursors else None,
+                end_cursor=page.cursors[-1] if page.cursors else None,
+            ),
+            total_count=page.total_count,
+        )
+
+
+@strawberry.type(description="A musician: an atproto account with tracks in the index.")
+class Artist:
+    did: str
+    handle: str | None
+    track_count: int
+    total_duration: int = strawberry.field(description="Sum of track durations, in seconds.")
+
+    @classmethod
+    def from_stats(cls, did: str, stats: ArtistStats | None) -> Artist:
+        if stats is None:
+            return cls(did=did, handle=None, track_count=0, total_duration=0)
+        return cls(
+            did=did, handle=stats.handle, track_count=stats.tracks, total_duration=stats.seconds
+        )
+
+    @strawberry.field(description="This artist's tracks, newest first unless ordered otherwise.")
+    async def tracks(
+        self,
+        info: strawberry.Info[Any, Any],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        order_by: TrackOrderInput | None = None,
+    ) -> TrackConnection:
+        page = await info.context.services.tracks.page(
+            FilterValue(artist_did=self.did),
+            order_value(order_by),
+            PageRequest(first=first, after=after, last=last, before=before),
+        )
+        return TrackConnection.from_page(page)
+
+
+@strawberry.enum
+class TrackEventKind(Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+@strawberry.type(description="A change to the index: relay's own writes and the network's.")
+class TrackEvent:
+    kind: TrackEventKind
+    uri: str
+    track: Track = strawberry.field(description="The track as indexed (as it was, if deleted).")
 
 
 @strawberry.type(description="The signed-in user.")

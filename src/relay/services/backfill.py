@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from relay.atproto.identity import IdentityResolver
 from relay.atproto.records import TRACK_NSID
@@ -51,6 +52,7 @@ class BackfillRequest:
 @dataclass
 class BackfillReport:
     run_id: str
+    started_at: datetime
     repos: int = 0
     done: int = 0
     skipped: int = 0
@@ -115,7 +117,7 @@ class Backfill:
         self, request: BackfillRequest, *, progress: Progress | None = None
     ) -> BackfillReport:
         started = time.perf_counter()
-        report = BackfillReport(run_id=request.run_id)
+        report = BackfillReport(run_id=request.run_id, started_at=self._clock.now())
         self.current = report
         targets = await self._targets(request, report)
         done_before = await self._sync.backfill_done(report.run_id)

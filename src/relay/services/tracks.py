@@ -354,6 +354,10 @@ class TrackService:
     async def artist_stats(self, dids: Sequence[str]) -> dict[str, ArtistStats]:
         return await self._index.artist_stats(dids)
 
+    async def did_for_handle(self, handle: str) -> str | None:
+        """The DID whose tracks carry ``handle`` in the index (no network lookup)."""
+        return await self._index.did_for_handle(handle.strip().lower().removeprefix("@"))
+
     # -- helpers ------------------------------------------------------------------------------
 
     @contextlib.contextmanager
