@@ -92,8 +92,11 @@ def delete_record(network: LocalNetwork, account: Account, uri: str) -> None:
     response.raise_for_status()
 
 
-def account_call(network: LocalNetwork, account: Account, nsid: str, body: dict[str, Any]) -> None:
-    """An authenticated procedure on the account itself (deactivate, activate, updateHandle)."""
+def account_call(
+    network: LocalNetwork, account: Account, nsid: str, body: dict[str, Any] | None = None
+) -> None:
+    """An authenticated procedure on the account itself (deactivate, activate, updateHandle);
+    ``body=None`` sends no body, for procedures that take no input."""
     response = httpx.post(
         f"{network.pds_url}/xrpc/{nsid}",
         json=body,

@@ -74,6 +74,7 @@ class FirehoseConsumer:
         self._on_removed = on_removed
         self._keys: dict[str, Identity] = {}
         self._client: AsyncFirehoseSubscribeReposClient | None = None
+        self._stopping = False
 
     @property
     def host(self) -> str:
@@ -87,7 +88,7 @@ class FirehoseConsumer:
         if stored is None:
             # Nothing consumed yet: index what already exists, then follow from now on.
             self._schedule_backfill(BackfillRequest(pds_hosts=(self.host,)))
-        while True:
+        while not self._stopping:
             stored = await self._sync.cursor(self.source)
             params = {"cursor": stored.cursor} if stored is not None else None
             self._client = AsyncFirehoseSubscribeReposClient(
@@ -99,9 +100,12 @@ class FirehoseConsumer:
                 raise
             except Exception:
                 log.exception("firehose %s failed; reconnecting", self.source)
-            await asyncio.sleep(2)
+            if not self._stopping:
+                await asyncio.sleep(2)
 
     async def stop(self) -> None:
+        """Close the stream; ``run`` returns instead of reconnecting."""
+        self._stopping = True
         if self._client is not None:
             await self._client.stop()
 

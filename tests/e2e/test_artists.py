@@ -1,0 +1,113 @@
+"""Query.artist and Track.artistProfile, batched: the number of SQL statements does not grow
+with the page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from relay.db.engine import create_engine, session_factory
+from relay.db.models import PublishState, TrackRow
+from relay.db.tracks import TrackIndex
+from tests.harness.client import RelayClient
+from tests.harness.server import RunningRelay
+
+DIDS = ["did:plc:" + c * 24 for c in "abcde"]
+PAGE = """
+query($n: Int!) {
+  tracks(first: $n) { edges { node { title artist artistProfile { did handle trackCount } } } }
+}
+"""
+
+
+@pytest.fixture
+async def catalog(relay: RunningRelay) -> RunningRelay:
+    engine = create_engine(relay.settings.resolved_database_url)
+    try:
+        index = TrackIndex(session_factory(engine))
+        for i in range(20):
+            did = DIDS[i % len(DIDS)]
+            await index.insert(
+                TrackRow(
+                    uri=f"at://{did}/app.relay.track/3k{i:011d}",
+                    artist_did=did,
+                    rkey=f"3k{i:011d}",
+                    cid=f"bafy{i}",
+                    title=f"T{i:02d}",
+                    artist=f"Name {did[-1]}",
+                    album=None,
+                    audio_url="https://cdn.example/a.mp3",
+                    file_id=None,
+                    file_type="mp3",
+                    duration=60 + i,
+                    created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=i),
+                    record_created_at="2026-01-01T00:00:00.000Z",
+                    indexed_at=datetime(2026, 1, 1, tzinfo=UTC),
+                    artist_handle=f"{did[-1] * 3}.test",
+                    publish_state=PublishState.PUBLISHED,
+                    publish_error=None,
+                    publish_attempts=0,
+                    next_publish_at=None,
+                )
+            )
+    finally:
+        await engine.dispose()
+    return relay
+
+
+@contextmanager
+def counting(relay: RunningRelay) -> Iterator[list[str]]:
+    statements: list[str] = []
+    engine = relay.app.state.engine.sync_engine
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_artist_profiles_are_batched(catalog: RunningRelay, client: RelayClient) -> None:
+    with counting(catalog) as small:
+        two = await client.gql(PAGE, {"n": 2})
+    with counting(catalog) as large:
+        twenty = await client.gql(PAGE, {"n": 20})
+    edges = twenty.data["tracks"]["edges"]
+    assert len(edges) == 20
+    assert {e["node"]["artistProfile"]["trackCount"] for e in edges} == {4}
+    assert len(two.data["tracks"]["edges"]) == 2
+    # Page, count, one batched artist query: the same number for 2 tracks as for 20.
+    assert len(large) == len(small)
+    assert sum("GROUP BY" in s for s in large) == 1
+
+
+async def test_artist_by_did_or_handle(catalog: RunningRelay, client: RelayClient) -> None:
+    query = """
+    query($did: String, $handle: String) {
+      artist(did: $did, handle: $handle) {
+        did handle trackCount totalDuration
+        tracks(first: 2, orderBy: {field: TITLE, direction: ASC}) {
+          totalCount edges { node { title } }
+        }
+      }
+    }
+    """
+    by_did = (await client.gql(query, {"did": DIDS[0]})).data["artist"]
+    assert by_did["handle"] == "aaa.test"
+    assert by_did["trackCount"] == 4
+    assert by_did["totalDuration"] == sum(60 + i for i in (0, 5, 10, 15))
+    assert by_did["tracks"]["totalCount"] == 4
+    assert [e["node"]["title"] for e in by_did["tracks"]["edges"]] == ["T00", "T05"]
+    by_handle = (await client.gql(query, {"handle": "@BBB.test"})).data["artist"]
+    assert by_handle["did"] == DIDS[1]
+    assert (await client.gql(query, {"handle": "nobody.test"})).data["artist"] is None
+    both = await client.gql(query, {"did": DIDS[0], "handle": "aaa.test"})
+    assert both.codes == ["BAD_USER_INPUT"]

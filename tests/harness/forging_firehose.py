@@ -1,0 +1,188 @@
+"""Fake: a firehose proxy that forwards a real PDS's stream but forges chosen commits.
+
+A real PDS never emits a commit signed with the wrong key, so this stands between relay and the
+PDS: every frame is passed through untouched, except that while ``forge`` is armed for a repo,
+that repo's next app.relay.track commit is re-signed with a freshly generated key (valid shape,
+valid CIDs, wrong signature).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+import libipld
+import websockets
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+from relay.atproto.commits import CidLink, encode_dag_cbor, unsigned_commit_bytes
+from relay.sandbox import free_port
+
+_K256_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, at
+
+
+def _cid_length(data: bytes, at: int) -> int:
+    start = at
+    for _ in range(3):  # version, codec, hash code
+        _, at = _read_varint(data, at)
+    size, at = _read_varint(data, at)
+    return at + size - start
+
+
+def read_car(data: bytes) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
+    size, at = _read_varint(data, 0)
+    header = libipld.decode_dag_cbor(data[at : at + size])
+    at += size
+    blocks = []
+    while at < len(data):
+        size, at = _read_varint(data, at)
+        end = at + size
+        cid_len = _cid_length(data, at)
+        blocks.append((data[at : at + cid_len], data[at + cid_len : end]))
+        at = end
+    return header, blocks
+
+
+def write_car(root: bytes, blocks: list[tuple[bytes, bytes]]) -> bytes:
+    header = encode_dag_cbor({"version": 1, "roots": [CidLink(root)]})
+    out = _varint(len(header)) + header
+    for cid, block in blocks:
+        out += _varint(len(cid) + len(block)) + cid + block
+    return out
+
+
+def _sign_with_wrong_key(data: bytes) -> bytes:
+    key = ec.generate_private_key(ec.SECP256K1())
+    r, s = utils.decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    s = min(s, _K256_ORDER - s)  # low-S, as atproto requires
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+FORGED_TITLE = "FORGED BY THE PROXY"
+
+
+def _cid_of(block: bytes) -> bytes:
+    return b"\x01\x71\x12\x20" + hashlib.sha256(block).digest()
+
+
+def forge(frame: bytes) -> bytes:
+    """Rewrite the commit's app.relay.track records (new title, new CIDs) and re-sign the commit
+    with a stranger's key."""
+    header, body = libipld.decode_dag_cbor_multi(frame)
+    _, blocks = read_car(body["blocks"])
+    renamed: dict[bytes, bytes] = {}
+    rewritten = []
+    for cid, block in blocks:
+        targets = [op for op in body["ops"] if op.get("cid") == cid]
+        if targets and targets[0]["path"].startswith("app.relay.track/"):
+            record = libipld.decode_dag_cbor(block)
+            record["title"] = FORGED_TITLE
+            block = encode_dag_cbor(record)
+            renamed[cid] = _cid_of(block)
+            cid = renamed[cid]
+        rewritten.append((cid, block))
+    for op in body["ops"]:
+        if op.get("cid") in renamed:
+            op["cid"] = renamed[op["cid"]]
+    forged_blocks = []
+    new_commit_cid = b""
+    for cid, block in rewritten:
+        if cid == body["commit"]:
+            commit = libipld.decode_dag_cbor(block)
+            commit["sig"] = _sign_with_wrong_key(unsigned_commit_bytes(commit))
+            for name in ("data", "prev"):
+                if commit.get(name) is not None:
+                    commit[name] = CidLink(commit[name])
+            block = encode_dag_cbor(commit)
+            cid = _cid_of(block)
+            new_commit_cid = cid
+        forged_blocks.append((cid, block))
+    body["commit"] = CidLink(new_commit_cid)
+    body["blocks"] = write_car(new_commit_cid, forged_blocks)
+    for op in body["ops"]:
+        for name in ("cid", "prev"):
+            if op.get(name) is not None:
+                op[name] = CidLink(op[name])
+    if body.get("prevData") is not None:
+        body["prevData"] = CidLink(body["prevData"])
+    body["blobs"] = [CidLink(b) for b in body.get("blobs", [])]
+    return encode_dag_cbor(header) + encode_dag_cbor(body)
+
+
+class FakeForgingFirehose:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.port = free_port()
+        self.forge_for: set[str] = set()
+        self.forged = 0
+        self._server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/xrpc"
+
+    async def start(self) -> None:
+        self._server = await websockets.serve(self._relay, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+    def _should_forge(self, frame: bytes) -> bool:
+        header, body = libipld.decode_dag_cbor_multi(frame)
+        if header.get("t") != "#commit" or body.get("repo") not in self.forge_for:
+            return False
+        return any(op["path"].startswith("app.relay.track/") for op in body.get("ops", []))
+
+    async def _relay(self, client: Any) -> None:
+        path = client.request.path  # /xrpc/com.atproto.sync.subscribeRepos?cursor=…
+        upstream_url = self.upstream.rsplit("/xrpc", 1)[0] + path
+        async with websockets.connect(upstream_url, max_size=None) as upstream:
+
+            async def pump() -> None:
+                async for frame in upstream:
+                    if isinstance(frame, bytes) and self._should_forge(frame):
+                        _, body = libipld.decode_dag_cbor_multi(frame)
+                        self.forge_for.discard(body["repo"])
+                        frame = forge(frame)
+                        self.forged += 1
+                    await client.send(frame)
+
+            # Stop when either side goes away (the client leaving must not wait for upstream).
+            pumping = asyncio.create_task(pump())
+            leaving = asyncio.create_task(client.wait_closed())
+            await asyncio.wait({pumping, leaving}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (pumping, leaving):
+                task.cancel()
+            await asyncio.gather(pumping, leaving, return_exceptions=True)
+
+    async def __aenter__(self) -> FakeForgingFirehose:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+        await asyncio.sleep(0)
