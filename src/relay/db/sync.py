@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from relay.db.models import BackfillRepoRow, PublishState, SyncCursorRow, TrackRow
@@ -86,8 +86,15 @@ class SyncStore:
         """Apply ``changes`` and move ``cursor`` in one transaction: all of it or none of it."""
         applied: list[Applied] = []
         async with self._sessions() as db, db.begin():
+            batch: list[RecordUpsert] = []
             for change in changes:
+                if isinstance(change, RecordUpsert):
+                    batch.append(change)  # consecutive upserts share one lookup
+                    continue
+                applied += await self._upsert_many(db, batch, now)
+                batch = []
                 applied += await self._apply_one(db, change, now)
+            applied += await self._upsert_many(db, batch, now)
             if cursor is not None:
                 row = await db.get(SyncCursorRow, cursor.source, with_for_update=True)
                 if row is None:
@@ -105,7 +112,7 @@ class SyncStore:
 
     async def _apply_one(self, db: AsyncSession, change: Change, now: datetime) -> list[Applied]:
         if isinstance(change, RecordUpsert):
-            return await self._upsert(db, change, now)
+            return await self._upsert_many(db, [change], now)
         if isinstance(change, RecordDelete):
             row = (await db.execute(select(TrackRow).where(TrackRow.uri == change.uri))).scalar()
             if row is None:
@@ -133,12 +140,33 @@ class SyncStore:
             await db.delete(row)
         return [Applied("deleted", row.uri, row) for row in rows]
 
-    async def _upsert(self, db: AsyncSession, change: RecordUpsert, now: datetime) -> list[Applied]:
-        row = (
-            await db.execute(select(TrackRow).where(TrackRow.uri == change.uri).with_for_update())
-        ).scalar()
+    async def _upsert_many(
+        self, db: AsyncSession, changes: Sequence[RecordUpsert], now: datetime
+    ) -> list[Applied]:
+        """Upsert a batch with one lookup; new rows are inserted together at commit."""
+        if not changes:
+            return []
+        uris = list({change.uri for change in changes})
+        stmt = select(TrackRow).where(TrackRow.uri.in_(uris)).with_for_update()
+        fresh: list[TrackRow] = []
+        with db.no_autoflush:
+            rows = {row.uri: row for row in (await db.execute(stmt)).scalars()}
+            applied = [a for c in changes if (a := self._upsert(rows, fresh, c, now))]
+        if fresh:
+            # New rows go in as one executemany, bypassing the unit of work.
+            columns = [c.key for c in TrackRow.__table__.columns if c.key != "id"]
+            await db.execute(
+                insert(TrackRow), [{name: getattr(row, name) for name in columns} for row in fresh]
+            )
+        return applied
+
+    @staticmethod
+    def _upsert(
+        rows: dict[str, TrackRow], fresh: list[TrackRow], change: RecordUpsert, now: datetime
+    ) -> Applied | None:
+        row = rows.get(change.uri)
         if row is not None and not _newer(change.rev, row.rev):
-            return []  # an older (or the same) revision than the one indexed
+            return None  # an older (or the same) revision than the one indexed
         values = {
             "cid": change.cid,
             "rev": change.rev,
@@ -167,15 +195,16 @@ class SyncStore:
                 **values,
             )
             row.derive_keys()
-            db.add(row)
-            return [Applied("created", row.uri, row)]
+            fresh.append(row)
+            rows[change.uri] = row
+            return Applied("created", row.uri, row)
         unchanged = row.cid == change.cid
         for name, value in values.items():
             setattr(row, name, value)
         if change.handle is not None:
             row.artist_handle = change.handle
         row.derive_keys()
-        return [] if unchanged else [Applied("updated", row.uri, row)]
+        return None if unchanged else Applied("updated", row.uri, row)
 
     async def uris_of(self, did: str) -> set[str]:
         """AT-URIs of ``did``'s tracks that exist as records (not drafts)."""

@@ -1,0 +1,133 @@
+"""Backfill benchmark: 5,000 records over several repos on the sandbox PDS.
+
+    .venv/bin/python -m bench.backfill [--repos 5] [--per-repo 1000] [--database-url URL]
+
+Prints, from one run: the raw time of just paging listRecords over the same repos (same
+concurrency), relay's backfill over listRecords (validate + upsert into a fresh index), and the
+one-request CAR path (sync.getRepo walked) — with the ratios. Figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import httpx
+
+from relay.assembly import assemble
+from relay.atproto.repos import RepoClient
+from relay.sandbox import Account, LocalNetwork, free_port
+from relay.services.backfill import BackfillRequest
+from relay.settings import Settings
+from tests.harness.pds import session, track_record
+
+
+def seed(network: LocalNetwork, account: Account, count: int) -> None:
+    """Write ``count`` records with applyWrites, 200 per commit."""
+    token = session(network, account)
+    with httpx.Client(timeout=60) as http:
+        for start in range(0, count, 200):
+            writes = [
+                {
+                    "$type": "com.atproto.repo.applyWrites#create",
+                    "collection": "app.relay.track",
+                    "value": track_record(f"Bench {start + i}", duration=start + i),
+                }
+                for i in range(min(200, count - start))
+            ]
+            response = http.post(
+                f"{network.pds_url}/xrpc/com.atproto.repo.applyWrites",
+                json={"repo": account.did, "writes": writes},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            response.raise_for_status()
+
+
+async def raw_paging(network: LocalNetwork, dids: list[str], concurrency: int) -> tuple[float, int]:
+    gate = asyncio.Semaphore(concurrency)
+    total = 0
+    async with httpx.AsyncClient() as http:
+        repos = RepoClient(http)
+
+        async def one(did: str) -> None:
+            nonlocal total
+            async with gate:
+                async for page in repos.list_records(network.pds_url, did, "app.relay.track"):
+                    total += len(page)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(did) for did in dids))
+        return time.perf_counter() - started, total
+
+
+async def relay_backfill(settings: Settings, dids: list[str], use_car: bool) -> tuple[float, int]:
+    async with AsyncExitStack() as stack:
+        parts = await assemble(settings, stack)
+        report = await parts.sync.backfill.run(BackfillRequest(dids=tuple(dids), use_car=use_car))
+        assert report.failed == 0, report.errors
+        return report.seconds, report.created
+
+
+async def main(repos: int, per_repo: int, database_url: str | None) -> None:
+    with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
+        root = Path(tmp)
+        network = LocalNetwork(root / "net", plc_port=free_port(), pds_port=free_port())
+        network.start()
+        try:
+            accounts = [
+                network.create_account(f"r{secrets.token_hex(3)}.test") for _ in range(repos)
+            ]
+            started = time.perf_counter()
+            for account in accounts:
+                seed(network, account, per_repo)
+            print(
+                f"seeded {repos} repos x {per_repo} records in {time.perf_counter() - started:.1f}s"
+            )
+            dids = [a.did for a in accounts]
+
+            def settings(name: str) -> Settings:
+                return Settings(
+                    _env_file=None,
+                    data_dir=root / name,
+                    database_url=database_url,
+                    auto_migrate=True,
+                    plc_url=network.plc_url,
+                    handle_resolver_url=network.pds_url,
+                )
+
+            concurrency = settings("x").backfill_concurrency
+            raw_seconds, raw_count = await raw_paging(network, dids, concurrency)
+            pages_seconds, created = await relay_backfill(settings("pages"), dids, use_car=False)
+            if database_url is not None:
+                print("(a database URL was given: the CAR run reuses it, expect 0 new rows)")
+            car_seconds, car_created = await relay_backfill(settings("car"), dids, use_car=True)
+            total = repos * per_repo
+            print(f"raw listRecords paging: {raw_seconds:6.2f} s  ({raw_count} records)")
+            print(
+                f"relay backfill (pages): {pages_seconds:6.2f} s  ({created} indexed)  "
+                f"{pages_seconds / raw_seconds:.2f}x raw  (target <= 1.2x)"
+            )
+            print(
+                f"relay backfill (CAR):   {car_seconds:6.2f} s  ({car_created} indexed)  "
+                f"{car_seconds / raw_seconds:.2f}x raw, {car_seconds / pages_seconds:.2f}x pages"
+            )
+            print(
+                f"throughput: pages {total / pages_seconds:,.0f} rec/s, "
+                f"CAR {total / car_seconds:,.0f} rec/s"
+            )
+        finally:
+            network.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repos", type=int, default=5)
+    parser.add_argument("--per-repo", type=int, default=1000)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    asyncio.run(main(args.repos, args.per_repo, args.database_url))
