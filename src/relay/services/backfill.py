@@ -11,13 +11,15 @@ that crashed are skipped when the same run starts again, and a run that complete
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from relay.atproto.identity import IdentityResolver
 from relay.atproto.records import TRACK_NSID
@@ -29,6 +31,7 @@ from relay.errors import RelayError
 from relay.services.ingest import TrackIngest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,35 @@ class BackfillReport:
 
 Progress = Callable[[BackfillReport], None]
 OnRemoved = Callable[[Sequence[TrackRow]], Awaitable[None]]
+
+
+async def _prefetched(pages: AsyncIterator[T], depth: int = 2) -> AsyncIterator[T]:
+    """Fetch the next pages while the caller is still writing the current one."""
+    queue: asyncio.Queue[tuple[T | None, BaseException | None, bool]] = asyncio.Queue(depth)
+
+    async def produce() -> None:
+        try:
+            async for page in pages:
+                await queue.put((page, None, False))
+        except Exception as exc:
+            await queue.put((None, exc, True))
+        else:
+            await queue.put((None, None, True))
+
+    producer = asyncio.create_task(produce())
+    try:
+        while True:
+            page, error, done = await queue.get()
+            if error is not None:
+                raise error
+            if done:
+                return
+            assert page is not None
+            yield page
+    finally:
+        producer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await producer
 
 
 class Backfill:
@@ -163,7 +195,9 @@ class Backfill:
             count += await self._index(did, rev, identity.handle, records, seen, report)
         else:
             rev = await self._repos.latest_rev(identity.pds_url, did)
-            async for page in self._repos.list_records(identity.pds_url, did, TRACK_NSID):
+            async for page in _prefetched(
+                self._repos.list_records(identity.pds_url, did, TRACK_NSID)
+            ):
                 count += await self._index(did, rev, identity.handle, page, seen, report)
         gone = await self._sync.uris_of(did) - seen
         if gone:
