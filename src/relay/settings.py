@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from relay.errors import ConfigurationError
 
 ENV_PREFIX = "RELAY_"
+# Lists come from the environment as "a,b,c" (or a JSON array): decoded by _comma_list, not JSON.
+CommaList = Annotated[list[str], NoDecode]
 
 
 def _check_http_url(value: str | None, *, allow_none: bool = True) -> str | None:
@@ -62,13 +65,13 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     oauth_scope: str = "atproto repo:app.relay.track"
     oauth_client_key: SecretStr | None = None
-    oauth_app_redirects: list[str] = Field(default_factory=list)
+    oauth_app_redirects: CommaList = Field(default_factory=list)
     oauth_request_ttl_seconds: int = Field(default=600, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     firehose_url: str | None = None
-    admin_dids: list[str] = Field(default_factory=list)
-    playable_audio_hosts: list[str] = Field(default_factory=list)
+    admin_dids: CommaList = Field(default_factory=list)
+    playable_audio_hosts: CommaList = Field(default_factory=list)
     backfill_concurrency: int = Field(default=8, ge=1, le=64)
 
     @field_validator(
@@ -91,7 +94,9 @@ class Settings(BaseSettings):
     @field_validator("oauth_app_redirects", "admin_dids", "playable_audio_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
@@ -153,6 +158,8 @@ def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; invalid values raise ``ConfigurationError``."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        raise ConfigurationError(str(exc), variable="settings") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "settings"

@@ -75,6 +75,21 @@ def test_bad_configuration_names_the_variable(
     assert info.value.variable == variable
 
 
+def test_lists_come_comma_separated_or_as_json(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RELAY_ADMIN_DIDS", "did:plc:aaa, did:plc:bbb")
+    monkeypatch.setenv("RELAY_PLAYABLE_AUDIO_HOSTS", '["cdn.example", "pub.r2.dev"]')
+    settings = load_settings()
+    assert settings.admin_dids == ["did:plc:aaa", "did:plc:bbb"]
+    assert settings.playable_audio_hosts == ["cdn.example", "pub.r2.dev"]
+    monkeypatch.setenv("RELAY_FIREHOSE_URL", "https://not-a-websocket")
+    with pytest.raises(ConfigurationError) as info:
+        load_settings()
+    assert info.value.variable == "RELAY_FIREHOSE_URL"
+
+
 def test_s3_needs_its_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RELAY_STORAGE_BACKEND", "s3")
