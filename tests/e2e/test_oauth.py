@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -13,11 +11,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from relay.atproto.pds import InsufficientScopeError, XrpcPdsClient
-from relay.crypto import SecretBox
-from relay.db.engine import create_engine, session_factory
 from relay.db.models import SessionRow
 from relay.errors import UnauthenticatedError
 from relay.sandbox import Account, LocalNetwork
@@ -62,20 +57,6 @@ def cookie_token(response: httpx.Response) -> str:
     return token
 
 
-@asynccontextmanager
-async def _database(relay: RunningRelay) -> AsyncIterator[AsyncSession]:
-    engine = create_engine(relay.settings.resolved_database_url)
-    try:
-        async with session_factory(engine)() as db, db.begin():
-            yield db
-    finally:
-        await engine.dispose()
-
-
-def _box(relay: RunningRelay) -> SecretBox:
-    return SecretBox((relay.settings.data_dir / "secret.key").read_text().strip())
-
-
 async def test_oauth_sign_in_publishes_with_a_dpop_bound_session(
     relay: RunningRelay,
     client: RelayClient,
@@ -103,7 +84,7 @@ async def test_oauth_sign_in_publishes_with_a_dpop_bound_session(
     assert track["publishState"] == "PUBLISHED", track["publishError"]
     assert get_record(network, track["uri"]) is not None
 
-    async with _database(relay) as db:
+    async with relay.database() as db:
         row = (await db.execute(select(SessionRow))).scalar_one()
     assert row.auth_kind == OAUTH
     assert row.scope is not None and "repo:app.relay.track" in row.scope
@@ -142,14 +123,14 @@ async def test_expired_access_token_is_refreshed_transparently(
     audio_files: dict[str, Path],
 ) -> None:
     token = cookie_token(await sign_in(relay, "alice.test", accounts["alice"]))
-    box = _box(relay)
-    async with _database(relay) as db:
+    box = relay.secret_box()
+    async with relay.database() as db:
         row = (await db.execute(select(SessionRow))).scalar_one()
         before = box.open(row.access_token, context="access_token")
         row.token_expires_at = datetime.now(UTC) - timedelta(minutes=5)
     track = (await client.upload(audio_files["ogg"], token=token)).data["uploadTrack"]
     assert track["publishState"] == "PUBLISHED", track["publishError"]
-    async with _database(relay) as db:
+    async with relay.database() as db:
         row = (await db.execute(select(SessionRow))).scalar_one()
         assert box.open(row.access_token, context="access_token") != before
         assert row.token_expires_at is not None and row.token_expires_at > datetime.now(UTC)
@@ -162,7 +143,7 @@ async def test_concurrent_requests_share_one_refresh(
     audio_files: dict[str, Path],
 ) -> None:
     token = cookie_token(await sign_in(relay, "alice.test", accounts["alice"]))
-    async with _database(relay) as db:
+    async with relay.database() as db:
         row = (await db.execute(select(SessionRow))).scalar_one()
         row.token_expires_at = datetime.now(UTC) - timedelta(minutes=5)
     # Refresh tokens rotate: a second refresh with the old one would be refused.
@@ -183,8 +164,8 @@ async def test_unusable_refresh_token_ends_the_session(
     track = (await client.upload(audio_files["mp3"], publish=False, token=token)).data[
         "uploadTrack"
     ]
-    box = _box(relay)
-    async with _database(relay) as db:
+    box = relay.secret_box()
+    async with relay.database() as db:
         row = (await db.execute(select(SessionRow))).scalar_one()
         row.refresh_token = box.seal("ref-garbage", context="refresh_token")
         row.token_expires_at = datetime.now(UTC) - timedelta(minutes=5)
@@ -200,19 +181,21 @@ async def test_unusable_refresh_token_ends_the_session(
     assert after.data["viewer"] is None
 
 
+async def authorized_callback(relay: RunningRelay, user: Account) -> dict[str, str]:
+    """The query relay's callback would get after ``user`` signs in and consents."""
+    started = await _start(relay, user.handle)
+    browser = PdsBrowser()
+    try:
+        callback = await browser.authorize(started.headers["location"], user.handle, user.password)
+    finally:
+        await browser.aclose()
+    return {k: v[0] for k, v in parse_qs(urlparse(callback).query).items()}
+
+
 async def test_tampered_state_is_rejected(
     relay: RunningRelay, accounts: dict[str, Account]
 ) -> None:
-    started = await _start(relay, "alice.test")
-    browser = PdsBrowser()
-    try:
-        callback = await browser.authorize(
-            started.headers["location"], "alice.test", accounts["alice"].password
-        )
-    finally:
-        await browser.aclose()
-    parsed = urlparse(callback)
-    params = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+    params = await authorized_callback(relay, accounts["alice"])
     forged = await _callback(
         f"{relay.url}/oauth/callback?{urlencode({**params, 'state': params['state'] + 'x'})}"
     )
@@ -222,16 +205,7 @@ async def test_tampered_state_is_rejected(
 
 
 async def test_wrong_issuer_is_rejected(relay: RunningRelay, accounts: dict[str, Account]) -> None:
-    started = await _start(relay, "alice.test")
-    browser = PdsBrowser()
-    try:
-        callback = await browser.authorize(
-            started.headers["location"], "alice.test", accounts["alice"].password
-        )
-    finally:
-        await browser.aclose()
-    parsed = urlparse(callback)
-    params = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+    params = await authorized_callback(relay, accounts["alice"])
     params["iss"] = "https://evil.example"
     answer = await _callback(f"{relay.url}/oauth/callback?{urlencode(params)}")
     assert answer.status_code == 400

@@ -5,16 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from relay.crypto import SecretBox, SecretBoxError
-from relay.db.engine import create_engine, session_factory
 from relay.db.models import SessionRow
 from relay.sandbox import LocalNetwork
 from tests.harness.client import RelayClient
@@ -26,35 +22,20 @@ def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
-@asynccontextmanager
-async def _database(relay: RunningRelay) -> AsyncIterator[AsyncSession]:
-    """A transaction on relay's own database, to look at or tamper with what it stored."""
-    engine = create_engine(relay.settings.resolved_database_url)
-    try:
-        async with session_factory(engine)() as db, db.begin():
-            yield db
-    finally:
-        await engine.dispose()
-
-
 async def _session_rows(relay: RunningRelay) -> list[SessionRow]:
-    async with _database(relay) as db:
+    async with relay.database() as db:
         return list((await db.execute(select(SessionRow))).scalars())
 
 
-def _box(relay: RunningRelay) -> SecretBox:
-    return SecretBox((relay.settings.data_dir / "secret.key").read_text().strip())
-
-
 async def _set_access_token(relay: RunningRelay, token: str) -> None:
-    async with _database(relay) as db:
+    async with relay.database() as db:
         row = (await db.execute(select(SessionRow))).scalar_one()
-        row.access_token = _box(relay).seal(token, context="access_token")
+        row.access_token = relay.secret_box().seal(token, context="access_token")
 
 
 async def _access_token(relay: RunningRelay) -> str:
     (row,) = await _session_rows(relay)
-    return _box(relay).open(row.access_token, context="access_token")
+    return relay.secret_box().open(row.access_token, context="access_token")
 
 
 async def test_only_a_hash_of_the_token_is_stored_and_pds_tokens_are_sealed(

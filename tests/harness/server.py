@@ -8,9 +8,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
 from relay.app import Collaborators, create_app
+from relay.crypto import SecretBox
+from relay.db.engine import create_engine, session_factory
 from relay.sandbox import free_port
 from relay.settings import Settings
 
@@ -20,6 +23,20 @@ class RunningRelay:
     url: str
     app: Starlette
     settings: Settings
+
+    @asynccontextmanager
+    async def database(self) -> AsyncIterator[AsyncSession]:
+        """A transaction on relay's own database, to look at or tamper with what it stored."""
+        engine = create_engine(self.settings.resolved_database_url)
+        try:
+            async with session_factory(engine)() as db, db.begin():
+                yield db
+        finally:
+            await engine.dispose()
+
+    def secret_box(self) -> SecretBox:
+        """What seals tokens in this relay's database (its generated development key)."""
+        return SecretBox((self.settings.data_dir / "secret.key").read_text().strip())
 
 
 @asynccontextmanager
