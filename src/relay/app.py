@@ -12,11 +12,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from relay.assembly import Collaborators, assemble
 from relay.graphql.schema import build_schema
@@ -26,6 +28,9 @@ from relay.http.home import home
 from relay.http.oauth_routes import client_metadata, jwks, oauth_callback, oauth_login
 from relay.metrics import RelayMetrics
 from relay.settings import Settings
+
+# GraphiQL bundled from npm by scripts/setup (frontend/graphiql), served here: no CDN.
+GRAPHIQL_DIST = Path(__file__).resolve().parents[2] / "frontend" / "graphiql" / "dist"
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,12 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
     graphql = RelayGraphQL(
         build_schema(), staging_dir=staging_dir, max_upload_bytes=settings.max_upload_bytes
     )
+    graphiql_dir = settings.graphiql_dir or GRAPHIQL_DIST
+    graphiql_app = (
+        StaticFiles(directory=graphiql_dir, html=True)
+        if graphiql_dir.is_dir()
+        else PlainTextResponse("GraphiQL is not built: run scripts/setup", status_code=503)
+    )
     routes = [
         Route("/", home),
         Route("/healthz", healthz),
@@ -81,6 +92,7 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
         Route("/oauth/jwks.json", jwks),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        Mount("/graphiql", graphiql_app),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     auto_migrate: bool = False
     lexicon_dir: Path | None = None
+    graphiql_dir: Path | None = None  # the built GraphiQL bundle (frontend/graphiql/dist)
 
     storage_backend: Literal["filesystem", "s3"] = "filesystem"
     s3_endpoint_url: str | None = None
