@@ -22,11 +22,10 @@ from relay.atproto.pds import PdsClient, XrpcPdsClient
 from relay.atproto.repos import RepoClient
 from relay.clock import Clock, SystemClock
 from relay.crypto import SecretBox
-from relay.db.engine import create_engine, pending_migrations, session_factory, upgrade
+from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.sessions import OAuthRequestStore, SessionStore
 from relay.db.sync import SyncStore
 from relay.db.tracks import TrackIndex
-from relay.errors import ConfigurationError
 from relay.graphql.context import Services
 from relay.keys import client_identity, secret_key
 from relay.metrics import RelayMetrics
@@ -101,14 +100,7 @@ async def _open_engine(settings: Settings, stack: AsyncExitStack) -> AsyncEngine
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
     stack.push_async_callback(engine.dispose)
-    if await pending_migrations(engine):
-        if not settings.auto_migrate:
-            raise ConfigurationError(
-                "the database is not migrated; run `relay db upgrade` "
-                "(or set RELAY_AUTO_MIGRATE=true)",
-                variable="RELAY_DATABASE_URL",
-            )
-        await upgrade(engine)
+    await ensure_migrated(engine, migrate=settings.auto_migrate)
     return engine
 
 

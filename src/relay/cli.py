@@ -30,19 +30,12 @@ def _configure_logging(level: str) -> None:
 
 
 async def _check_database(settings: Settings, migrate: bool) -> None:
-    from relay.db.engine import create_engine, pending_migrations, upgrade
+    from relay.db.engine import create_engine, ensure_migrated
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
     try:
-        if await pending_migrations(engine):
-            if not migrate:
-                raise ConfigurationError(
-                    "the database is not migrated; run `relay db upgrade` first "
-                    "(or start with `relay serve --migrate`)",
-                    variable="RELAY_DATABASE_URL",
-                )
-            await upgrade(engine)
+        await ensure_migrated(engine, migrate=migrate)
     finally:
         await engine.dispose()
 
@@ -138,7 +131,7 @@ def cmd_backfill(args: argparse.Namespace) -> None:
         relay_hosts=tuple(args.relay),
         use_car=args.car,
     )
-    if not (request.dids or request.handles or request.pds_hosts or request.relay_hosts):
+    if not request.names_repos:
         raise SystemExit("name repos: --did, --handle, --pds HOST or --relay HOST")
     asyncio.run(_check_database(settings, migrate=settings.auto_migrate))
     raise SystemExit(asyncio.run(_backfill(settings, request)))

@@ -13,6 +13,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as OrmSession
 
+from relay.errors import ConfigurationError
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -57,6 +59,19 @@ async def pending_migrations(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
         revisions = await conn.run_sync(current)
     return revisions != _heads(str(engine.url))
+
+
+async def ensure_migrated(engine: AsyncEngine, *, migrate: bool) -> None:
+    """Apply pending migrations when ``migrate``; otherwise refuse an un-migrated database."""
+    if not await pending_migrations(engine):
+        return
+    if not migrate:
+        raise ConfigurationError(
+            "the database is not migrated; run `relay db upgrade` first "
+            "(or start with `relay serve --migrate`, or set RELAY_AUTO_MIGRATE=true)",
+            variable="RELAY_DATABASE_URL",
+        )
+    await upgrade(engine)
 
 
 async def upgrade(engine: AsyncEngine) -> None:

@@ -52,7 +52,8 @@ class HandleChanged:
     handle: str | None
 
 
-Change = RecordUpsert | RecordDelete | AccountHidden | AccountRemoved | HandleChanged
+OtherChange = RecordDelete | AccountHidden | AccountRemoved | HandleChanged
+Change = RecordUpsert | OtherChange
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,9 @@ class SyncStore:
                     row.cursor, row.event_time, row.updated_at = cursor.seq, cursor.event_time, now
         return applied
 
-    async def _apply_one(self, db: AsyncSession, change: Change, now: datetime) -> list[Applied]:
-        if isinstance(change, RecordUpsert):
-            return await self._upsert_many(db, [change], now)
+    async def _apply_one(
+        self, db: AsyncSession, change: OtherChange, now: datetime
+    ) -> list[Applied]:
         if isinstance(change, RecordDelete):
             row = (await db.execute(select(TrackRow).where(TrackRow.uri == change.uri))).scalar()
             if row is None:

@@ -199,13 +199,20 @@ class TrackIndex:
             row.derive_keys()
         return row
 
-    async def claim_for_publish(self, track_id: int, states: Sequence[PublishState]) -> bool:
-        """Move a track to PUBLISHING if it is in one of ``states``; False if someone else did."""
+    async def claim_for_publish(
+        self, track_id: int, states: Sequence[PublishState], *, lease_until: datetime
+    ) -> bool:
+        """Move a track to PUBLISHING (retried after ``lease_until`` if the writer dies) if it is
+        in one of ``states``; False if someone else did."""
         async with self._sessions() as db, db.begin():
             result = await db.execute(
                 update(TrackRow)
                 .where(TrackRow.id == track_id, TrackRow.publish_state.in_(list(states)))
-                .values(publish_state=PublishState.PUBLISHING, publish_error=None)
+                .values(
+                    publish_state=PublishState.PUBLISHING,
+                    publish_error=None,
+                    next_publish_at=lease_until,
+                )
             )
             return bool(getattr(result, "rowcount", 0))
 

@@ -83,7 +83,7 @@ class Mutation:
             relay_hosts=tuple(input.relay_hosts),
             use_car=input.use_car,
         )
-        if not (request.dids or request.handles or request.pds_hosts or request.relay_hosts):
+        if not request.names_repos:
             raise BadUserInputError("name at least one DID, handle, PDS host or relay host")
         return BackfillStarted(run_id=info.context.services.sync.schedule(request))
 

@@ -43,6 +43,10 @@ class BackfillRequest:
     use_car: bool = False
 
     @property
+    def names_repos(self) -> bool:
+        return bool(self.dids or self.handles or self.pds_hosts or self.relay_hosts)
+
+    @property
     def run_id(self) -> str:
         """Stable for the same request, so rerunning a crashed command resumes it."""
         key = json.dumps(

@@ -181,7 +181,7 @@ class SessionService:
         row = await self._store.latest_for_did(did, self._clock.now())
         if row is None:
             return None
-        return self._auths.get(row.id) or self._auth(row)
+        return self._auth(row)
 
     def _auth(self, row: SessionRow) -> PdsAuth:
         session_id = row.id

@@ -244,16 +244,17 @@ class TrackService:
     async def _attempt(self, row: TrackRow, auth: PdsAuth) -> tuple[TrackRow, RelayError | None]:
         """Write the record; on failure record it on the track and return the error too."""
         lease = self._clock.now() + self._retry.delay(row.publish_attempts + 1)
+        # If relay dies mid-write the lease makes the worker pick the track up again.
         claimed = await self._index.claim_for_publish(
-            row.id, [PublishState.DRAFT, PublishState.FAILED, PublishState.PUBLISHING]
+            row.id,
+            [PublishState.DRAFT, PublishState.FAILED, PublishState.PUBLISHING],
+            lease_until=lease,
         )
         if not claimed:
             current = await self._index.get(row.id)
             if current is None:
                 raise NotFoundError(f"track {row.uri} was deleted")
             return current, None
-        # If relay dies mid-write the lease makes the worker pick the track up again.
-        await self._index.update(row.id, next_publish_at=lease)
         record = _record_of(row).to_json(self._lexicons)
         try:
             with self._pds_timer("publish"):
