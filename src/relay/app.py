@@ -16,7 +16,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -24,13 +24,15 @@ from relay.assembly import Collaborators, assemble
 from relay.graphql.schema import build_schema
 from relay.http.audio import serve_audio
 from relay.http.graphql_view import RelayGraphQL
-from relay.http.home import home
 from relay.http.oauth_routes import client_metadata, jwks, oauth_callback, oauth_login
+from relay.http.webapp import SinglePageApp
 from relay.metrics import RelayMetrics
 from relay.settings import Settings
 
-# GraphiQL bundled from npm by scripts/setup (frontend/graphiql), served here: no CDN.
-GRAPHIQL_DIST = Path(__file__).resolve().parents[2] / "frontend" / "graphiql" / "dist"
+# Built by scripts/setup and served here: GraphiQL (bundled from npm, no CDN) and the web app.
+FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
+GRAPHIQL_DIST = FRONTEND / "graphiql" / "dist"
+WEB_APP_BUILD = FRONTEND / "app" / "build"
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +83,13 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
         if graphiql_dir.is_dir()
         else PlainTextResponse("GraphiQL is not built: run scripts/setup", status_code=503)
     )
+    web_dir = settings.web_dir or WEB_APP_BUILD
+    web_app = (
+        SinglePageApp(web_dir)
+        if web_dir.is_dir()
+        else PlainTextResponse("The web app is not built: run scripts/setup", status_code=503)
+    )
     routes = [
-        Route("/", home),
         Route("/healthz", healthz),
         Route("/metrics", metrics_endpoint),
         Route("/audio/{file_id}", serve_audio, methods=["GET", "HEAD"]),
@@ -92,7 +99,10 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
         Route("/oauth/jwks.json", jwks),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        # The web app's fallback at / would otherwise answer /graphiql (no slash) itself.
+        Route("/graphiql", lambda request: RedirectResponse("/graphiql/", status_code=308)),
         Mount("/graphiql", graphiql_app),
+        Mount("/", web_app),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -26,7 +26,7 @@ from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.sessions import OAuthRequestStore, SessionStore
 from relay.db.sync import SyncStore
 from relay.db.tracks import TrackIndex
-from relay.graphql.context import Services
+from relay.graphql.context import InstanceInfo, Services
 from relay.keys import client_identity, secret_key
 from relay.metrics import RelayMetrics
 from relay.services.backfill import Backfill
@@ -191,6 +191,13 @@ async def assemble(
         events=events,
         admins=frozenset(settings.admin_dids),
         playable_hosts=playable_hosts(settings),
+        instance=InstanceInfo(
+            max_upload_bytes=settings.max_upload_bytes,
+            demo_handle=settings.demo_handle,
+            demo_password=(
+                settings.demo_password.get_secret_value() if settings.demo_password else None
+            ),
+        ),
     )
     oauth_login = OAuthLogin(
         oauth=oauth,

@@ -186,6 +186,8 @@ def cmd_dev(args: argparse.Namespace) -> None:
         os.environ.setdefault("RELAY_HANDLE_RESOLVER_URL", network.pds_url)
         os.environ.setdefault("RELAY_FIREHOSE_URL", f"ws://localhost:{network.pds_port}/xrpc")
         os.environ.setdefault("RELAY_ADMIN_DIDS", account.did)
+        os.environ.setdefault("RELAY_DEMO_HANDLE", account.handle)
+        os.environ.setdefault("RELAY_DEMO_PASSWORD", account.password)
         settings = load_settings()
         _configure_logging(settings.log_level)
         asyncio.run(_check_database(settings, migrate=True))

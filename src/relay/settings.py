@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     auto_migrate: bool = False
     lexicon_dir: Path | None = None
     graphiql_dir: Path | None = None  # the built GraphiQL bundle (frontend/graphiql/dist)
+    web_dir: Path | None = None  # the built web app (frontend/app/build)
+    # Shown on the sign-in page of a sandbox (`relay dev`); never set these in production.
+    demo_handle: str | None = None
+    demo_password: SecretStr | None = None
 
     storage_backend: Literal["filesystem", "s3"] = "filesystem"
     s3_endpoint_url: str | None = None

@@ -33,6 +33,7 @@ class TrackFilter:
     album: str | None = None
     file_type: str | None = None
     search: str | None = None
+    published: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,9 @@ def _where(flt: TrackFilter) -> list[ColumnElement[bool]]:
         clauses.append(TrackRow.album_key == flt.album.strip().casefold())
     if flt.file_type:
         clauses.append(TrackRow.file_type == flt.file_type)
+    if flt.published is not None:
+        published = TrackRow.publish_state == PublishState.PUBLISHED
+        clauses.append(published if flt.published else ~published)
     if flt.search and flt.search.strip():
         pattern = f"%{_escape_like(flt.search.strip().casefold())}%"
         clauses.append(TrackRow.search_text.like(pattern, escape="\\"))

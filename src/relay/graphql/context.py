@@ -19,6 +19,15 @@ from relay.services.tracks import TrackService
 
 
 @dataclass(frozen=True)
+class InstanceInfo:
+    """What a client needs to know about this relay before it signs anyone in."""
+
+    max_upload_bytes: int
+    demo_handle: str | None = None
+    demo_password: str | None = None
+
+
+@dataclass(frozen=True)
 class Services:
     """What resolvers may call. Built once per app in its lifespan."""
 
@@ -28,6 +37,7 @@ class Services:
     events: TrackEventBus
     admins: frozenset[str]
     playable_hosts: frozenset[str]
+    instance: InstanceInfo
 
 
 SESSION_COOKIE = "relay_session"

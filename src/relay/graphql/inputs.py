@@ -17,14 +17,25 @@ class TrackFilter:
     search: str | None = strawberry.field(
         default=None, description="Text found in the title, artist or album."
     )
+    published: bool | None = strawberry.field(
+        default=None,
+        description="Only tracks whose record is on the PDS (true), or only drafts and "
+        "unfinished publishes (false).",
+    )
 
 
 @strawberry.input
 class UploadTrackInput:
     file: Upload
-    title: str
-    artist: str
-    album: str | None = None
+    title: str | None = strawberry.field(
+        default=None, description="Omitted: the file's title tag, else the file name."
+    )
+    artist: str | None = strawberry.field(
+        default=None, description="Omitted: the file's artist tag, else your handle."
+    )
+    album: str | None = strawberry.field(
+        default=None, description="Omitted: the file's album tag; an empty string for none."
+    )
     publish: bool = strawberry.field(
         default=True, description="Write the record to your PDS now (false keeps a draft)."
     )

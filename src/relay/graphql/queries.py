@@ -12,7 +12,15 @@ from relay.graphql.context import RelayContext
 from relay.graphql.inputs import TrackFilter
 from relay.graphql.ordering import TrackOrderInput, order_value
 from relay.graphql.sync_types import SyncStatus
-from relay.graphql.types import Artist, Track, TrackConnection, Viewer
+from relay.graphql.types import (
+    Artist,
+    DemoAccount,
+    FileType,
+    Instance,
+    Track,
+    TrackConnection,
+    Viewer,
+)
 
 Info = strawberry.Info[RelayContext, None]
 
@@ -54,6 +62,7 @@ class Query:
                 album=flt.album,
                 file_type=flt.file_type.value if flt.file_type else None,
                 search=flt.search,
+                published=flt.published,
             ),
             order_value(order_by),
             PageRequest(first=first, after=after, last=last, before=before),
@@ -83,3 +92,17 @@ class Query:
     async def viewer(self, info: Info) -> Viewer | None:
         viewer = await info.context.viewer()
         return None if viewer is None else Viewer.from_value(viewer)
+
+    @strawberry.field(description="Upload limits and, on a sandbox, its demo account.")
+    def instance(self, info: Info) -> Instance:
+        about = info.context.services.instance
+        demo = (
+            DemoAccount(handle=about.demo_handle, password=about.demo_password)
+            if about.demo_handle and about.demo_password
+            else None
+        )
+        return Instance(
+            max_upload_bytes=float(about.max_upload_bytes),
+            supported_formats=list(FileType),
+            demo_account=demo,
+        )

@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from relay.db.models import TrackRow
+from relay.db.models import PublishState, TrackRow
 from relay.graphql.context import RelayContext
 from relay.graphql.inputs import TrackFilter
 from relay.graphql.types import Track, TrackEvent, TrackEventKind
@@ -26,6 +26,7 @@ def matches(row: TrackRow, where: TrackFilter | None) -> bool:
         where.album is None or (row.album or "").casefold() == where.album.strip().casefold(),
         where.file_type is None or row.file_type == where.file_type.value,
         not where.search or where.search.strip().casefold() in text,
+        where.published is None or (row.publish_state == PublishState.PUBLISHED) == where.published,
     ]
     return all(checks)
 

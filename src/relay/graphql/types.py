@@ -9,6 +9,7 @@ from typing import Any
 
 import strawberry
 from strawberry import relay
+from strawberry.scalars import JSON
 
 from relay.db.models import PublishState as PublishStateValue
 from relay.db.models import TrackRow
@@ -54,6 +55,15 @@ class Track(relay.Node):
         description="Why the last publish failed (FAILED tracks)."
     )
     audio_host: str = strawberry.field(description="Host of audioUrl.")
+    row: strawberry.Private[TrackRow]
+
+    @strawberry.field(
+        description="The app.relay.track record exactly as relay writes it to the artist's repo "
+        "(for a draft: what publishing will write)."
+    )
+    def record(self, info: strawberry.Info[Any, Any]) -> JSON:
+        record: dict[str, object] = info.context.services.tracks.record_json(self.row)
+        return record  # type: ignore[return-value]  # JSON is a scalar alias of any JSON value
 
     @strawberry.field(
         description="Whether audioUrl is on a host this relay vouches for "
@@ -93,6 +103,7 @@ class Track(relay.Node):
             publish_state=PublishState(PublishStateValue(row.publish_state).value),
             publish_error=row.publish_error,
             audio_host=row.audio_host,
+            row=row,
         )
 
     @classmethod
@@ -213,3 +224,20 @@ class LoginPayload:
 class DeleteTrackPayload:
     deleted_id: strawberry.ID
     uri: str
+
+
+@strawberry.type(description="A sandbox's demo account (`relay dev` only).")
+class DemoAccount:
+    handle: str
+    password: str
+
+
+@strawberry.type(description="What a client should know about this relay.")
+class Instance:
+    max_upload_bytes: float = strawberry.field(
+        description="Largest accepted upload, in bytes (a Float: it may exceed 2^31)."
+    )
+    supported_formats: list[FileType]
+    demo_account: DemoAccount | None = strawberry.field(
+        description="Set on a local sandbox: an account to sign in with."
+    )

@@ -88,6 +88,11 @@ def _clean(value: str | None) -> str | None:
     return value.strip() if value is not None else None
 
 
+def _title_from_filename(filename: str) -> str:
+    stem = Path(filename).stem.replace("_", " ").strip()
+    return stem[:200] or "Untitled"
+
+
 def _record_of(row: TrackRow) -> TrackRecord:
     return TrackRecord(
         title=row.title,
@@ -158,12 +163,16 @@ class TrackService:
         artist: str | None,
         album: str | None,
     ) -> TrackRow:
-        title, artist, album = _clean(title), _clean(artist), _clean(album) or None
-        if not title:
-            raise BadUserInputError("title is required")
-        if not artist:
-            raise BadUserInputError("artist is required")
+        title, artist, album = _clean(title), _clean(artist), _clean(album)
+        if title == "":
+            raise BadUserInputError("title is required (omit it to use the file's tags)")
+        if artist == "":
+            raise BadUserInputError("artist is required (omit it to use the file's tags)")
         info = await probe(upload.path)
+        # Omitted fields come from the file's tags, then the file name / the uploader's handle.
+        title = title or info.tags.get("title") or _title_from_filename(upload.filename)
+        artist = artist or info.tags.get("artist") or viewer.handle
+        album = info.tags.get("album") if album is None else (album or None)
         file_id = f"{upload.sha256}.{info.file_type}"
         now = self._clock.now()
         rkey = self._tids.next()
@@ -358,6 +367,10 @@ class TrackService:
     async def did_for_handle(self, handle: str) -> str | None:
         """The DID whose tracks carry ``handle`` in the index (no network lookup)."""
         return await self._index.did_for_handle(handle.strip().lower().removeprefix("@"))
+
+    def record_json(self, row: TrackRow) -> dict[str, object]:
+        """The record exactly as relay writes it to the artist's repo (validated)."""
+        return _record_of(row).to_json(self._lexicons)
 
     # -- helpers ------------------------------------------------------------------------------
 

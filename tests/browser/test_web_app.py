@@ -1,0 +1,288 @@
+"""The web app in a real browser: sign in on the PDS's own page, upload with progress, review the
+record, publish, play, edit, delete — and the network's tracks appearing in Discover."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from mutagen.id3 import ID3, TALB, TIT2, TPE1
+from playwright.async_api import Browser, Page, expect
+
+from relay.sandbox import Account, LocalNetwork
+from relay.settings import Settings
+from tests.browser.conftest import SCREENSHOTS
+from tests.harness.audio import make_audio
+from tests.harness.pds import create_record, get_record, track_record
+from tests.harness.server import RunningRelay, run_relay
+
+
+@pytest.fixture(scope="module")
+def musician(network: LocalNetwork) -> Account:
+    return network.create_account(f"web{secrets.token_hex(3)}.test")
+
+
+@pytest.fixture(scope="module")
+def neighbour(network: LocalNetwork) -> Account:
+    return network.create_account(f"nb{secrets.token_hex(3)}.test")
+
+
+@pytest.fixture
+async def web_relay(
+    tmp_path: Path, network: LocalNetwork, musician: Account
+) -> AsyncIterator[RunningRelay]:
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}",
+        auto_migrate=True,
+        plc_url=network.plc_url,
+        handle_resolver_url=network.pds_url,
+        firehose_url=f"ws://localhost:{network.pds_port}/xrpc",
+        pds_timeout_seconds=5,
+        publish_retry_base_seconds=30,
+        publish_worker_interval_seconds=0.5,
+        max_upload_bytes=8 * 1024 * 1024,
+        demo_handle=musician.handle,
+        demo_password=musician.password,
+    )
+    async with run_relay(settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def tagged_mp3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real MP3 (20 s) with ID3 title/artist/album tags for the form to prefill from."""
+    path = make_audio(
+        tmp_path_factory.mktemp("web") / "night_drive.mp3", "mp3", seconds=20, freq=262, rate=44100
+    )
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text="Night Drive"))
+    tags.add(TPE1(encoding=3, text="The Tag Readers"))
+    tags.add(TALB(encoding=3, text="Metadata"))
+    tags.save(path)
+    return path
+
+
+async def shot(page: Page, name: str) -> None:
+    await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+async def sign_in(page: Page, relay: RunningRelay, account: Account) -> None:
+    """Through the web app's form and the PDS's own sign-in and consent pages."""
+    await page.goto(f"{relay.url}/login")
+    demo = page.get_by_test_id("demo-account")
+    await expect(demo).to_contain_text(account.handle)
+    await shot(page, "01-login")
+    await page.get_by_test_id("use-demo").click()
+    await expect(page.get_by_test_id("handle")).to_have_value(account.handle)
+    await page.get_by_test_id("sign-in").click()
+    # The PDS's page (its own origin, its own UI): password, then consent.
+    await page.wait_for_url(re.compile(r"^http://localhost:\d+/oauth/authorize"))
+    password = page.locator("input[type=password]")
+    await password.fill(account.password)
+    await shot(page, "02-pds-sign-in")
+    await password.press("Enter")
+    consent = page.get_by_role("button", name=re.compile("^(Authorize|Accept|Allow)", re.I))
+    await consent.click()
+    await page.wait_for_url(f"{relay.url}/")
+    await expect(page.get_by_test_id("viewer-handle")).to_have_text(f"@{account.handle}")
+
+
+async def test_sign_in_upload_publish_play_edit_delete(
+    browser: Browser,
+    web_relay: RunningRelay,
+    network: LocalNetwork,
+    musician: Account,
+    tagged_mp3: Path,
+) -> None:
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await sign_in(page, web_relay, musician)
+
+    # Upload: a throttled connection makes the progress bar observable mid-way.
+    await page.get_by_role("link", name="My tracks").click()
+    await expect(page.get_by_role("heading", name="My tracks")).to_be_visible()
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    await cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 50_000},
+    )
+    await page.get_by_test_id("upload-input").set_input_files(tagged_mp3)
+    bar = page.get_by_test_id("upload-bar")
+    await expect(bar).to_be_visible()
+    await page.wait_for_function(
+        "() => { const b = document.querySelector('[data-testid=upload-bar]');"
+        " return b && b.value > 0 && b.value < b.max; }"
+    )
+    await shot(page, "03-upload-progress")
+    numbers = await page.get_by_test_id("upload-numbers").inner_text()
+    assert re.fullmatch(r"\d+ KB of \d+ KB · \d+%", numbers), numbers
+    await cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+
+    # Review: the form is prefilled from the ID3 tags; the record preview is what will be written.
+    item = page.get_by_test_id("portal-track").first
+    await expect(item.get_by_test_id("draft-badge")).to_be_visible(timeout=30_000)
+    await expect(item.get_by_test_id("edit-title")).to_have_value("Night Drive")
+    await expect(item.get_by_test_id("edit-artist")).to_have_value("The Tag Readers")
+    await expect(item.get_by_test_id("edit-album")).to_have_value("Metadata")
+    preview = item.get_by_test_id("record-preview")
+    await expect(preview).to_contain_text('"$type": "app.relay.track"')
+    await item.get_by_test_id("edit-title").fill("Night Drive (radio edit)")
+    await expect(preview).to_contain_text('"title": "Night Drive (radio edit)"')
+    await shot(page, "04-review-record")
+    uri = await item.get_attribute("data-uri")
+    assert uri is not None and uri.startswith(f"at://{musician.did}/app.relay.track/")
+    assert get_record(network, uri) is None  # a draft: nothing on the PDS yet
+
+    await item.get_by_test_id("publish").click()
+    badge = item.get_by_test_id("published-badge")
+    await expect(badge).to_be_visible()
+    assert "com.atproto.repo.getRecord" in (await badge.get_attribute("href") or "")
+    assert await badge.get_attribute("title") == uri
+    stored = get_record(network, uri)
+    assert stored is not None
+    assert stored["value"]["title"] == "Night Drive (radio edit)"
+    assert stored["value"]["album"] == "Metadata"
+    await shot(page, "05-published")
+
+    # Play: the audio element's time advances; the arrow key seeks (a Range request to relay).
+    ranges: list[int] = []
+    page.on(
+        "response",
+        lambda r: ranges.append(r.status) if "/audio/" in r.url else None,
+    )
+    await item.get_by_role("button", name="Play Night Drive (radio edit)").click()
+    player = page.get_by_test_id("player")
+    await expect(player.get_by_test_id("player-title")).to_have_text("Night Drive (radio edit)")
+    await page.wait_for_function("() => document.querySelector('audio').currentTime > 1")
+    await expect(player.get_by_test_id("player-duration")).to_have_text("0:20")
+    await page.locator("body").press("ArrowRight")
+    await page.wait_for_function("() => document.querySelector('audio').currentTime > 6")
+    await page.locator("body").press("Space")
+    await page.wait_for_function("() => document.querySelector('audio').paused")
+    await shot(page, "06-playing")
+    assert 206 in ranges, ranges
+
+    # Edit a published track inline: the record on the PDS is rewritten.
+    await item.get_by_test_id("edit").click()
+    await item.get_by_test_id("edit-album").fill("Second Pressing")
+    await item.get_by_test_id("save").click()
+    await expect(item).to_contain_text("Second Pressing")
+    await expect(item.get_by_test_id("save")).to_have_count(0)
+    stored = get_record(network, uri)
+    assert stored is not None and stored["value"]["album"] == "Second Pressing"
+
+    # Discover lists it, and the persistent player survived the navigation.
+    await page.get_by_role("link", name="Discover").click()
+    row = page.locator(f'[data-testid=track][data-uri="{uri}"]')
+    await expect(row).to_contain_text("Night Drive (radio edit)")
+    await expect(player).to_be_visible()
+    await shot(page, "07-discover")
+
+    # Delete with confirmation: the record leaves the PDS, the track the index.
+    await page.get_by_role("link", name="My tracks").click()
+    item = page.locator(f'[data-testid=portal-track][data-uri="{uri}"]')
+    await item.get_by_test_id("delete").click()
+    await expect(item.get_by_role("alertdialog")).to_contain_text("cannot be undone")
+    await shot(page, "08-delete-confirm")
+    await item.get_by_test_id("confirm-delete").click()
+    await expect(item).to_have_count(0)
+    assert get_record(network, uri) is None
+    assert errors == []
+    await context.close()
+
+
+async def published_by(relay: RunningRelay, did: str) -> int:
+    query = "query($d: String!) { tracks(where: {artistDid: $d}) { totalCount } }"
+    async with httpx.AsyncClient(base_url=relay.url) as http:
+        body = (await http.post("/graphql", json={"query": query, "variables": {"d": did}})).json()
+    count: int = body["data"]["tracks"]["totalCount"]
+    return count
+
+
+async def until_indexed(relay: RunningRelay, did: str, count: int) -> None:
+    for _ in range(200):
+        if await published_by(relay, did) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"relay never indexed {count} tracks of {did}")
+
+
+async def test_the_networks_tracks_appear_in_discover(
+    browser: Browser, web_relay: RunningRelay, network: LocalNetwork, neighbour: Account
+) -> None:
+    # relay follows the PDS's firehose from "now": wait until it has seen a write.
+    for attempt in range(50):
+        create_record(network, neighbour, track_record(f"Warm-up {attempt}", artist="Next Door"))
+        with contextlib.suppress(AssertionError):
+            await until_indexed(web_relay, neighbour.did, 1)
+            break
+    warm = await published_by(web_relay, neighbour.did)
+
+    page = await browser.new_page(viewport={"width": 1200, "height": 900})
+    await page.goto(web_relay.url + "/")
+    await expect(page.get_by_role("heading", name="Discover")).to_be_visible()
+    await expect(page.get_by_test_id("track-count")).to_have_text(
+        f"{warm} tracks" if warm > 1 else "1 track"
+    )
+    # Another client of the network writes a record straight to the neighbour's repo: it shows
+    # up without a reload (firehose → index → trackEvents subscription).
+    created = create_record(
+        network, neighbour, track_record("Written Elsewhere", artist="Next Door")
+    )
+    row = page.locator(f'[data-testid=track][data-uri="{created["uri"]}"]')
+    await expect(row).to_contain_text("Written Elsewhere", timeout=20_000)
+    # Its audio is on a host this relay does not vouch for: listed, not played.
+    await expect(row).to_contain_text("not playable here")
+    await expect(row.get_by_test_id("play")).to_have_count(0)
+    await shot(page, "09-discover-network-track")
+
+    # Infinite scroll: more than a page of tracks, the rest loaded as the list end comes into view.
+    for n in range(26):
+        create_record(network, neighbour, track_record(f"Filler {n:02}", artist="Next Door"))
+    total = warm + 27
+    await until_indexed(web_relay, neighbour.did, total)
+    await page.reload()
+    await expect(page.get_by_test_id("track-count")).to_have_text(f"{total} tracks")
+    rows = page.get_by_test_id("track")
+    await expect(rows).to_have_count(25)
+    await page.locator(".sentinel").scroll_into_view_if_needed()
+    await expect(rows).to_have_count(total)
+
+    # Search narrows the list; the artist's page lists their tracks.
+    await page.get_by_test_id("search").fill("written elsewhere")
+    await expect(rows).to_have_count(1)
+    await expect(page).to_have_url(re.compile(r"\?q=written\+elsewhere$"))
+    await row.get_by_test_id("artist-link").click()
+    await expect(page.get_by_test_id("artist-name")).to_have_text(f"@{neighbour.handle}")
+    await expect(page.get_by_test_id("track-count")).to_have_text(f"{total} tracks")
+    await shot(page, "10-artist-page")
+
+    # A reload on a client-side route is served the app (relay's fallback page).
+    await page.reload()
+    await expect(page.get_by_test_id("artist-name")).to_have_text(f"@{neighbour.handle}")
+    await page.close()
+
+    # A phone-sized screen: nothing wider than the viewport.
+    phone = await browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    mobile = await phone.new_page()
+    await mobile.goto(web_relay.url + "/?q=filler")
+    await expect(mobile.get_by_test_id("track").first).to_be_visible()
+    assert await mobile.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await shot(mobile, "11-phone-discover")
+    await phone.close()
