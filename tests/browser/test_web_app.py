@@ -286,3 +286,50 @@ async def test_the_networks_tracks_appear_in_discover(
     assert await mobile.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     await shot(mobile, "11-phone-discover")
     await phone.close()
+
+
+async def test_errors_read_as_words_and_a_failed_publish_can_be_retried(
+    browser: Browser,
+    web_relay: RunningRelay,
+    network: LocalNetwork,
+    musician: Account,
+    tagged_mp3: Path,
+    tmp_path: Path,
+) -> None:
+    page = await browser.new_page(viewport={"width": 1000, "height": 900})
+    await sign_in(page, web_relay, musician)
+    await page.goto(f"{web_relay.url}/portal")
+    upload_input = page.get_by_test_id("upload-input")
+    error = page.get_by_test_id("upload-error")
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("these are my lyrics, not audio\n" * 100)
+    await upload_input.set_input_files(notes)
+    await expect(error).to_contain_text("Could not upload “notes.txt”: Not a recognised audio file")
+    await expect(error).not_to_contain_text("{")
+    big = tmp_path / "big.wav"
+    big.write_bytes(b"\0" * (web_relay.settings.max_upload_bytes + 1024 * 1024))
+    await upload_input.set_input_files(big)
+    await expect(error).to_have_text("“big.wav” is 9.0 MB: relay accepts files up to 8 MB.")
+    await shot(page, "12-upload-errors")
+    await expect(page.get_by_test_id("portal-track")).to_have_count(0)  # nothing was kept
+
+    await upload_input.set_input_files(tagged_mp3)
+    item = page.get_by_test_id("portal-track").first
+    await expect(item.get_by_test_id("publish")).to_be_visible(timeout=30_000)
+    uri = await item.get_attribute("data-uri")
+    assert uri is not None
+    network.pds.stop()
+    try:
+        await item.get_by_test_id("publish").click()
+        await expect(item.get_by_test_id("failed-badge")).to_be_visible(timeout=30_000)
+        failure = item.get_by_test_id("publish-error")
+        await expect(failure).to_contain_text("relay tries again on its own")
+        await shot(page, "13-publish-failed")
+    finally:
+        network.pds.start("/xrpc/_health")
+    await item.get_by_test_id("retry").click()
+    await expect(item.get_by_test_id("published-badge")).to_be_visible(timeout=30_000)
+    stored = get_record(network, uri)
+    assert stored is not None and stored["value"]["title"] == "Night Drive"
+    await page.close()

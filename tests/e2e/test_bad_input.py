@@ -99,15 +99,6 @@ async def test_invalid_metadata_is_rejected(
     await assert_nothing_left(client, relay)
 
 
-async def test_missing_title_is_rejected(
-    client: RelayClient, alice: str, relay: RunningRelay, audio_files: dict[str, Path]
-) -> None:
-    result = await client.upload(audio_files["mp3"], title=None, token=alice)
-    assert result.codes == ["BAD_USER_INPUT"]
-    assert "title" in result.messages[0]
-    await assert_nothing_left(client, relay)
-
-
 async def test_over_the_limit_is_payload_too_large(
     client: RelayClient, alice: str, relay: RunningRelay, tmp_path: Path
 ) -> None:

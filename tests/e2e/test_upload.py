@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mutagen.id3 import ID3, TALB, TIT2, TPE1
 
 from relay.sandbox import Account, LocalNetwork
 from tests.harness.client import RelayClient
@@ -93,3 +94,59 @@ async def test_same_bytes_twice_by_same_user_is_one_object(
     assert first["audioUrl"] == second["audioUrl"]
     stored = list((relay.settings.data_dir / "audio").iterdir())
     assert len(stored) == 1
+
+
+async def test_omitted_metadata_comes_from_the_tags_then_the_file_name(
+    client: RelayClient, alice: str, audio_files: dict[str, Path], tmp_path: Path
+) -> None:
+    tagged = tmp_path / "tagged.mp3"
+    tagged.write_bytes(audio_files["mp3"].read_bytes())
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text="From The Tags"))
+    tags.add(TPE1(encoding=3, text="Tag Artist"))
+    tags.add(TALB(encoding=3, text="Tag Album"))
+    tags.save(tagged)
+    result = await client.upload(tagged, title=None, artist=None, publish=False, token=alice)
+    track = result.data["uploadTrack"]
+    assert (track["title"], track["artist"], track["album"]) == (
+        "From The Tags",
+        "Tag Artist",
+        "Tag Album",
+    )
+    # Given values win over tags; an empty album means none.
+    result = await client.upload(tagged, title="Mine", album="", publish=False, token=alice)
+    track = result.data["uploadTrack"]
+    assert (track["title"], track["artist"], track["album"]) == ("Mine", "An Artist", None)
+    # No tags at all: the file name and the uploader's handle.
+    untagged = tmp_path / "late_night_take.wav"
+    untagged.write_bytes(audio_files["wav"].read_bytes())
+    result = await client.upload(untagged, title=None, artist=None, publish=False, token=alice)
+    track = result.data["uploadTrack"]
+    assert (track["title"], track["artist"]) == ("late night take", "alice.test")
+
+
+async def test_blank_title_is_rejected_not_replaced(
+    client: RelayClient, alice: str, audio_files: dict[str, Path]
+) -> None:
+    result = await client.upload(audio_files["mp3"], title="  ", token=alice)
+    assert result.codes == ["BAD_USER_INPUT"]
+    assert "title is required" in result.messages[0]
+
+
+async def test_track_record_is_exactly_what_reaches_the_pds(
+    client: RelayClient, alice: str, audio_files: dict[str, Path], network: LocalNetwork
+) -> None:
+    draft = (await client.upload(audio_files["ogg"], publish=False, token=alice)).data[
+        "uploadTrack"
+    ]
+    assert draft["record"]["$type"] == "app.relay.track"
+    assert get_record(network, draft["uri"]) is None
+    published = await client.gql(
+        "mutation($id: ID!) { publishTrack(id: $id) { publishState record } }",
+        {"id": draft["id"]},
+        token=alice,
+    )
+    assert published.data["publishTrack"]["publishState"] == "PUBLISHED"
+    stored = get_record(network, draft["uri"])
+    assert stored is not None
+    assert stored["value"] == draft["record"] == published.data["publishTrack"]["record"]

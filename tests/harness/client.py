@@ -13,7 +13,7 @@ import httpx
 UPLOAD = """
 mutation Upload($input: UploadTrackInput!) {
   uploadTrack(input: $input) {
-    id uri cid rkey title artist album audioUrl fileType duration createdAt indexedAt
+    id uri cid rkey title artist album audioUrl fileType duration createdAt indexedAt record
     artistDid artistHandle publishState publishError
   }
 }

@@ -57,7 +57,7 @@ export function describe(error: unknown, context: { maxUploadBytes?: number } = 
   }
 }
 
-function sentence(text: string): string {
+export function sentence(text: string): string {
   const trimmed = text.trim();
   if (!trimmed) return 'That did not work.';
   const first = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
