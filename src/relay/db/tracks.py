@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from relay.db.models import PublishState, TrackRow
 from relay.errors import BadUserInputError
@@ -194,13 +195,18 @@ class TrackIndex:
         return row
 
     async def update(self, track_id: int, **values: Any) -> TrackRow | None:
-        async with self._sessions() as db, db.begin():
-            row = await db.get(TrackRow, track_id, with_for_update=True)
-            if row is None:
-                return None
-            for name, value in values.items():
-                setattr(row, name, value)
-            row.derive_keys()
+        """The updated row, or None if it is gone — also when it was deleted while this ran (the
+        firehose removing a record relay itself just deleted; SQLite has no row locks)."""
+        try:
+            async with self._sessions() as db, db.begin():
+                row = await db.get(TrackRow, track_id, with_for_update=True)
+                if row is None:
+                    return None
+                for name, value in values.items():
+                    setattr(row, name, value)
+                row.derive_keys()
+        except StaleDataError:
+            return None
         return row
 
     async def claim_for_publish(

@@ -88,6 +88,13 @@ def _clean(value: str | None) -> str | None:
     return value.strip() if value is not None else None
 
 
+def _still_there(updated: TrackRow | None, row: TrackRow) -> TrackRow:
+    """The row an index update returned; None means the track was deleted meanwhile."""
+    if updated is None:
+        raise NotFoundError(f"track {row.uri} was deleted meanwhile")
+    return updated
+
+
 def _title_from_filename(filename: str) -> str:
     stem = Path(filename).stem.replace("_", " ").strip()
     return stem[:200] or "Untitled"
@@ -285,7 +292,7 @@ class TrackService:
             publish_attempts=0,
             next_publish_at=None,
         )
-        assert updated is not None
+        updated = _still_there(updated, row)
         self._events.publish(TrackEvent("updated", updated.uri, updated))
         return updated, None
 
@@ -302,8 +309,7 @@ class TrackService:
             publish_attempts=attempts,
             next_publish_at=next_at,
         )
-        assert updated is not None
-        return updated
+        return _still_there(updated, row)
 
     # -- update -------------------------------------------------------------------------------
 
@@ -331,7 +337,7 @@ class TrackService:
             updated = await self._index.update(row.id, cid=ref.cid, **values)
         else:
             updated = await self._index.update(row.id, **values)
-        assert updated is not None
+        updated = _still_there(updated, row)
         self._events.publish(TrackEvent("updated", updated.uri, updated))
         return updated
 
