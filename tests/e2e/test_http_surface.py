@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -73,3 +74,22 @@ async def test_audio_supports_range_requests_and_caching(
 async def test_graphql_syntax_errors_are_bad_user_input(client: RelayClient) -> None:
     result = await client.gql("{ tracks { nope } }")
     assert result.codes == ["BAD_USER_INPUT"]
+
+
+async def test_web_app_routes_fall_back_but_api_paths_stay_404(relay: RunningRelay) -> None:
+    async with httpx.AsyncClient(base_url=relay.url) as http:
+        for page in ("/", "/portal", "/artist/did:web:music.example.com"):
+            response = await http.get(page)
+            assert response.status_code == 200, page
+            assert response.headers["content-type"].startswith("text/html")
+            assert response.headers["cache-control"] == "no-cache"
+        for missing in ("/audio/nothing-here", "/oauth/nope", "/_app/immutable/gone.js"):
+            assert (await http.get(missing)).status_code == 404, missing
+        graphiql = await http.get("/graphiql")
+        assert graphiql.status_code == 308 and graphiql.headers["location"] == "/graphiql/"
+        html = (await http.get("/")).text
+        asset = re.search(r'"(/_app/immutable/[^"]+\.js)"', html)
+        assert asset is not None
+        script = await http.get(asset.group(1))
+        assert script.status_code == 200
+        assert script.headers["cache-control"] == "public, max-age=31536000, immutable"

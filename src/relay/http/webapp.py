@@ -12,6 +12,8 @@ from starlette.types import Scope
 
 FALLBACK_PAGE = "200.html"  # what SvelteKit's static adapter writes for `fallback`
 IMMUTABLE_PREFIX = "_app/immutable/"  # content-hashed file names
+# relay's own routes: a path under them that no route matched is a 404, never the app's page.
+RESERVED = ("_app/", "audio/", "oauth/", "graphql", "graphiql", "metrics", "healthz")
 
 
 class SinglePageApp(StaticFiles):
@@ -23,9 +25,10 @@ class SinglePageApp(StaticFiles):
         try:
             response = await super().get_response(path, scope)
         except HTTPException as exc:
-            # A missing build asset stays a 404; any other path is a page the app routes itself
-            # (paths may hold dots: /artist/did:web:example.com).
-            if exc.status_code != 404 or path.startswith("_app/"):
+            # A missing build asset or API path stays a 404; any other path is a page the app
+            # routes itself (paths may hold dots: /artist/did:web:example.com).
+            requested = str(scope.get("path", "")).lstrip("/")
+            if exc.status_code != 404 or requested.startswith(RESERVED):
                 raise
             response = FileResponse(self._fallback, media_type="text/html")
         if path.startswith(IMMUTABLE_PREFIX):
