@@ -10,7 +10,6 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from mutagen.id3 import ID3, TALB, TIT2, TPE1
 from playwright.async_api import Browser, Page, expect
@@ -19,6 +18,7 @@ from relay.sandbox import Account, LocalNetwork
 from relay.settings import Settings
 from tests.browser.conftest import SCREENSHOTS
 from tests.harness.audio import make_audio
+from tests.harness.client import RelayClient
 from tests.harness.pds import create_record, get_record, track_record
 from tests.harness.server import RunningRelay, run_relay
 
@@ -56,30 +56,19 @@ async def web_relay(
 async def settled(relay: RunningRelay, admin: Account) -> None:
     """Until relay's first-start backfill of the sandbox PDS (every account of the test session)
     has finished, so the index holds everything written before this relay started."""
-    async with httpx.AsyncClient(base_url=relay.url, timeout=30) as http:
-        login = await http.post(
-            "/graphql",
-            json={
-                "query": "mutation($i: String!, $p: String!) "
-                "{ login(identifier: $i, password: $p) { token } }",
-                "variables": {"i": admin.handle, "p": admin.password},
-            },
-        )
-        token = login.json()["data"]["login"]["token"]
+    client = RelayClient(relay.url)
+    try:
+        token = await client.login(admin.handle, admin.password)
         query = "{ syncStatus { backfill { runId } backfillQueued lastBackfill { finished } } }"
         for _ in range(300):
-            status = (
-                await http.post(
-                    "/graphql",
-                    json={"query": query},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-            ).json()["data"]["syncStatus"]
+            status = (await client.gql(query, token=token)).data["syncStatus"]
             last = status["lastBackfill"]
             if status["backfill"] is None and not status["backfillQueued"] and last:
                 assert last["finished"]
                 return
             await asyncio.sleep(0.1)
+    finally:
+        await client.aclose()
     raise AssertionError("relay's start-up backfill never finished")
 
 
@@ -262,9 +251,11 @@ async def test_sign_in_upload_publish_play_edit_delete(
 
 async def published_by(relay: RunningRelay, did: str) -> int:
     query = "query($d: String!) { tracks(where: {artistDid: $d}) { totalCount } }"
-    async with httpx.AsyncClient(base_url=relay.url) as http:
-        body = (await http.post("/graphql", json={"query": query, "variables": {"d": did}})).json()
-    count: int = body["data"]["tracks"]["totalCount"]
+    client = RelayClient(relay.url)
+    try:
+        count: int = (await client.gql(query, {"d": did})).data["tracks"]["totalCount"]
+    finally:
+        await client.aclose()
     return count
 
 

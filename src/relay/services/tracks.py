@@ -271,7 +271,7 @@ class TrackService:
             if current is None:
                 raise NotFoundError(f"track {row.uri} was deleted")
             return current, None
-        record = _record_of(row).to_json(self._lexicons)
+        record = self.record_json(row)
         try:
             with self._pds_timer("publish"):
                 ref = await self._pds.put_record(
