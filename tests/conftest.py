@@ -97,6 +97,10 @@ def relay_settings(database_url: str, tmp_path: Path, network: LocalNetwork) -> 
         publish_retry_max_seconds=2,
         publish_worker_interval_seconds=0.2,
         max_upload_bytes=20 * 1024 * 1024,
+        # Unreferenced audio goes at once (the tests check it is gone after a delete); the
+        # grace period protecting uploads in flight has tests of its own.
+        audio_grace_seconds=0,
+        collector_interval_seconds=0.5,
     )
 
 
@@ -108,11 +112,8 @@ async def relay(relay_settings: Settings) -> AsyncIterator[RunningRelay]:
 
 @pytest.fixture
 async def client(relay: RunningRelay) -> AsyncIterator[RelayClient]:
-    c = RelayClient(relay.url)
-    try:
+    async with relay.client() as c:
         yield c
-    finally:
-        await c.aclose()
 
 
 @pytest.fixture
@@ -124,6 +125,11 @@ async def alice(client: RelayClient, accounts: dict[str, Account]) -> str:
 @pytest.fixture
 async def bob(client: RelayClient, accounts: dict[str, Account]) -> str:
     return await client.login(accounts["bob"].handle, accounts["bob"].password)
+
+
+@pytest.fixture
+async def carol(client: RelayClient, accounts: dict[str, Account]) -> str:
+    return await client.login(accounts["carol"].handle, accounts["carol"].password)
 
 
 @pytest.fixture(scope="session")

@@ -9,102 +9,166 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from importlib.resources import files
 from pathlib import Path
 
+import anyio
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from relay.assembly import Collaborators, assemble
+from relay.graphql.limits import QueryLimits
 from relay.graphql.schema import build_schema
 from relay.http.audio import serve_audio
+from relay.http.body_limit import JsonBodyLimit
 from relay.http.graphql_view import RelayGraphQL
 from relay.http.oauth_routes import client_metadata, jwks, oauth_callback, oauth_login
-from relay.http.webapp import SinglePageApp
-from relay.metrics import RelayMetrics
+from relay.http.security_headers import SecurityHeaders, audio_origins, page_policy
+from relay.http.state import LifespanState, relay_of
+from relay.http.uploads import MultipartBounds, remove_stale_staging
+from relay.http.webapp import FALLBACK_PAGE, SinglePageApp
 from relay.settings import Settings
 
-# Built by scripts/setup and served here: GraphiQL (bundled from npm, no CDN) and the web app.
-FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
-GRAPHIQL_DIST = FRONTEND / "graphiql" / "dist"
-WEB_APP_BUILD = FRONTEND / "app" / "build"
+# Built by scripts/setup into the package and served here: the web app and GraphiQL (no CDN).
+BUILD_HINT = "run scripts/setup in a checkout (or npm run build in frontend/{}) before building"
+
+
+def packaged_frontend(name: str) -> Path:
+    """Where a built frontend ships inside the package (``relay/web/<name>``)."""
+    return Path(str(files("relay").joinpath("web").joinpath(name)))
+
 
 log = logging.getLogger(__name__)
 
 
+def _web_app(directory: Path) -> ASGIApp:
+    if (directory / FALLBACK_PAGE).is_file():
+        return SinglePageApp(directory)
+    return _not_built("The web app", directory, "app")
+
+
+def _graphiql(directory: Path) -> ASGIApp:
+    if (directory / "index.html").is_file():
+        return StaticFiles(directory=directory, html=True)
+    return _not_built("GraphiQL", directory, "graphiql")
+
+
+def _not_built(what: str, directory: Path, source: str) -> ASGIApp:
+    """Say — in one line, at start — that a frontend is absent and how to build it."""
+    hint = BUILD_HINT.format(source)
+    log.warning("%s is not built (nothing in %s): %s", what, directory, hint)
+    return PlainTextResponse(f"{what} is not built: {hint}", status_code=503)
+
+
 def create_app(settings: Settings, collaborators: Collaborators | None = None) -> Starlette:
     inject = collaborators or Collaborators()
-    metrics = RelayMetrics()
-    staging_dir = settings.data_dir / "tmp"
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[LifespanState]:
         async with AsyncExitStack() as stack:
-            parts = await assemble(settings, stack, collaborators=inject, metrics=metrics)
-            app.state.services = parts.services
-            app.state.store = parts.store
-            app.state.engine = parts.engine
-            app.state.oauth_login = parts.oauth_login
-            app.state.oauth_client_metadata = parts.client_metadata
-            app.state.oauth_jwks = parts.client_jwks
-            app.state.session_ttl = parts.session_ttl
-            app.state.public_url = settings.resolved_public_url
-            worker = asyncio.create_task(parts.publisher.run_forever(), name="relay-publish")
+            parts = await assemble(settings, stack, collaborators=inject)
+            removed = await anyio.to_thread.run_sync(
+                remove_stale_staging, settings.data_dir / "tmp"
+            )
+            removed += await parts.store.sweep()
+            if removed:
+                log.info("removed %d pieces of uploads cut short by stopped processes", removed)
+            await parts.services.events.start()
+            stack.push_async_callback(parts.services.events.stop)
+            workers = [
+                asyncio.create_task(parts.publisher.run_forever(), name="relay-publish"),
+                asyncio.create_task(
+                    parts.objects.run_forever(settings.collector_interval_seconds),
+                    name="relay-collector",
+                ),
+            ]
             parts.sync.start()
-            app.state.ready = True
             try:
-                yield
+                yield {"relay": parts}
             finally:
-                app.state.ready = False
                 await parts.sync.stop()
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                for worker in workers:
+                    worker.cancel()
+                for worker in workers:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
 
     async def healthz(request: Request) -> Response:
-        if getattr(request.app.state, "ready", False):
-            return JSONResponse({"status": "ok"})
-        return JSONResponse({"status": "starting"}, status_code=503)
+        # Liveness: requests are only served between lifespan start-up and shutdown.
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        readiness = await relay_of(request).readiness.check()
+        body = {"status": "ready" if readiness.ready else "not ready", "checks": readiness.checks}
+        headers = {"Cache-Control": "no-store"}
+        return JSONResponse(body, status_code=200 if readiness.ready else 503, headers=headers)
 
     async def metrics_endpoint(request: Request) -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        if settings.metrics_token is not None:
+            expected = f"Bearer {settings.metrics_token.get_secret_value()}"
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                return PlainTextResponse("metrics need RELAY_METRICS_TOKEN", status_code=401)
+        body = relay_of(request).metrics.render()
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    limits = QueryLimits(
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_query_aliases,
+        max_tokens=settings.max_query_tokens,
+        max_cost=settings.max_query_cost,
+        default_page_size=settings.default_page_size,
+        max_page_size=settings.max_page_size,
+    )
     graphql = RelayGraphQL(
-        build_schema(), staging_dir=staging_dir, max_upload_bytes=settings.max_upload_bytes
+        build_schema(limits),
+        bounds=MultipartBounds(
+            max_file_bytes=settings.max_upload_bytes,
+            max_field_bytes=settings.max_form_field_bytes,
+            max_files=settings.max_upload_files,
+            max_parts=settings.max_upload_files + 6,
+            max_part_header_bytes=settings.max_part_header_bytes,
+        ),
     )
-    graphiql_dir = settings.graphiql_dir or GRAPHIQL_DIST
-    graphiql_app = (
-        StaticFiles(directory=graphiql_dir, html=True)
-        if graphiql_dir.is_dir()
-        else PlainTextResponse("GraphiQL is not built: run scripts/setup", status_code=503)
-    )
-    web_dir = settings.web_dir or WEB_APP_BUILD
-    web_app = (
-        SinglePageApp(web_dir)
-        if web_dir.is_dir()
-        else PlainTextResponse("The web app is not built: run scripts/setup", status_code=503)
-    )
+    graphiql_app = _graphiql(settings.graphiql_dir or packaged_frontend("graphiql"))
+    web_app = _web_app(settings.web_dir or packaged_frontend("app"))
     routes = [
         Route("/healthz", healthz),
+        Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/audio/{file_id}", serve_audio, methods=["GET", "HEAD"]),
         Route("/oauth/login", oauth_login),
         Route("/oauth/callback", oauth_callback),
         Route("/oauth/client-metadata.json", client_metadata),
         Route("/oauth/jwks.json", jwks),
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route(
+            "/graphql",
+            JsonBodyLimit(graphql, max_bytes=settings.max_json_body_bytes),
+            methods=["GET", "POST"],
+        ),
         WebSocketRoute("/graphql", graphql),
         # The web app's fallback at / would otherwise answer /graphiql (no slash) itself.
         Route("/graphiql", lambda request: RedirectResponse("/graphiql/", status_code=308)),
         Mount("/graphiql", graphiql_app),
         Mount("/", web_app),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    policy = page_policy(
+        audio_origins(
+            [settings.public_audio_base_url, settings.resolved_public_url],
+            settings.playable_audio_hosts,
+        )
+    )
+    middleware = [Middleware(SecurityHeaders, policy=policy)]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 __all__ = ["Collaborators", "create_app"]

@@ -13,35 +13,48 @@ from urllib.parse import urlparse
 import aioboto3
 import httpx
 from aiobotocore.config import AioConfig
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from relay.atproto.identity import AtprotoIdentityResolver, IdentityResolver
 from relay.atproto.lexicon import LexiconCatalog, default_lexicon_dir
 from relay.atproto.oauth import OAuthClient
 from relay.atproto.pds import PdsClient, XrpcPdsClient
+from relay.atproto.records import TRACK_NSID
 from relay.atproto.repos import RepoClient
 from relay.clock import Clock, SystemClock
 from relay.crypto import SecretBox
+from relay.db.audio_refs import AudioRefs
 from relay.db.engine import create_engine, ensure_migrated, session_factory
+from relay.db.event_log import EventLog, listen_dsn
 from relay.db.sessions import OAuthRequestStore, SessionStore
 from relay.db.sync import SyncStore
-from relay.db.tracks import TrackIndex
-from relay.graphql.context import InstanceInfo, Services
+from relay.db.tracks import PageBounds, TrackIndex
+from relay.errors import ConfigurationError, LexiconError
 from relay.keys import client_identity, secret_key
 from relay.metrics import RelayMetrics
+from relay.services.app_services import InstanceInfo, Services
+from relay.services.audio_objects import AudioObjects
 from relay.services.backfill import Backfill
-from relay.services.events import TrackEventBus
+from relay.services.events import EventBus, SharedEventBus, TrackEventBus
 from relay.services.firehose import FirehoseConsumer
-from relay.services.ingest import SyncStats, TrackIngest
+from relay.services.ingest import RecordBounds, SyncStats, TrackIngest
 from relay.services.oauth_login import OAuthLogin
+from relay.services.ownership import TrackLeases
 from relay.services.publisher import PublishWorker
+from relay.services.publishing import Publishing, RetryPolicy
+from relay.services.rate_limits import RateLimiter, RateRules
+from relay.services.readiness import ReadinessProbe
 from relay.services.sessions import SessionService
 from relay.services.sync import SyncCoordinator
-from relay.services.tracks import RetryPolicy, TrackService
+from relay.services.track_edits import TrackEdits
+from relay.services.track_reads import TrackReads
+from relay.services.track_uploads import TrackUploads
 from relay.settings import Settings
 from relay.storage.base import AudioStore
 from relay.storage.filesystem import FilesystemAudioStore
 from relay.storage.s3 import S3AudioStore
+
+REQUIRED_LEXICONS = (TRACK_NSID,)
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,10 @@ class Collaborators:
 
 @dataclass(frozen=True)
 class Assembled:
+    """relay's object graph: what the HTTP layer reads from the lifespan state, and what
+    ``relay ingest`` and ``relay backfill`` run without HTTP."""
+
+    settings: Settings
     engine: AsyncEngine
     services: Services
     store: AudioStore
@@ -67,6 +84,9 @@ class Assembled:
     session_ttl: timedelta
     publisher: PublishWorker
     sync: SyncCoordinator
+    metrics: RelayMetrics
+    readiness: ReadinessProbe
+    objects: AudioObjects
 
 
 async def _open_store(settings: Settings, stack: AsyncExitStack) -> AudioStore:
@@ -104,6 +124,37 @@ async def _open_engine(settings: Settings, stack: AsyncExitStack) -> AsyncEngine
     return engine
 
 
+def load_lexicons(settings: Settings) -> LexiconCatalog:
+    """The record lexicons relay needs, loaded and checked: a missing or invalid one stops relay
+    at start, naming the problem (never an INTERNAL on the first upload)."""
+    root = settings.lexicon_dir or default_lexicon_dir()
+    try:
+        catalog = LexiconCatalog.load(root)
+        for nsid in REQUIRED_LEXICONS:
+            catalog.schema(nsid)
+    except (LexiconError, OSError, ValueError) as exc:
+        message = f"{exc} (lexicons read from {root})"
+        raise ConfigurationError(message, variable="RELAY_LEXICON_DIR") from exc
+    return catalog
+
+
+def _event_bus(
+    settings: Settings, engine: AsyncEngine, db: async_sessionmaker[AsyncSession], clock: Clock
+) -> EventBus:
+    """Across processes on PostgreSQL (LISTEN/NOTIFY), within this one on SQLite."""
+    local = TrackEventBus(settings.subscription_queue_size)
+    if engine.dialect.name != "postgresql":
+        return local
+    return SharedEventBus(
+        log_=EventLog(db),
+        dsn=listen_dsn(engine),
+        local=local,
+        clock=clock,
+        retention=timedelta(seconds=settings.event_log_retention_seconds),
+        poll_seconds=settings.event_poll_seconds,
+    )
+
+
 def playable_hosts(settings: Settings) -> frozenset[str]:
     """Audio hosts the API calls playable: configured ones plus relay's own store."""
     own = settings.public_audio_base_url or settings.resolved_public_url
@@ -120,9 +171,10 @@ async def assemble(
     metrics: RelayMetrics | None = None,
 ) -> Assembled:
     inject = collaborators or Collaborators()
+    metrics = metrics or RelayMetrics()
     engine = await _open_engine(settings, stack)
     db = session_factory(engine)
-    http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+    http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.http_timeout_seconds))
     clock = inject.clock or SystemClock()
     identity = inject.identity or AtprotoIdentityResolver(
         plc_url=settings.plc_url,
@@ -134,9 +186,12 @@ async def assemble(
         stack.push_async_callback(identity.aclose)
     pds = inject.pds or XrpcPdsClient(http, timeout=settings.pds_timeout_seconds)
     store = inject.store or await _open_store(settings, stack)
-    index = (inject.track_index_wrapper or TrackIndex)(db)
-    lexicons = LexiconCatalog.load(settings.lexicon_dir or default_lexicon_dir())
-    box = SecretBox(secret_key(settings))
+    bounds = PageBounds(default_size=settings.default_page_size, max_size=settings.max_page_size)
+    index = (inject.track_index_wrapper or TrackIndex)(db, bounds=bounds)
+    lexicons = load_lexicons(settings)
+    box = SecretBox(
+        secret_key(settings), [old.get_secret_value() for old in settings.secret_key_previous]
+    )
     client_config, client_document, client_keys = client_identity(settings)
     oauth = OAuthClient(http, client_config, clock)
     session_ttl = timedelta(days=settings.session_ttl_days)
@@ -148,30 +203,73 @@ async def assemble(
         box=box,
         clock=clock,
         ttl=session_ttl,
+        metrics=metrics,
     )
-    events = TrackEventBus()
-    tracks = TrackService(
-        index=index,
+    events = _event_bus(settings, engine, db, clock)
+    objects = AudioObjects(
+        refs=AudioRefs(db),
         store=store,
+        clock=clock,
+        grace=timedelta(seconds=settings.audio_grace_seconds),
+        removal_timeout=timedelta(seconds=settings.audio_removal_timeout_seconds),
+        batch_size=settings.collector_batch_size,
+    )
+    leases = TrackLeases(clock, settings.track_lease_seconds)
+    publishing = Publishing(
+        index=index,
         sessions=sessions,
         pds=pds,
         lexicons=lexicons,
         clock=clock,
-        metrics=metrics or RelayMetrics(),
+        metrics=metrics,
         retry=RetryPolicy(settings.publish_retry_base_seconds, settings.publish_retry_max_seconds),
+        leases=leases,
+        events=events,
+    )
+    uploads = TrackUploads(
+        index=index,
+        store=store,
+        objects=objects,
+        sessions=sessions,
+        publishing=publishing,
+        lexicons=lexicons,
+        clock=clock,
+        metrics=metrics,
+        events=events,
+    )
+    edits = TrackEdits(
+        index=index,
+        objects=objects,
+        sessions=sessions,
+        pds=pds,
+        lexicons=lexicons,
+        metrics=metrics,
+        leases=leases,
         events=events,
     )
     sync_store = SyncStore(db)
     stats = SyncStats()
-    ingest = TrackIngest(lexicons=lexicons, clock=clock, stats=stats, events=events)
+    ingest = TrackIngest(
+        lexicons=lexicons,
+        clock=clock,
+        stats=stats,
+        events=events,
+        bounds=RecordBounds(
+            max_bytes=settings.max_record_bytes,
+            max_future=timedelta(seconds=settings.max_record_future_seconds),
+        ),
+    )
+    repos = inject.repos or RepoClient(
+        http, timeout=settings.repo_timeout_seconds, page_size=settings.repo_page_size
+    )
     backfill = Backfill(
         identity=identity,
-        repos=inject.repos or RepoClient(http),
+        repos=repos,
         sync=sync_store,
         ingest=ingest,
         clock=clock,
         concurrency=settings.backfill_concurrency,
-        on_removed=tracks.discard_audio,
+        on_removed=objects.collect_of,
     )
     coordinator = SyncCoordinator(backfill=backfill, sync=sync_store, stats=stats, clock=clock)
     if settings.firehose_url is not None:
@@ -182,13 +280,31 @@ async def assemble(
             ingest=ingest,
             clock=clock,
             schedule_backfill=coordinator.schedule,
-            on_removed=tracks.discard_audio,
+            on_removed=objects.collect_of,
+            recv_timeout=settings.firehose_recv_timeout_seconds,
+            reconnect_delay=settings.firehose_reconnect_seconds,
         )
+    rate_limits = RateLimiter.from_url(
+        settings.redis_url,
+        RateRules(
+            login_per_address=settings.rate_login_per_address,
+            failed_logins_per_identifier=settings.rate_failed_logins_per_identifier,
+            oauth_login_per_address=settings.rate_oauth_login_per_address,
+            uploads_per_caller=settings.rate_uploads_per_caller,
+            upload_bytes_per_caller=settings.rate_upload_bytes_per_caller,
+            mutations_per_caller=settings.rate_mutations_per_caller,
+        ),
+        namespace=settings.rate_limit_namespace,
+    )
     services = Services(
-        tracks=tracks,
+        reads=TrackReads(index),
+        uploads=uploads,
+        publishing=publishing,
+        edits=edits,
         sessions=sessions,
         sync=coordinator,
         events=events,
+        limits=rate_limits,
         admins=frozenset(settings.admin_dids),
         playable_hosts=playable_hosts(settings),
         instance=InstanceInfo(
@@ -211,9 +327,15 @@ async def assemble(
         app_redirects=settings.oauth_app_redirects,
     )
     publisher = PublishWorker(
-        index=index, tracks=tracks, clock=clock, interval=settings.publish_worker_interval_seconds
+        index=index,
+        publishing=publishing,
+        edits=edits,
+        clock=clock,
+        interval=settings.publish_worker_interval_seconds,
+        batch_size=settings.publish_batch_size,
     )
     return Assembled(
+        settings=settings,
         engine=engine,
         services=services,
         store=store,
@@ -223,4 +345,13 @@ async def assemble(
         session_ttl=session_ttl,
         publisher=publisher,
         sync=coordinator,
+        metrics=metrics,
+        objects=objects,
+        readiness=ReadinessProbe(
+            engine=engine,
+            store=store,
+            lexicons=lexicons,
+            required_lexicons=REQUIRED_LEXICONS,
+            timeout=settings.readiness_timeout_seconds,
+        ),
     )

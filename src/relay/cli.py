@@ -14,12 +14,14 @@ from pathlib import Path
 import uvicorn
 from rich.console import Console
 from rich.panel import Panel
+from starlette.applications import Starlette
 
 from relay.errors import ConfigurationError
 from relay.services.backfill import BackfillReport, BackfillRequest
 from relay.settings import Settings, load_settings
 
 console = Console(stderr=True)
+log = logging.getLogger("relay.cli")
 
 
 def _configure_logging(level: str) -> None:
@@ -30,8 +32,11 @@ def _configure_logging(level: str) -> None:
 
 
 async def _check_database(settings: Settings, migrate: bool) -> None:
+    """Refuse to start on an un-migrated database (or migrate it) and on missing lexicons."""
+    from relay.assembly import load_lexicons
     from relay.db.engine import create_engine, ensure_migrated
 
+    load_lexicons(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
     try:
@@ -40,23 +45,44 @@ async def _check_database(settings: Settings, migrate: bool) -> None:
         await engine.dispose()
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, workers: int = 1) -> None:
     from relay.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,  # access logs would carry query strings; metrics cover traffic
-    )
+    options: dict[str, object] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,  # access logs would carry query strings; metrics cover traffic
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        return
+    if not settings.resolved_database_url.startswith("postgresql"):
+        log.warning(
+            "%d workers on SQLite: trackEvents subscribers see only their own worker's changes "
+            "(events cross processes on PostgreSQL)",
+            workers,
+        )
+    # Each worker process builds its app from the same environment.
+    uvicorn.run("relay.cli:worker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+
+
+def worker_app() -> Starlette:
+    """The app of one ``relay serve --workers N`` process (settings from the environment)."""
+    from relay.app import create_app
+
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        raise SystemExit("--workers must be at least 1")
     settings = load_settings()
     _configure_logging(settings.log_level)
     asyncio.run(_check_database(settings, migrate=args.migrate or settings.auto_migrate))
-    _serve(settings)
+    _serve(settings, workers=args.workers)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
@@ -223,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the API (configured by RELAY_* variables)")
     serve.add_argument("--migrate", action="store_true", help="apply pending migrations first")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the API (use PostgreSQL so events reach every worker)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     dev = sub.add_parser("dev", help="relay + a sandbox PDS with a demo account")

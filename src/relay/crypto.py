@@ -5,23 +5,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from relay.errors import SecretBoxError
+
 _PREFIX = "v1:"
 
 
-class SecretBoxError(Exception):
-    """Ciphertext could not be opened (wrong key or tampered data)."""
+def _aead(secret: str) -> AESGCM:
+    if len(secret) < 32:
+        raise ValueError("the secret key must be at least 32 characters")
+    # A fixed, purpose-bound derivation so the raw secret is never used as the key itself.
+    return AESGCM(hashlib.sha256(b"relay/secret-box/v1\0" + secret.encode()).digest())
 
 
 class SecretBox:
-    def __init__(self, secret: str) -> None:
-        if len(secret) < 32:
-            raise ValueError("the secret key must be at least 32 characters")
-        # A fixed, purpose-bound derivation so the raw secret is never used as the key itself.
-        self._aead = AESGCM(hashlib.sha256(b"relay/secret-box/v1\0" + secret.encode()).digest())
+    """Seals with ``secret``; opens with it or any of ``previous`` (so a rotated key keeps what
+    the old one sealed readable, and each value is sealed anew with the new key when rewritten)."""
+
+    def __init__(self, secret: str, previous: Sequence[str] = ()) -> None:
+        self._aead = _aead(secret)
+        self._readers = [self._aead, *(_aead(old) for old in previous)]
 
     def seal(self, plaintext: str, *, context: str) -> str:
         """Encrypt ``plaintext``; ``context`` (e.g. a column name) is authenticated with it."""
@@ -33,7 +40,9 @@ class SecretBox:
         if not token.startswith(_PREFIX):
             raise SecretBoxError("not a sealed value")
         raw = base64.urlsafe_b64decode(token[len(_PREFIX) :].encode())
-        try:
-            return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
-        except InvalidTag as exc:
-            raise SecretBoxError("sealed value does not open with this key") from exc
+        for reader in self._readers:
+            try:
+                return reader.decrypt(raw[:12], raw[12:], context.encode()).decode()
+            except InvalidTag:
+                continue
+        raise SecretBoxError("sealed value does not open with this key")

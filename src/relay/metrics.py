@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 
@@ -20,6 +24,12 @@ class RelayMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.token_refreshes = Counter(
+            "relay_token_refreshes_total",
+            "PDS token refreshes by outcome (adopted: another process had just refreshed)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.pds_write_seconds = Histogram(
             "relay_pds_write_seconds",
             "Latency of PDS record writes",
@@ -27,6 +37,17 @@ class RelayMetrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+
+    @contextlib.contextmanager
+    def pds_write(self, operation: str) -> Iterator[None]:
+        """Observe the latency of one PDS write, whether it succeeds or fails."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.pds_write_seconds.labels(operation=operation).observe(
+                time.perf_counter() - started
+            )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -20,11 +20,9 @@ from typing import IO
 
 import httpx
 
+from relay.errors import SandboxError
+
 SANDBOX_DIR = Path(__file__).resolve().parents[2] / "sandbox"
-
-
-class SandboxError(RuntimeError):
-    pass
 
 
 def free_port() -> int:

@@ -28,6 +28,25 @@ def _check_http_url(value: str | None, *, allow_none: bool = True) -> str | None
     return value.rstrip("/")
 
 
+_STREAM_SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
+
+
+def firehose_source(value: str) -> str:
+    """A firehose as operators write it — ``wss://host``, ``wss://host/xrpc``, ``https://host``
+    (or the full ``…/xrpc/com.atproto.sync.subscribeRepos``) — as relay follows it:
+    ``ws(s)://host[:port]/xrpc``."""
+    parsed = urlparse(value.strip())
+    scheme = _STREAM_SCHEMES.get(parsed.scheme)
+    if scheme is None or not parsed.hostname:
+        raise ValueError(f"must be a wss://, ws:// or https:// URL of a PDS or relay: {value!r}")
+    path = parsed.path.rstrip("/").removesuffix("/com.atproto.sync.subscribeRepos")
+    if path not in ("", "/xrpc") or parsed.query or parsed.fragment:
+        raise ValueError(
+            f"must name a host (optionally ending in /xrpc), got {value!r}; relay adds the method"
+        )
+    return f"{scheme}://{parsed.netloc}/xrpc"
+
+
 class Settings(BaseSettings):
     """Validated settings; build with :func:`load_settings` to get errors that name variables."""
 
@@ -41,8 +60,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     auto_migrate: bool = False
     lexicon_dir: Path | None = None
-    graphiql_dir: Path | None = None  # the built GraphiQL bundle (frontend/graphiql/dist)
-    web_dir: Path | None = None  # the built web app (frontend/app/build)
+    graphiql_dir: Path | None = None  # the built GraphiQL bundle (default: inside the package)
+    web_dir: Path | None = None  # the built web app (default: inside the package)
     # Shown on the sign-in page of a sandbox (`relay dev`); never set these in production.
     demo_handle: str | None = None
     demo_password: SecretStr | None = None
@@ -63,11 +82,75 @@ class Settings(BaseSettings):
     pds_timeout_seconds: float = Field(default=15.0, gt=0)
 
     max_upload_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
+    # Bounds on what clients and the network send. Each is a setting so an operator can tighten it.
+    # Text fields of a multipart upload (operations, map): JSON documents, never megabytes.
+    max_form_field_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Files in one multipart request: uploadTrack takes one; a few more leave room for batching.
+    max_upload_files: int = Field(default=10, ge=1)
+    # Headers of one multipart part (Content-Disposition with the file name, Content-Type).
+    max_part_header_bytes: int = Field(default=8 * 1024, ge=256)
+    # Tracks per connection page: `first`/`last` above the max are refused, absent means default.
+    max_page_size: int = Field(default=100, ge=1)
+    default_page_size: int = Field(default=20, ge=1)
+    # What one GraphQL document may ask (refused before anything runs, QUERY_TOO_COMPLEX): nesting
+    # depth, aliases, tokens, and a cost that counts each field once per item of the pages
+    # around it (a page given by a variable counts as MAX_PAGE_SIZE). The web app's largest
+    # query costs about 600; a page of 100 tracks with every field about 2,500.
+    max_query_depth: int = Field(default=12, ge=2)
+    max_query_aliases: int = Field(default=20, ge=0)
+    max_query_tokens: int = Field(default=5000, ge=100)
+    max_query_cost: int = Field(default=5000, ge=10)
+    # JSON request bodies (not uploads) over this are refused with 413.
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Rate limits ("N/second|minute|hour|day", the `limits` notation), per client address or per
+    # signed-in account; shared by every replica through Redis when RELAY_REDIS_URL is set.
+    redis_url: str | None = None
+    rate_limit_namespace: str = "relay"  # keys in Redis start with it (one per deployment)
+    rate_login_per_address: str = "10/minute"
+    rate_failed_logins_per_identifier: str = "20/minute"
+    rate_oauth_login_per_address: str = "20/minute"
+    rate_uploads_per_caller: str = "30/hour"
+    rate_upload_bytes_per_caller: str = "2147483648/hour"
+    rate_mutations_per_caller: str = "120/minute"
+    # A record from the network larger than this (as JSON) is dropped: tracks are a few hundred
+    # bytes; 16 KiB leaves room for long titles without letting one record cost megabytes.
+    max_record_bytes: int = Field(default=16 * 1024, gt=0)
+    # A record whose createdAt is further ahead than this is dropped (clock skew allowance).
+    max_record_future_seconds: int = Field(default=600, ge=0)
+    # Records per listRecords/listRepos request during backfill (100 is the lexicon's maximum).
+    repo_page_size: int = Field(default=100, ge=1, le=100)
+    repo_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Events a slow subscription may fall behind before it loses the oldest.
+    subscription_queue_size: int = Field(default=1000, ge=1)
+    # A firehose silent this long is reconnected; a dropped one is retried after the delay.
+    firehose_recv_timeout_seconds: float = Field(default=60.0, gt=0)
+    firehose_reconnect_seconds: float = Field(default=2.0, gt=0)
+    # PostgreSQL: how long changes stay in the event log for other processes, and how often each
+    # process reads it even without a notification (a safety net for a lost connection).
+    event_log_retention_seconds: int = Field(default=3600, ge=60)
+    event_poll_seconds: float = Field(default=2.0, gt=0)
+    # Audio no track uses is removed after this grace (uploads of the same bytes in flight keep
+    # it); the collector looks every interval; a removal not finished in the timeout is retried.
+    audio_grace_seconds: float = Field(default=600.0, ge=0)
+    collector_interval_seconds: float = Field(default=60.0, gt=0)
+    collector_batch_size: int = Field(default=100, ge=1)
+    audio_removal_timeout_seconds: float = Field(default=120.0, gt=0)
+    # How long a publish, update or delete holds a track; it must outlive every PDS call it makes
+    # (a refresh and a write), so it lapses only when its process died.
+    track_lease_seconds: float = Field(default=120.0, gt=0)
+    # Tracks the publish worker retries per pass.
+    publish_batch_size: int = Field(default=20, ge=1)
+    # Each /readyz check (database, audio store) must answer within this.
+    readiness_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Default time limit of outbound HTTP (identity, OAuth metadata) where no other applies.
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
     publish_retry_base_seconds: float = Field(default=5.0, gt=0)
     publish_retry_max_seconds: float = Field(default=600.0, gt=0)
     publish_worker_interval_seconds: float = Field(default=2.0, gt=0)
     session_ttl_days: int = Field(default=30, gt=0)
     secret_key: SecretStr | None = None
+    # Keys used before a rotation: values they sealed stay readable (comma-separated).
+    secret_key_previous: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     oauth_scope: str = "atproto repo:app.relay.track"
     oauth_client_key: SecretStr | None = None
     oauth_app_redirects: CommaList = Field(default_factory=list)
@@ -75,6 +158,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     firehose_url: str | None = None
+    # When set, GET /metrics answers only 'Authorization: Bearer <this>' (a Prometheus scraper).
+    metrics_token: SecretStr | None = None
     admin_dids: CommaList = Field(default_factory=list)
     playable_audio_hosts: CommaList = Field(default_factory=list)
     backfill_concurrency: int = Field(default=8, ge=1, le=64)
@@ -89,20 +174,46 @@ class Settings(BaseSettings):
     @field_validator("firehose_url")
     @classmethod
     def _websocket_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parsed = urlparse(value)
-        if parsed.scheme not in ("ws", "wss") or not parsed.netloc:
-            raise ValueError(f"must be a ws:// or wss:// URL ending in /xrpc, got {value!r}")
-        return value.rstrip("/")
+        return None if value is None or not value.strip() else firehose_source(value)
 
-    @field_validator("oauth_app_redirects", "admin_dids", "playable_audio_hosts", mode="before")
+    @field_validator(
+        "oauth_app_redirects",
+        "admin_dids",
+        "playable_audio_hosts",
+        "secret_key_previous",
+        mode="before",
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             if value.strip().startswith("["):
                 return json.loads(value)
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator(
+        "rate_login_per_address",
+        "rate_failed_logins_per_identifier",
+        "rate_oauth_login_per_address",
+        "rate_uploads_per_caller",
+        "rate_upload_bytes_per_caller",
+        "rate_mutations_per_caller",
+    )
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"must read like '10/minute', got {value!r}") from exc
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://")):
+            raise ValueError(f"must be a redis:// or rediss:// URL, got {value!r}")
         return value
 
     @field_validator("secret_key")
@@ -141,6 +252,32 @@ class Settings(BaseSettings):
                     f"{ENV_PREFIX}PUBLIC_AUDIO_BASE_URL is required when storage is s3 "
                     "(the public URL prefix of the bucket, e.g. https://pub-….r2.dev)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlives_pds_calls(self) -> Settings:
+        if self.track_lease_seconds < 3 * self.pds_timeout_seconds:
+            raise ValueError(
+                f"{ENV_PREFIX}TRACK_LEASE_SECONDS must be at least 3 x "
+                f"{ENV_PREFIX}PDS_TIMEOUT_SECONDS (a refresh, a write and a retry)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _no_demo_account_in_production(self) -> Settings:
+        if self.is_production and (self.demo_handle or self.demo_password):
+            raise ValueError(
+                f"{ENV_PREFIX}DEMO_HANDLE / {ENV_PREFIX}DEMO_PASSWORD are for `relay dev` only; "
+                "an https public URL means real users"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _page_sizes(self) -> Settings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError(
+                f"{ENV_PREFIX}DEFAULT_PAGE_SIZE must not exceed {ENV_PREFIX}MAX_PAGE_SIZE"
+            )
         return self
 
     @property

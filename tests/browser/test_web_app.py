@@ -3,8 +3,6 @@ record, publish, play, edit, delete — and the network's tracks appearing in Di
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -18,9 +16,9 @@ from relay.sandbox import Account, LocalNetwork
 from relay.settings import Settings
 from tests.browser.conftest import SCREENSHOTS
 from tests.harness.audio import make_audio
-from tests.harness.client import RelayClient
 from tests.harness.pds import create_record, get_record, track_record
 from tests.harness.server import RunningRelay, run_relay
+from tests.harness.waiting import eventually
 
 
 @pytest.fixture(scope="module")
@@ -56,20 +54,18 @@ async def web_relay(
 async def settled(relay: RunningRelay, admin: Account) -> None:
     """Until relay's first-start backfill of the sandbox PDS (every account of the test session)
     has finished, so the index holds everything written before this relay started."""
-    client = RelayClient(relay.url)
-    try:
-        token = await client.login(admin.handle, admin.password)
-        query = "{ syncStatus { backfill { runId } backfillQueued lastBackfill { finished } } }"
-        for _ in range(300):
-            status = (await client.gql(query, token=token)).data["syncStatus"]
+    query = "{ syncStatus { backfill { runId } backfillQueued lastBackfill { finished } } }"
+    async with relay.client(admin) as client:
+
+        async def idle() -> bool:
+            status = (await client.gql(query)).data["syncStatus"]
             last = status["lastBackfill"]
             if status["backfill"] is None and not status["backfillQueued"] and last:
                 assert last["finished"]
-                return
-            await asyncio.sleep(0.1)
-    finally:
-        await client.aclose()
-    raise AssertionError("relay's start-up backfill never finished")
+                return True
+            return False
+
+        await eventually(idle, timeout=30, what="relay's start-up backfill")
 
 
 @pytest.fixture(scope="module")
@@ -167,14 +163,14 @@ async def test_sign_in_upload_publish_play_edit_delete(
     await shot(page, "04-review-record")
     uri = await item.get_attribute("data-uri")
     assert uri is not None and uri.startswith(f"at://{musician.did}/app.relay.track/")
-    assert get_record(network, uri) is None  # a draft: nothing on the PDS yet
+    assert await get_record(network, uri) is None  # a draft: nothing on the PDS yet
 
     await item.get_by_test_id("publish").click()
     badge = item.get_by_test_id("published-badge")
     await expect(badge).to_be_visible()
     assert "com.atproto.repo.getRecord" in (await badge.get_attribute("href") or "")
     assert await badge.get_attribute("title") == uri
-    stored = get_record(network, uri)
+    stored = await get_record(network, uri)
     assert stored is not None
     assert stored["value"]["title"] == "Night Drive (radio edit)"
     assert stored["value"]["album"] == "Metadata"
@@ -204,7 +200,7 @@ async def test_sign_in_upload_publish_play_edit_delete(
     await item.get_by_test_id("save").click()
     await expect(item).to_contain_text("Second Pressing")
     await expect(item.get_by_test_id("save")).to_have_count(0)
-    stored = get_record(network, uri)
+    stored = await get_record(network, uri)
     assert stored is not None and stored["value"]["album"] == "Second Pressing"
 
     # A second track, no tags: the title comes from the file name.
@@ -244,39 +240,46 @@ async def test_sign_in_upload_publish_play_edit_delete(
     await shot(page, "09-delete-confirm")
     await item.get_by_test_id("confirm-delete").click()
     await expect(item).to_have_count(0)
-    assert get_record(network, uri) is None
+    assert await get_record(network, uri) is None
     assert errors == []
     await context.close()
 
 
 async def published_by(relay: RunningRelay, did: str) -> int:
     query = "query($d: String!) { tracks(where: {artistDid: $d}) { totalCount } }"
-    client = RelayClient(relay.url)
-    try:
+    async with relay.client() as client:
         count: int = (await client.gql(query, {"d": did})).data["tracks"]["totalCount"]
-    finally:
-        await client.aclose()
     return count
 
 
 async def until_indexed(relay: RunningRelay, did: str, count: int) -> None:
-    for _ in range(200):
-        if await published_by(relay, did) >= count:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"relay never indexed {count} tracks of {did}")
+    async def enough() -> bool:
+        return await published_by(relay, did) >= count
+
+    await eventually(enough, what=f"{count} tracks of {did} indexed")
 
 
 async def test_the_networks_tracks_appear_in_discover(
     browser: Browser, web_relay: RunningRelay, network: LocalNetwork
 ) -> None:
     neighbour = network.create_account(f"nb{secrets.token_hex(3)}.test")
-    # relay follows the PDS's firehose from "now": wait until it has seen a write.
-    for attempt in range(50):
-        create_record(network, neighbour, track_record(f"Warm-up {attempt}", artist="Next Door"))
-        with contextlib.suppress(AssertionError):
+    # relay follows the PDS's firehose from "now": write until a write arrives (one written
+    # before relay connected never will).
+    warm_ups = 0
+
+    async def warmed_up() -> bool:
+        nonlocal warm_ups
+        warm_ups += 1
+        await create_record(
+            network, neighbour, track_record(f"Warm-up {warm_ups}", artist="Next Door")
+        )
+        try:
             await until_indexed(web_relay, neighbour.did, 1)
-            break
+        except AssertionError:
+            return False
+        return True
+
+    await eventually(warmed_up, timeout=120, interval=0, what="the firehose carrying a write")
 
     page = await browser.new_page(viewport={"width": 1200, "height": 900})
     await page.goto(web_relay.url + "/")
@@ -284,7 +287,7 @@ async def test_the_networks_tracks_appear_in_discover(
     await expect(page.get_by_test_id("track-count")).to_contain_text("track")
     # Another client of the network writes a record straight to the neighbour's repo: it shows
     # up without a reload (firehose → index → trackEvents subscription).
-    created = create_record(
+    created = await create_record(
         network, neighbour, track_record("Written Elsewhere", artist="Next Door")
     )
     row = page.locator(f'[data-testid=track][data-uri="{created["uri"]}"]')
@@ -302,7 +305,7 @@ async def test_the_networks_tracks_appear_in_discover(
     # More than a page of tracks on the artist's page: the rest load as the list end comes into
     # view (the artist page lists this one account, so its count is exact).
     for n in range(26):
-        create_record(network, neighbour, track_record(f"Filler {n:02}", artist="Next Door"))
+        await create_record(network, neighbour, track_record(f"Filler {n:02}", artist="Next Door"))
     await until_indexed(web_relay, neighbour.did, 28)
     total = await published_by(web_relay, neighbour.did)
     await row.get_by_test_id("artist-link").click()
@@ -343,7 +346,14 @@ async def test_errors_read_as_words_and_a_failed_publish_can_be_retried(
     await sign_in(page, web_relay, musician)
     await page.goto(f"{web_relay.url}/portal")
     await expect(page.get_by_text("Loading…")).to_have_count(0)
-    before = await page.get_by_test_id("portal-track").count()
+    # How many tracks the musician has, asked of relay (the page may still be filling its list).
+    async with web_relay.client(musician) as client:
+        mine = await client.gql(
+            "query($d: String!) { tracks(where: {artistDid: $d}) { totalCount } }",
+            {"d": musician.did},
+        )
+    before = mine.data["tracks"]["totalCount"]
+    await expect(page.get_by_test_id("portal-track")).to_have_count(before)
     upload_input = page.get_by_test_id("upload-input")
     error = page.get_by_test_id("upload-error")
 
@@ -375,6 +385,6 @@ async def test_errors_read_as_words_and_a_failed_publish_can_be_retried(
         network.pds.start("/xrpc/_health")
     await item.get_by_test_id("retry").click()
     await expect(item.get_by_test_id("published-badge")).to_be_visible(timeout=30_000)
-    stored = get_record(network, uri)
+    stored = await get_record(network, uri)
     assert stored is not None and stored["value"]["title"] == "Night Drive"
     await page.close()

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
-from relay.db.engine import create_engine, session_factory
-from relay.db.models import PublishState, TrackRow
-from relay.db.tracks import TrackIndex
 from relay.settings import Settings
+from tests.harness.catalog import EPOCH, catalog_row, insert_rows
 from tests.harness.client import RelayClient
 from tests.harness.server import RunningRelay
 
@@ -34,43 +32,29 @@ def relay_settings(relay_settings: Settings) -> Settings:
 
 @pytest.fixture
 async def catalog(relay: RunningRelay) -> RunningRelay:
-    engine = create_engine(relay.settings.resolved_database_url)
-    try:
-        index = TrackIndex(session_factory(engine))
-        for i in range(20):
-            did = DIDS[i % len(DIDS)]
-            await index.insert(
-                TrackRow(
-                    uri=f"at://{did}/app.relay.track/3k{i:011d}",
-                    artist_did=did,
-                    rkey=f"3k{i:011d}",
-                    cid=f"bafy{i}",
-                    title=f"T{i:02d}",
-                    artist=f"Name {did[-1]}",
-                    album=None,
-                    audio_url="https://cdn.example/a.mp3",
-                    file_id=None,
-                    file_type="mp3",
-                    duration=60 + i,
-                    created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=i),
-                    record_created_at="2026-01-01T00:00:00.000Z",
-                    indexed_at=datetime(2026, 1, 1, tzinfo=UTC),
-                    artist_handle=f"{did[-1] * 3}.test",
-                    publish_state=PublishState.PUBLISHED,
-                    publish_error=None,
-                    publish_attempts=0,
-                    next_publish_at=None,
-                )
+    await insert_rows(
+        relay,
+        (
+            catalog_row(
+                DIDS[i % len(DIDS)],
+                f"3k{i:011d}",
+                title=f"T{i:02d}",
+                artist=f"Name {DIDS[i % len(DIDS)][-1]}",
+                duration=60 + i,
+                created_at=EPOCH + timedelta(minutes=i),
+                handle=f"{DIDS[i % len(DIDS)][-1] * 3}.test",
+                cid=f"bafy{i}",
             )
-    finally:
-        await engine.dispose()
+            for i in range(20)
+        ),
+    )
     return relay
 
 
 @contextmanager
 def counting(relay: RunningRelay) -> Iterator[list[str]]:
     statements: list[str] = []
-    engine = relay.app.state.engine.sync_engine
+    engine = relay.parts.engine.sync_engine
 
     def record(*args: Any) -> None:
         statements.append(args[2])

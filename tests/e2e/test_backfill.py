@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +16,7 @@ from relay.settings import Settings
 from tests.harness.client import RelayClient
 from tests.harness.pds import create_record, delete_record, track_record
 from tests.harness.server import run_relay
+from tests.harness.waiting import eventually
 
 BACKFILL = """
 mutation($input: BackfillInput!) { backfill(input: $input) { runId } }
@@ -43,32 +43,28 @@ def fresh_account(network: LocalNetwork) -> Account:
 @pytest.fixture
 async def admin_relay(
     relay_settings: Settings, accounts: dict[str, Account]
-) -> AsyncIterator[tuple[RelayClient, str]]:
-    """relay with alice as its admin: (client, alice's token)."""
+) -> AsyncIterator[RelayClient]:
+    """relay with alice as its admin, and a client signed in as alice."""
     settings = relay_settings.model_copy(update={"admin_dids": [accounts["alice"].did]})
-    async with run_relay(settings) as relay:
-        client = RelayClient(relay.url)
-        try:
-            token = await client.login("alice.test", accounts["alice"].password)
-            yield client, token
-        finally:
-            await client.aclose()
+    async with run_relay(settings) as relay, relay.client(accounts["alice"]) as client:
+        yield client
 
 
-async def run_backfill(client: RelayClient, token: str, **input_: Any) -> dict[str, Any]:
-    before = (await client.gql(STATUS, token=token)).data["syncStatus"]["lastBackfill"]
-    started = await client.gql(BACKFILL, {"input": input_}, token=token)
+async def run_backfill(client: RelayClient, **input_: Any) -> dict[str, Any]:
+    """Start a backfill as the admin signed in on ``client`` and wait for its report."""
+    before = (await client.gql(STATUS)).data["syncStatus"]["lastBackfill"]
+    started = await client.gql(BACKFILL, {"input": input_})
     run_id = started.data["backfill"]["runId"]
-    for _ in range(300):
-        status = (await client.gql(STATUS, token=token)).data["syncStatus"]
+
+    async def finished() -> dict[str, Any] | None:
+        status = (await client.gql(STATUS)).data["syncStatus"]
         last = status["lastBackfill"]
         idle = status["backfill"] is None and status["backfillQueued"] == 0
         new = last is not None and (before is None or last["startedAt"] != before["startedAt"])
-        if idle and new and last["runId"] == run_id and last["finished"]:
-            result: dict[str, Any] = last
-            return result
-        await asyncio.sleep(0.1)
-    raise AssertionError("backfill did not finish")
+        done = idle and new and last["runId"] == run_id and last["finished"]
+        return last if done else None
+
+    return await eventually(finished, timeout=30, what=f"backfill {run_id} finishing")
 
 
 async def titles(client: RelayClient, did: str) -> list[str]:
@@ -79,18 +75,18 @@ async def titles(client: RelayClient, did: str) -> list[str]:
 @pytest.mark.parametrize("use_car", [False, True])
 async def test_backfill_indexes_what_relay_never_saw(
     use_car: bool,
-    admin_relay: tuple[RelayClient, str],
+    admin_relay: RelayClient,
     network: LocalNetwork,
 ) -> None:
-    client, token = admin_relay
+    client = admin_relay
     musician = fresh_account(network)
-    made = [create_record(network, musician, track_record(f"Song {i}")) for i in range(3)]
-    create_record(network, musician, track_record("x" * 400))  # fails the lexicon
-    create_record(
+    made = [await create_record(network, musician, track_record(f"Song {i}")) for i in range(3)]
+    await create_record(network, musician, track_record("x" * 400))  # fails the lexicon
+    await create_record(
         network, musician, track_record("From the future", createdAt="2099-01-01T00:00:00Z")
     )
 
-    first = await run_backfill(client, token, dids=[musician.did], useCar=use_car)
+    first = await run_backfill(client, dids=[musician.did], useCar=use_car)
     assert (first["repos"], first["done"], first["failed"]) == (1, 1, 0)
     assert first["records"] == 5
     assert first["created"] == 3
@@ -104,23 +100,23 @@ async def test_backfill_indexes_what_relay_never_saw(
     assert node["playable"] is False  # not an allowed audio host: listed, not played
     assert {edge["node"]["cid"] for edge in page["edges"]} == {m["cid"] for m in made}
 
-    second = await run_backfill(client, token, dids=[musician.did], useCar=use_car)
+    second = await run_backfill(client, dids=[musician.did], useCar=use_car)
     assert (second["created"], second["updated"], second["removed"]) == (0, 0, 0)
 
-    delete_record(network, musician, made[1]["uri"])
-    third = await run_backfill(client, token, handles=[musician.handle], useCar=use_car)
+    await delete_record(network, musician, made[1]["uri"])
+    third = await run_backfill(client, handles=[musician.handle], useCar=use_car)
     assert third["removed"] == 1
     assert await titles(client, musician.did) == ["Song 0", "Song 2"]
 
 
 async def test_a_bad_repo_is_recorded_and_skipped(
-    admin_relay: tuple[RelayClient, str], network: LocalNetwork
+    admin_relay: RelayClient, network: LocalNetwork
 ) -> None:
-    client, token = admin_relay
+    client = admin_relay
     musician = fresh_account(network)
-    create_record(network, musician, track_record("Survivor"))
+    await create_record(network, musician, track_record("Survivor"))
     ghost = "did:plc:" + "z" * 24  # resolves nowhere
-    report = await run_backfill(client, token, dids=[ghost, musician.did], handles=["nobody.test"])
+    report = await run_backfill(client, dids=[ghost, musician.did], handles=["nobody.test"])
     assert report["done"] == 1
     assert report["failed"] == 1
     targets = {error["target"] for error in report["errors"]}
@@ -128,14 +124,12 @@ async def test_a_bad_repo_is_recorded_and_skipped(
     assert await titles(client, musician.did) == ["Survivor"]
 
 
-async def test_every_repo_on_a_host(
-    admin_relay: tuple[RelayClient, str], network: LocalNetwork
-) -> None:
-    client, token = admin_relay
+async def test_every_repo_on_a_host(admin_relay: RelayClient, network: LocalNetwork) -> None:
+    client = admin_relay
     one, two = fresh_account(network), fresh_account(network)
-    create_record(network, one, track_record("Host A"))
-    create_record(network, two, track_record("Host B"))
-    report = await run_backfill(client, token, pdsHosts=[network.pds_url])
+    await create_record(network, one, track_record("Host A"))
+    await create_record(network, two, track_record("Host B"))
+    report = await run_backfill(client, pdsHosts=[network.pds_url])
     assert report["failed"] == 0
     assert report["repos"] >= 2
     assert await titles(client, one.did) == ["Host A"]
@@ -176,7 +170,7 @@ async def test_a_crashed_backfill_resumes_without_duplicates(
 ) -> None:
     musicians = [fresh_account(network) for _ in range(4)]
     for musician in musicians:
-        create_record(network, musician, track_record(f"By {musician.handle}"))
+        await create_record(network, musician, track_record(f"By {musician.handle}"))
     dids = [m.did for m in musicians]
     settings = relay_settings.model_copy(
         update={"admin_dids": [accounts["alice"].did], "backfill_concurrency": 1}
@@ -186,20 +180,15 @@ async def test_a_crashed_backfill_resumes_without_duplicates(
         async with run_relay(settings, crashing) as relay:
             from relay.services.backfill import BackfillRequest
 
-            backfill = relay.app.state.services.sync.backfill
+            backfill = relay.parts.services.sync.backfill
             with pytest.raises(SimulatedCrash):
                 await backfill.run(BackfillRequest(dids=tuple(dids)))
-    async with run_relay(settings) as relay:
-        client = RelayClient(relay.url)
-        try:
-            token = await client.login("alice.test", accounts["alice"].password)
-            report = await run_backfill(client, token, dids=dids)
-            assert report["skipped"] == 2  # finished before the crash
-            assert report["done"] == 2
-            assert report["created"] == 2
-            for musician in musicians:
-                assert await titles(client, musician.did) == [f"By {musician.handle}"]
-            again = await run_backfill(client, token, dids=dids)  # a completed run is forgotten
-            assert again["skipped"] == 0 and again["done"] == 4 and again["created"] == 0
-        finally:
-            await client.aclose()
+    async with run_relay(settings) as relay, relay.client(accounts["alice"]) as client:
+        report = await run_backfill(client, dids=dids)
+        assert report["skipped"] == 2  # finished before the crash
+        assert report["done"] == 2
+        assert report["created"] == 2
+        for musician in musicians:
+            assert await titles(client, musician.did) == [f"By {musician.handle}"]
+        again = await run_backfill(client, dids=dids)  # a completed run is forgotten
+        assert again["skipped"] == 0 and again["done"] == 4 and again["created"] == 0

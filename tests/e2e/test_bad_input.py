@@ -16,7 +16,8 @@ from tests.harness.server import RunningRelay
 
 async def assert_nothing_left(client: RelayClient, relay: RunningRelay) -> None:
     data_dir = relay.settings.data_dir
-    assert not list((data_dir / "tmp").glob("*")), "staged upload files remain"
+    staged = [p for p in (data_dir / "tmp").rglob("*") if p.is_file()]
+    assert not staged, "staged upload files remain"
     audio_dir = data_dir / "audio"
     assert not audio_dir.exists() or not list(audio_dir.iterdir()), "audio objects remain"
     count = await client.gql("{ tracks { totalCount } }")

@@ -92,7 +92,8 @@ def test_relay_dev_starts_a_full_local_stack(tmp_path: Path, audio_files: dict[s
 
 
 def test_a_busy_sandbox_port_is_refused_not_reused(tmp_path: Path) -> None:
-    from relay.sandbox import LocalNetwork, SandboxError
+    from relay.errors import SandboxError
+    from relay.sandbox import LocalNetwork
 
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))

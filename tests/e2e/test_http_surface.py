@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
+from relay.settings import Settings
 from tests.harness.client import RelayClient
-from tests.harness.server import RunningRelay
+from tests.harness.server import RunningRelay, run_relay
 
 
 async def test_healthz(relay: RunningRelay) -> None:
@@ -93,3 +95,28 @@ async def test_web_app_routes_fall_back_but_api_paths_stay_404(relay: RunningRel
         script = await http.get(asset.group(1))
         assert script.status_code == 200
         assert script.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+async def test_readyz_checks_database_lexicons_and_storage(relay_settings: Settings) -> None:
+    async with run_relay(relay_settings, in_process=True) as relay, relay.client() as client:
+        ready = await client.http.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {
+            "status": "ready",
+            "checks": {"database": "ok", "lexicons": "ok", "storage": "ok"},
+        }
+        # The audio directory becomes unusable (a file where the directory should be).
+        audio = relay.settings.data_dir / "audio"
+        if audio.exists():
+            audio.rmdir()
+        audio.write_text("not a directory")
+        async with relay.database() as db:
+            await db.execute(text("DELETE FROM alembic_version"))
+        broken = await client.http.get("/readyz")
+        assert broken.status_code == 503
+        assert broken.json()["checks"] == {
+            "database": "not migrated: run `relay db upgrade`",
+            "lexicons": "ok",
+            "storage": "unavailable",
+        }
+        assert (await client.http.get("/healthz")).status_code == 200  # still alive

@@ -12,9 +12,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from relay.atproto.pds import InsufficientScopeError, XrpcPdsClient
+from relay.atproto.grants import PdsAuth
+from relay.atproto.pds import XrpcPdsClient
+from relay.atproto.tid import TidClock
 from relay.db.models import SessionRow
-from relay.errors import UnauthenticatedError
+from relay.errors import InsufficientScopeError, UnauthenticatedError
 from relay.sandbox import Account, LocalNetwork
 from relay.services.sessions import OAUTH
 from relay.settings import Settings
@@ -26,13 +28,21 @@ from tests.harness.server import RunningRelay, run_relay
 TRACK = "query($u: String!) { track(uri: $u) { publishState publishError } }"
 
 
+# The user's browser as relay sees it: one cookie jar from /oauth/login to /oauth/callback.
+_browsers: dict[str, httpx.Cookies] = {}
+
+
 async def _start(relay: RunningRelay, identifier: str, **extra: str) -> httpx.Response:
     async with httpx.AsyncClient(follow_redirects=False) as http:
-        return await http.get(f"{relay.url}/oauth/login", params={"handle": identifier, **extra})
+        answer = await http.get(f"{relay.url}/oauth/login", params={"handle": identifier, **extra})
+        _browsers[relay.url] = http.cookies
+        return answer
 
 
-async def _callback(url: str) -> httpx.Response:
-    async with httpx.AsyncClient(follow_redirects=False) as http:
+async def _callback(url: str, *, same_browser: bool = True) -> httpx.Response:
+    base = url.split("/oauth/", 1)[0]
+    cookies = _browsers.get(base) if same_browser else None
+    async with httpx.AsyncClient(follow_redirects=False, cookies=cookies) as http:
         return await http.get(url)
 
 
@@ -82,7 +92,7 @@ async def test_oauth_sign_in_publishes_with_a_dpop_bound_session(
     }
     track = (await client.upload(audio_files["mp3"], token=token)).data["uploadTrack"]
     assert track["publishState"] == "PUBLISHED", track["publishError"]
-    assert get_record(network, track["uri"]) is not None
+    assert await get_record(network, track["uri"]) is not None
 
     async with relay.database() as db:
         row = (await db.execute(select(SessionRow))).scalar_one()
@@ -92,28 +102,32 @@ async def test_oauth_sign_in_publishes_with_a_dpop_bound_session(
     assert '"d"' not in row.dpop_key
 
 
+async def session_auth(relay: RunningRelay, token: str) -> PdsAuth:
+    """The PDS credentials relay holds for the session behind ``token``."""
+    sessions = relay.parts.services.sessions
+    return await sessions.auth_for_viewer(await sessions.authenticate(token))
+
+
+async def write_directly(auth: PdsAuth, collection: str, record: dict[str, object]) -> None:
+    """A PDS write with a session's own credentials, outside relay's services."""
+    async with httpx.AsyncClient() as http:
+        await XrpcPdsClient(http, timeout=10).put_record(
+            auth, collection=collection, rkey=TidClock().next(), record=record, swap_record=None
+        )
+
+
 async def test_granted_scope_is_honoured_by_the_pds(
     relay: RunningRelay, accounts: dict[str, Account]
 ) -> None:
     token = cookie_token(await sign_in(relay, "alice.test", accounts["alice"]))
-    services = relay.app.state.services
-    viewer = await services.sessions.authenticate(token)
-    auth = await services.sessions.auth_for_viewer(viewer)
-    async with httpx.AsyncClient() as http:
-        pds = XrpcPdsClient(http, timeout=10)
-        # The same DPoP-bound token may not write outside app.relay.track.
-        with pytest.raises(InsufficientScopeError):
-            await pds.put_record(
-                auth,
-                collection="app.bsky.feed.post",
-                rkey="3kzzzzzzzzzz2",
-                record={
-                    "$type": "app.bsky.feed.post",
-                    "text": "hi",
-                    "createdAt": "2026-01-01T00:00:00Z",
-                },
-                swap_record=None,
-            )
+    auth = await session_auth(relay, token)
+    # The same DPoP-bound token may not write outside app.relay.track.
+    with pytest.raises(InsufficientScopeError):
+        await write_directly(
+            auth,
+            "app.bsky.feed.post",
+            {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2026-01-01T00:00:00Z"},
+        )
 
 
 async def test_expired_access_token_is_refreshed_transparently(
@@ -169,7 +183,7 @@ async def test_unusable_refresh_token_ends_the_session(
         row = (await db.execute(select(SessionRow))).scalar_one()
         row.refresh_token = box.seal("ref-garbage", context="refresh_token")
         row.token_expires_at = datetime.now(UTC) - timedelta(minutes=5)
-    relay.app.state.services.sessions._auths.clear()  # as after a restart: read from the DB
+    relay.parts.services.sessions.forget_grants()  # as after a restart: read from the DB
     result = await client.gql(
         "mutation($id: ID!) { publishTrack(id: $id) { publishState } }",
         {"id": track["id"]},
@@ -202,6 +216,19 @@ async def test_tampered_state_is_rejected(
     assert forged.status_code == 400
     assert "unknown or expired sign-in" in forged.text
     assert "relay_session" not in forged.cookies
+
+
+async def test_a_callback_in_another_browser_is_rejected(
+    relay: RunningRelay, accounts: dict[str, Account]
+) -> None:
+    """A sign-in link completed in a browser that did not start it (a forged sign-in)."""
+    params = await authorized_callback(relay, accounts["alice"])
+    elsewhere = await _callback(
+        f"{relay.url}/oauth/callback?{urlencode(params)}", same_browser=False
+    )
+    assert elsewhere.status_code == 400
+    assert "started elsewhere" in elsewhere.text
+    assert "relay_session" not in elsewhere.cookies
 
 
 async def test_wrong_issuer_is_rejected(relay: RunningRelay, accounts: dict[str, Account]) -> None:
@@ -237,11 +264,8 @@ async def test_sign_in_from_a_pds_url_and_api_client_redirect(
         location = answer.headers["location"]
         assert location.startswith(f"{app_url}#token=")
         token = location.split("#token=", 1)[1]
-        client = RelayClient(relay.url)
-        try:
+        async with relay.client() as client:
             viewer = await client.gql("{ viewer { did } }", token=token)
-        finally:
-            await client.aclose()
         assert viewer.data["viewer"] == {"did": accounts["carol"].did}
 
 
@@ -252,8 +276,7 @@ async def test_logout_revokes_at_the_authorization_server(
     audio_files: dict[str, Path],
 ) -> None:
     token = cookie_token(await sign_in(relay, "alice.test", accounts["alice"]))
-    services = relay.app.state.services
-    auth = await services.sessions.auth_for_viewer(await services.sessions.authenticate(token))
+    auth = await session_auth(relay, token)
     async with httpx.AsyncClient(base_url=relay.url, cookies={"relay_session": token}) as http:
         out = await http.post(
             "/graphql",
@@ -267,16 +290,8 @@ async def test_logout_revokes_at_the_authorization_server(
     )
     assert (await client.gql("{ viewer { did } }", token=token)).data["viewer"] is None
     # The revoked DPoP-bound token no longer works at the PDS.
-    async with httpx.AsyncClient() as http:
-        pds = XrpcPdsClient(http, timeout=10)
-        with pytest.raises(UnauthenticatedError):
-            await pds.put_record(
-                auth,
-                collection="app.relay.track",
-                rkey="3kzzzzzzzzzz3",
-                record={"$type": "app.relay.track"},
-                swap_record=None,
-            )
+    with pytest.raises(UnauthenticatedError):
+        await write_directly(auth, "app.relay.track", {"$type": "app.relay.track"})
 
 
 async def test_scope_without_app_relay_track_fails_clearly_at_publish(
@@ -285,20 +300,17 @@ async def test_scope_without_app_relay_track_fails_clearly_at_publish(
     narrow = relay_settings.model_copy(update={"oauth_scope": "atproto repo:app.example.other"})
     async with run_relay(narrow) as relay:
         token = cookie_token(await sign_in(relay, "alice.test", accounts["alice"]))
-        client = RelayClient(relay.url)
-        try:
-            track = (await client.upload(audio_files["mp3"], token=token)).data["uploadTrack"]
+        async with relay.client() as client:
+            client.token = token
+            track = (await client.upload(audio_files["mp3"])).data["uploadTrack"]
             assert track["publishState"] == "FAILED"
             assert "app.relay.track" in track["publishError"]
             assert "sign in again" in track["publishError"]
             retry = await client.gql(
                 "mutation($id: ID!) { publishTrack(id: $id) { publishState publishError } }",
                 {"id": track["id"]},
-                token=token,
             )
             assert retry.data["publishTrack"]["publishState"] == "FAILED"
-        finally:
-            await client.aclose()
 
 
 async def test_confidential_client_documents_are_served(relay_settings: Settings) -> None:

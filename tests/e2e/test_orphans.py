@@ -9,7 +9,6 @@ from relay.db.models import TrackRow
 from relay.db.tracks import TrackIndex
 from relay.sandbox import Account
 from relay.settings import Settings
-from tests.harness.client import RelayClient
 from tests.harness.server import run_relay
 
 
@@ -25,15 +24,10 @@ async def test_object_is_removed_when_the_row_cannot_be_written(
     relay_settings: Settings, accounts: dict[str, Account], audio_files: dict[str, Path]
 ) -> None:
     injected = Collaborators(track_index_wrapper=FakeTrackIndexFailingInsert)
-    async with run_relay(relay_settings, injected) as relay:
-        client = RelayClient(relay.url)
-        try:
-            token = await client.login("alice.test", accounts["alice"].password)
-            result = await client.upload(audio_files["mp3"], token=token)
-        finally:
-            await client.aclose()
+    async with run_relay(relay_settings, injected) as relay, relay.client(accounts["alice"]) as c:
+        result = await c.upload(audio_files["mp3"])
     assert result.codes == ["INTERNAL"]
     assert result.messages == ["Internal server error"]  # details stay in the server log
     audio_dir = relay_settings.data_dir / "audio"
     assert not audio_dir.exists() or not list(audio_dir.iterdir())
-    assert not list((relay_settings.data_dir / "tmp").iterdir())
+    assert not [p for p in (relay_settings.data_dir / "tmp").rglob("*") if p.is_file()]

@@ -30,13 +30,13 @@ async def test_others_are_forbidden_and_nothing_changes(
         "uploadTrack"
     ]
     before = (await client.gql(TRACK, {"u": track["uri"]})).data["track"]
-    record_before = get_record(network, track["uri"])
+    record_before = await get_record(network, track["uri"])
 
     result = await client.gql(mutation, {"id": track["id"]}, token=bob)
     assert result.codes == ["FORBIDDEN"]
 
     assert (await client.gql(TRACK, {"u": track["uri"]})).data["track"] == before
-    assert get_record(network, track["uri"]) == record_before
+    assert await get_record(network, track["uri"]) == record_before
 
 
 @pytest.mark.parametrize("mutation", [PUBLISH, UPDATE, DELETE, "mutation { logout }"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +12,17 @@ from relay.settings import Settings
 from tests.harness.client import RelayClient
 from tests.harness.pds import get_record
 from tests.harness.server import run_relay
+from tests.harness.waiting import eventually
 
 TRACK = "query($u: String!) { track(uri: $u) { publishState publishError cid } }"
 
 
-async def _wait_for(client: RelayClient, uri: str, state: str, timeout: float = 20) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+async def _wait_for(client: RelayClient, uri: str, state: str) -> Any:
+    async def reached() -> Any:
         track = (await client.gql(TRACK, {"u": uri})).data["track"]
-        if track["publishState"] == state:
-            return track
-        assert asyncio.get_running_loop().time() < deadline, track
-        await asyncio.sleep(0.2)
+        return track if track["publishState"] == state else None
+
+    return await eventually(reached, what=f"{uri} reaching {state}")
 
 
 async def test_publish_failure_keeps_the_track_and_retries_after_a_relay_restart(
@@ -33,30 +31,22 @@ async def test_publish_failure_keeps_the_track_and_retries_after_a_relay_restart
     accounts: dict[str, Account],
     audio_files: dict[str, Path],
 ) -> None:
-    async with run_relay(relay_settings) as relay:
-        client = RelayClient(relay.url)
-        alice = await client.login("alice.test", accounts["alice"].password)
+    async with run_relay(relay_settings) as relay, relay.client(accounts["alice"]) as client:
         network.pds.stop()
-        try:
-            result = await client.upload(audio_files["mp3"], title="Offline", token=alice)
-            track = result.data["uploadTrack"]
-            assert track["publishState"] == "FAILED"
-            assert "PDS write failed: unreachable" in track["publishError"]
-            # The audio is stored and served even though the record is not written yet.
-            async with httpx.AsyncClient() as http:
-                assert (await http.get(track["audioUrl"])).status_code == 200
-        finally:
-            await client.aclose()
+        result = await client.upload(audio_files["mp3"], title="Offline")
+        track = result.data["uploadTrack"]
+        assert track["publishState"] == "FAILED"
+        assert "PDS write failed: unreachable" in track["publishError"]
+        # The audio is stored and served even though the record is not written yet.
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(track["audioUrl"])).status_code == 200
     # relay is down; the PDS comes back; a new relay process picks the retry up from the DB.
     network.pds.start("/xrpc/_health")
-    async with run_relay(relay_settings) as relay:
-        client = RelayClient(relay.url)
-        try:
-            published = await _wait_for(client, track["uri"], "PUBLISHED")
-        finally:
-            await client.aclose()
+    # The owner watches (a FAILED track is hers alone to see).
+    async with run_relay(relay_settings) as relay, relay.client(accounts["alice"]) as client:
+        published = await _wait_for(client, track["uri"], "PUBLISHED")
     assert published["publishError"] is None
-    record = get_record(network, track["uri"])
+    record = await get_record(network, track["uri"])
     assert record is not None and record["cid"] == published["cid"]
     assert record["value"]["title"] == "Offline"
 
@@ -68,31 +58,24 @@ async def test_publish_track_retries_at_once(
     audio_files: dict[str, Path],
 ) -> None:
     slow_retry = relay_settings.model_copy(update={"publish_retry_base_seconds": 3600})
-    async with run_relay(slow_retry) as relay:
-        client = RelayClient(relay.url)
+    async with run_relay(slow_retry) as relay, relay.client(accounts["alice"]) as client:
+        network.pds.stop()
         try:
-            alice = await client.login("alice.test", accounts["alice"].password)
-            network.pds.stop()
-            try:
-                track = (await client.upload(audio_files["ogg"], token=alice)).data["uploadTrack"]
-                assert track["publishState"] == "FAILED"
-                retry = await client.gql(
-                    "mutation($id: ID!) { publishTrack(id: $id) { publishState publishError } }",
-                    {"id": track["id"]},
-                    token=alice,
-                )
-                assert retry.data["publishTrack"]["publishState"] == "FAILED"
-            finally:
-                network.pds.start("/xrpc/_health")
+            track = (await client.upload(audio_files["ogg"])).data["uploadTrack"]
+            assert track["publishState"] == "FAILED"
             retry = await client.gql(
-                "mutation($id: ID!) { publishTrack(id: $id) { publishState cid } }",
+                "mutation($id: ID!) { publishTrack(id: $id) { publishState publishError } }",
                 {"id": track["id"]},
-                token=alice,
             )
-            assert retry.data["publishTrack"]["publishState"] == "PUBLISHED"
-            assert get_record(network, track["uri"]) is not None
+            assert retry.data["publishTrack"]["publishState"] == "FAILED"
         finally:
-            await client.aclose()
+            network.pds.start("/xrpc/_health")
+        retry = await client.gql(
+            "mutation($id: ID!) { publishTrack(id: $id) { publishState cid } }",
+            {"id": track["id"]},
+        )
+        assert retry.data["publishTrack"]["publishState"] == "PUBLISHED"
+        assert await get_record(network, track["uri"]) is not None
 
 
 async def test_delete_stops_when_the_pds_fails_and_leaves_everything(
@@ -101,25 +84,18 @@ async def test_delete_stops_when_the_pds_fails_and_leaves_everything(
     accounts: dict[str, Account],
     audio_files: dict[str, Path],
 ) -> None:
-    async with run_relay(relay_settings) as relay:
-        client = RelayClient(relay.url)
+    async with run_relay(relay_settings) as relay, relay.client(accounts["alice"]) as client:
+        track = (await client.upload(audio_files["flac"])).data["uploadTrack"]
+        network.pds.stop()
         try:
-            alice = await client.login("alice.test", accounts["alice"].password)
-            track = (await client.upload(audio_files["flac"], token=alice)).data["uploadTrack"]
-            network.pds.stop()
-            try:
-                result = await client.gql(
-                    "mutation($id: ID!) { deleteTrack(id: $id) { uri } }",
-                    {"id": track["id"]},
-                    token=alice,
-                )
-                assert result.codes == ["UPSTREAM_UNAVAILABLE"]
-                still = (await client.gql(TRACK, {"u": track["uri"]})).data["track"]
-                assert still["publishState"] == "PUBLISHED"
-                async with httpx.AsyncClient() as http:
-                    assert (await http.get(track["audioUrl"])).status_code == 200
-            finally:
-                network.pds.start("/xrpc/_health")
-            assert get_record(network, track["uri"]) is not None
+            result = await client.gql(
+                "mutation($id: ID!) { deleteTrack(id: $id) { uri } }", {"id": track["id"]}
+            )
+            assert result.codes == ["UPSTREAM_UNAVAILABLE"]
+            still = (await client.gql(TRACK, {"u": track["uri"]})).data["track"]
+            assert still["publishState"] == "PUBLISHED"
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(track["audioUrl"])).status_code == 200
         finally:
-            await client.aclose()
+            network.pds.start("/xrpc/_health")
+        assert await get_record(network, track["uri"]) is not None

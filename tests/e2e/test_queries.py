@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from relay.db.engine import create_engine, session_factory
-from relay.db.models import PublishState, TrackRow
-from relay.db.tracks import TrackIndex
+from relay.db.models import TrackRow
+from relay.domain import FileType
+from relay.settings import Settings
+from tests.harness.catalog import EPOCH, catalog_row, insert_rows
 from tests.harness.client import RelayClient
-from tests.harness.server import RunningRelay
+from tests.harness.server import RunningRelay, run_relay
 
 QUERY = """
 query($first: Int, $after: String, $last: Int, $before: String, $where: TrackFilter,
@@ -24,46 +26,35 @@ query($first: Int, $after: String, $last: Int, $before: String, $where: TrackFil
   }
 }
 """
-BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _row(i: int, **overrides: Any) -> TrackRow:
     did = "did:plc:" + ("a" if i % 2 else "b") * 24
     values: dict[str, Any] = {
-        "uri": f"at://{did}/app.relay.track/3k{i:011d}",
-        "artist_did": did,
-        "rkey": f"3k{i:011d}",
-        "cid": None,
         "title": f"Song {i:02d}",
         "artist": "Ada" if i % 2 else "Bo",
         "album": "First" if i < 10 else None,
         "audio_url": f"https://audio.example/{i}.mp3",
-        "file_id": None,
-        "file_type": "mp3" if i % 3 else "flac",
+        "file_type": FileType.MP3 if i % 3 else FileType.FLAC,
         "duration": (i * 7) % 13,
-        "created_at": BASE + timedelta(minutes=i),
-        "record_created_at": "2026-01-01T00:00:00.000Z",
-        "indexed_at": BASE,
-        "artist_handle": None,
-        "publish_state": PublishState.PUBLISHED,
-        "publish_error": None,
-        "publish_attempts": 0,
-        "next_publish_at": None,
+        "created_at": EPOCH + timedelta(minutes=i),
     }
     values.update(overrides)
-    return TrackRow(**values)
+    return catalog_row(did, f"3k{i:011d}", **values)
+
+
+@pytest.fixture
+async def relay(relay_settings: Settings) -> AsyncIterator[RunningRelay]:
+    """Read paths need no socket: relay runs in process."""
+    async with run_relay(relay_settings, in_process=True) as running:
+        yield running
 
 
 @pytest.fixture
 async def seeded(relay: RunningRelay) -> RunningRelay:
-    engine = create_engine(relay.settings.resolved_database_url)
-    try:
-        index = TrackIndex(session_factory(engine))
-        for i in range(25):
-            await index.insert(_row(i))
-        await index.insert(_row(99, title="Ünïcode 50% off_sale", album="Odd", duration=None))
-    finally:
-        await engine.dispose()
+    rows = [_row(i) for i in range(25)]
+    rows.append(_row(99, title="Ünïcode 50% off_sale", album="Odd", duration=None))
+    await insert_rows(relay, rows)
     return relay
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +13,6 @@ from relay.sandbox import Account, LocalNetwork
 from relay.settings import Settings
 from relay.storage.s3 import S3AudioStore
 from tests.harness.audio import make_large_wav
-from tests.harness.client import RelayClient
 from tests.harness.pds import get_record
 from tests.harness.radosgw import RadosGateway
 from tests.harness.server import run_relay
@@ -23,29 +20,9 @@ from tests.harness.server import run_relay
 PART = 5 * 1024 * 1024
 
 
-async def _public_bucket(gw: RadosGateway) -> str:
-    """A bucket anyone may read, as an R2 bucket behind an r2.dev domain is."""
-    bucket = f"relay-{secrets.token_hex(4)}"
-    async with gw.client() as s3:
-        await s3.create_bucket(Bucket=bucket)
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": ["*"]},
-                    "Action": ["s3:GetObject"],
-                    "Resource": [f"arn:aws:s3:::{bucket}/*"],
-                }
-            ],
-        }
-        await s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
-    return bucket
-
-
 @pytest.fixture
 async def bucket(radosgw: RadosGateway) -> str:
-    return await _public_bucket(radosgw)
+    return await radosgw.public_bucket()
 
 
 @pytest.fixture
@@ -105,32 +82,26 @@ async def test_upload_through_relay_into_the_bucket(
         }
     )
     settings = Settings.model_validate(settings.model_dump())
-    async with run_relay(settings) as relay:
-        client = RelayClient(relay.url)
-        try:
-            alice = await client.login("alice.test", accounts["alice"].password)
-            bob = await client.login("bob.test", accounts["bob"].password)
-            mine = (await client.upload(audio_files["ogg"], token=alice)).data["uploadTrack"]
-            theirs = (await client.upload(audio_files["ogg"], token=bob)).data["uploadTrack"]
-            assert mine["audioUrl"].startswith(f"{radosgw.endpoint_url}/{bucket}/")
-            assert mine["audioUrl"] == theirs["audioUrl"]
-            record = get_record(network, mine["uri"])
-            assert record is not None and record["value"]["audioUrl"] == mine["audioUrl"]
-            async with httpx.AsyncClient() as http:
-                fetched = await http.get(mine["audioUrl"])
-                assert fetched.content == audio_files["ogg"].read_bytes()
-                deleted = await client.gql(
-                    "mutation($id: ID!) { deleteTrack(id: $id) { uri } }",
-                    {"id": mine["id"]},
-                    token=alice,
-                )
-                assert deleted.data["deleteTrack"]["uri"] == mine["uri"]
-                assert (await http.get(theirs["audioUrl"])).status_code == 200
-                await client.gql(
-                    "mutation($id: ID!) { deleteTrack(id: $id) { uri } }",
-                    {"id": theirs["id"]},
-                    token=bob,
-                )
-                assert (await http.get(theirs["audioUrl"])).status_code in (403, 404)
-        finally:
-            await client.aclose()
+    async with (
+        run_relay(settings) as relay,
+        relay.client(accounts["alice"]) as alice,
+        relay.client(accounts["bob"]) as bob,
+    ):
+        mine = (await alice.upload(audio_files["ogg"])).data["uploadTrack"]
+        theirs = (await bob.upload(audio_files["ogg"])).data["uploadTrack"]
+        assert mine["audioUrl"].startswith(f"{radosgw.endpoint_url}/{bucket}/")
+        assert mine["audioUrl"] == theirs["audioUrl"]
+        record = await get_record(network, mine["uri"])
+        assert record is not None and record["value"]["audioUrl"] == mine["audioUrl"]
+        async with httpx.AsyncClient() as http:
+            fetched = await http.get(mine["audioUrl"])
+            assert fetched.content == audio_files["ogg"].read_bytes()
+            deleted = await alice.gql(
+                "mutation($id: ID!) { deleteTrack(id: $id) { uri } }", {"id": mine["id"]}
+            )
+            assert deleted.data["deleteTrack"]["uri"] == mine["uri"]
+            assert (await http.get(theirs["audioUrl"])).status_code == 200
+            await bob.gql(
+                "mutation($id: ID!) { deleteTrack(id: $id) { uri } }", {"id": theirs["id"]}
+            )
+            assert (await http.get(theirs["audioUrl"])).status_code in (403, 404)

@@ -8,14 +8,17 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
-from relay.crypto import SecretBox, SecretBoxError
+from relay.crypto import SecretBox
 from relay.db.models import SessionRow
-from relay.sandbox import LocalNetwork
+from relay.errors import SecretBoxError
+from relay.sandbox import Account, LocalNetwork
+from relay.settings import Settings
 from tests.harness.client import RelayClient
 from tests.harness.pds import get_record
-from tests.harness.server import RunningRelay
+from tests.harness.server import RunningRelay, run_relay
 
 
 def _b64(data: dict[str, object]) -> str:
@@ -68,7 +71,7 @@ async def test_expired_access_token_is_refreshed_before_the_write(
     await _set_access_token(relay, expired)
     track = (await client.upload(audio_files["mp3"], token=alice)).data["uploadTrack"]
     assert track["publishState"] == "PUBLISHED", track["publishError"]
-    assert get_record(network, track["uri"]) is not None
+    assert await get_record(network, track["uri"]) is not None
     assert await _access_token(relay) != expired  # the refreshed tokens were persisted
 
 
@@ -85,3 +88,23 @@ async def test_access_token_rejected_by_the_pds_is_refreshed_and_retried(
     track = (await client.upload(audio_files["ogg"], token=alice)).data["uploadTrack"]
     assert track["publishState"] == "PUBLISHED", track["publishError"]
     assert await _access_token(relay) != forged
+
+
+async def test_sessions_survive_a_secret_key_rotation(
+    relay_settings: Settings, accounts: dict[str, Account], audio_files: dict[str, Path]
+) -> None:
+    old, new = SecretStr("o" * 40), SecretStr("n" * 40)
+    before = relay_settings.model_copy(update={"secret_key": old})
+    async with run_relay(before, in_process=True) as relay, relay.client(accounts["alice"]) as c:
+        token = c.token
+    rotated = relay_settings.model_copy(update={"secret_key": new, "secret_key_previous": [old]})
+    async with run_relay(rotated, in_process=True) as relay, relay.client() as c:
+        c.token = token
+        track = (await c.upload(audio_files["mp3"], title="After rotation")).data["uploadTrack"]
+        assert track["publishState"] == "PUBLISHED", track["publishError"]
+    forgotten = relay_settings.model_copy(update={"secret_key": new})
+    async with run_relay(forgotten, in_process=True) as relay, relay.client() as c:
+        c.token = token
+        result = await c.upload(audio_files["ogg"], title="Old key dropped")
+        assert result.codes == ["UNAUTHENTICATED"]  # its PDS tokens cannot be read any more
+        assert "log in again" in result.messages[0]

@@ -3,45 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from relay.sandbox import LocalNetwork
 from relay.settings import Settings
-from tests.harness.client import RelayClient
 from tests.harness.pds import create_record, track_record
+from tests.harness.processes import relay_env, relay_process
 from tests.harness.server import run_relay
+from tests.harness.waiting import eventually
 
 COUNT = "query($d: String!) { tracks(where: {artistDid: $d}) { totalCount } }"
-
-
-def _env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "RELAY_DATA_DIR": str(settings.data_dir),
-        "RELAY_DATABASE_URL": settings.resolved_database_url,
-        "RELAY_PLC_URL": settings.plc_url,
-        "RELAY_HANDLE_RESOLVER_URL": settings.handle_resolver_url or "",
-        "RELAY_AUTO_MIGRATE": "true",
-        "COLUMNS": "200",
-        **extra,
-    }
 
 
 async def test_backfill_command(relay_settings: Settings, network: LocalNetwork) -> None:
     musician = network.create_account(f"c{secrets.token_hex(3)}.test")
     for i in range(3):
-        create_record(network, musician, track_record(f"CLI {i}"))
-    create_record(network, musician, track_record("y" * 300))
+        await create_record(network, musician, track_record(f"CLI {i}"))
+    await create_record(network, musician, track_record("y" * 300))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "relay.cli", "backfill", "--handle", musician.handle,
-        env=_env(relay_settings),
+        env=relay_env(relay_settings),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
@@ -49,19 +34,15 @@ async def test_backfill_command(relay_settings: Settings, network: LocalNetwork)
     output = stdout.decode()
     assert proc.returncode == 0, output
     assert "1 repos" in output and "3 new" in output and "1 invalid" in output
-    async with run_relay(relay_settings) as relay:
-        client = RelayClient(relay.url)
-        try:
-            count = await client.gql(COUNT, {"d": musician.did})
-        finally:
-            await client.aclose()
+    async with run_relay(relay_settings, in_process=True) as relay, relay.client() as client:
+        count = await client.gql(COUNT, {"d": musician.did})
     assert count.data["tracks"]["totalCount"] == 3
 
 
 def test_backfill_command_needs_repos(relay_settings: Settings) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "relay.cli", "backfill"],
-        env=_env(relay_settings),
+        env=relay_env(relay_settings),
         capture_output=True,
         text=True,
         timeout=60,
@@ -75,38 +56,30 @@ def test_backfill_command_needs_repos(relay_settings: Settings) -> None:
 async def test_one_ingester_feeds_an_api_process(
     relay_settings: Settings, network: LocalNetwork
 ) -> None:
-    firehose = f"ws://localhost:{network.pds_port}/xrpc"
-    ingester = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "relay.cli", "ingest",
-        env=_env(relay_settings, RELAY_FIREHOSE_URL=firehose),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        async with run_relay(relay_settings) as api:  # no firehose of its own
-            client = RelayClient(api.url)
-            try:
-                musician = network.create_account(f"i{secrets.token_hex(3)}.test")
-                deadline = time.monotonic() + 30
-                while True:
-                    create_record(network, musician, track_record("Via ingest"))
-                    count = await client.gql(COUNT, {"d": musician.did})
-                    if count.data["tracks"]["totalCount"] >= 1:
-                        break
-                    assert ingester.returncode is None, "the ingester exited"
-                    assert time.monotonic() < deadline, "the ingester never indexed the record"
-                    await asyncio.sleep(1)
-            finally:
-                await client.aclose()
-    finally:
-        ingester.send_signal(signal.SIGINT)
-        await asyncio.wait_for(ingester.wait(), 30)
+    firehose = f"http://localhost:{network.pds_port}"  # the https://host form, on loopback
+    async with (
+        relay_process(relay_settings, "ingest", RELAY_FIREHOSE_URL=firehose) as ingester,
+        # The API process has no firehose of its own.
+        run_relay(relay_settings, in_process=True) as api,
+        api.client() as client,
+    ):
+        musician = network.create_account(f"i{secrets.token_hex(3)}.test")
+
+        async def indexed_by_the_ingester() -> bool:
+            assert ingester.returncode is None, "the ingester exited"
+            await create_record(network, musician, track_record("Via ingest"))
+            count = await client.gql(COUNT, {"d": musician.did})
+            return bool(count.data["tracks"]["totalCount"] >= 1)
+
+        await eventually(
+            indexed_by_the_ingester, timeout=30, interval=1, what="the ingester indexing"
+        )
 
 
 def test_ingest_without_a_firehose_url_says_so(relay_settings: Settings) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "relay.cli", "ingest"],
-        env=_env(relay_settings),
+        env=relay_env(relay_settings),
         capture_output=True,
         text=True,
         timeout=60,

@@ -8,7 +8,7 @@ import httpx
 
 from relay.sandbox import Account, LocalNetwork
 from tests.harness.client import RelayClient
-from tests.harness.pds import get_record, put_record
+from tests.harness.pds import delete_record, get_record, put_record
 from tests.harness.server import RunningRelay
 
 UPDATE = """
@@ -23,7 +23,7 @@ async def test_update_rewrites_the_record_with_the_same_rkey(
     client: RelayClient, alice: str, network: LocalNetwork, audio_files: dict[str, Path]
 ) -> None:
     track = (await client.upload(audio_files["flac"], album="Old", token=alice)).data["uploadTrack"]
-    original = get_record(network, track["uri"])
+    original = await get_record(network, track["uri"])
     assert original is not None
     result = await client.gql(
         UPDATE, {"id": track["id"], "input": {"title": "New title", "album": ""}}, token=alice
@@ -36,7 +36,7 @@ async def test_update_rewrites_the_record_with_the_same_rkey(
         track["artist"],
         None,
     )
-    record = get_record(network, track["uri"])
+    record = await get_record(network, track["uri"])
     assert record is not None and record["cid"] == updated["cid"]
     assert record["value"]["title"] == "New title"
     assert "album" not in record["value"]
@@ -53,14 +53,16 @@ async def test_update_conflicts_when_the_record_changed_elsewhere(
     track = (await client.upload(audio_files["mp3"], title="Relay's", token=alice)).data[
         "uploadTrack"
     ]
-    record = get_record(network, track["uri"])
+    record = await get_record(network, track["uri"])
     assert record is not None
     # Another client edits the same record directly on the PDS.
-    put_record(network, accounts["alice"], track["uri"], {**record["value"], "title": "Theirs"})
+    await put_record(
+        network, accounts["alice"], track["uri"], {**record["value"], "title": "Theirs"}
+    )
 
     result = await client.gql(UPDATE, {"id": track["id"], "input": {"title": "Mine"}}, token=alice)
     assert result.codes == ["CONFLICT"]
-    after = get_record(network, track["uri"])
+    after = await get_record(network, track["uri"])
     assert after is not None and after["value"]["title"] == "Theirs"  # not silently overwritten
     row = await client.gql("query($u: String!) { track(uri: $u) { title } }", {"u": track["uri"]})
     assert row.data["track"]["title"] == "Relay's"
@@ -75,7 +77,7 @@ async def test_update_of_a_draft_changes_only_the_index(
     result = await client.gql(UPDATE, {"id": track["id"], "input": {"artist": "B"}}, token=alice)
     assert result.data["updateTrack"]["artist"] == "B"
     assert result.data["updateTrack"]["publishState"] == "DRAFT"
-    assert get_record(network, track["uri"]) is None
+    assert await get_record(network, track["uri"]) is None
 
 
 async def test_update_validates_against_the_lexicon(
@@ -99,7 +101,7 @@ async def test_delete_removes_record_audio_and_row(
     track = (await client.upload(audio_files["ogg"], token=alice)).data["uploadTrack"]
     result = await client.gql(DELETE, {"id": track["id"]}, token=alice)
     assert result.data["deleteTrack"] == {"deletedId": track["id"], "uri": track["uri"]}
-    assert get_record(network, track["uri"]) is None
+    assert await get_record(network, track["uri"]) is None
     async with httpx.AsyncClient() as http:
         assert (await http.get(track["audioUrl"])).status_code == 404
     assert not list((relay.settings.data_dir / "audio").iterdir())
@@ -110,12 +112,22 @@ async def test_delete_removes_record_audio_and_row(
 
 
 async def test_delete_when_the_record_is_already_gone_from_the_pds(
-    client: RelayClient, alice: str, network: LocalNetwork, audio_files: dict[str, Path]
+    client: RelayClient,
+    alice: str,
+    accounts: dict[str, Account],
+    relay: RunningRelay,
+    network: LocalNetwork,
+    audio_files: dict[str, Path],
 ) -> None:
     track = (await client.upload(audio_files["ogg"], token=alice)).data["uploadTrack"]
     # Deleted elsewhere first (e.g. with the user's own PDS tools): relay's delete still works.
-    await client.gql(DELETE, {"id": track["id"]}, token=alice)
-    assert get_record(network, track["uri"]) is None
+    await delete_record(network, accounts["alice"], track["uri"])
+    assert await get_record(network, track["uri"]) is None
+    result = await client.gql(DELETE, {"id": track["id"]}, token=alice)
+    assert result.data["deleteTrack"] == {"deletedId": track["id"], "uri": track["uri"]}
+    gone = await client.gql("query($u: String!) { track(uri: $u) { uri } }", {"u": track["uri"]})
+    assert gone.data["track"] is None
+    assert not list((relay.settings.data_dir / "audio").iterdir())
 
 
 async def test_shared_audio_survives_the_other_owners_delete(

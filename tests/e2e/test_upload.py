@@ -36,7 +36,7 @@ async def test_upload_publishes_record_and_indexes(
     assert track["artistHandle"] == "alice.test"
     assert track["uri"] == f"at://{accounts['alice'].did}/app.relay.track/{track['rkey']}"
 
-    record = get_record(network, track["uri"])
+    record = await get_record(network, track["uri"])
     assert record is not None
     assert record["cid"] == track["cid"]
     value = record["value"]
@@ -71,7 +71,7 @@ async def test_draft_is_not_written_until_published(
     ]
     assert track["publishState"] == "DRAFT"
     assert track["cid"] is None
-    assert get_record(network, track["uri"]) is None
+    assert await get_record(network, track["uri"]) is None
 
     published = await client.gql(
         "mutation($id: ID!) { publishTrack(id: $id) { publishState cid uri } }",
@@ -81,7 +81,7 @@ async def test_draft_is_not_written_until_published(
     out = published.data["publishTrack"]
     assert out["publishState"] == "PUBLISHED"
     assert out["uri"] == track["uri"]
-    record = get_record(network, track["uri"])
+    record = await get_record(network, track["uri"])
     assert record is not None and record["cid"] == out["cid"]
 
 
@@ -140,13 +140,13 @@ async def test_track_record_is_exactly_what_reaches_the_pds(
         "uploadTrack"
     ]
     assert draft["record"]["$type"] == "app.relay.track"
-    assert get_record(network, draft["uri"]) is None
+    assert await get_record(network, draft["uri"]) is None
     published = await client.gql(
         "mutation($id: ID!) { publishTrack(id: $id) { publishState record } }",
         {"id": draft["id"]},
         token=alice,
     )
     assert published.data["publishTrack"]["publishState"] == "PUBLISHED"
-    stored = get_record(network, draft["uri"])
+    stored = await get_record(network, draft["uri"])
     assert stored is not None
     assert stored["value"] == draft["record"] == published.data["publishTrack"]["record"]

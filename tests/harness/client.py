@@ -6,6 +6,7 @@ import json
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -42,12 +43,28 @@ class GraphQLResult:
 
 
 class RelayClient:
-    def __init__(self, base_url: str, token: str | None = None) -> None:
+    """``async with RelayClient(url) as client``; ``token`` goes with calls that name none."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.base_url = base_url
         self.token = token
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=60)
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=60, transport=transport)
 
-    async def aclose(self) -> None:
+    async def __aenter__(self) -> RelayClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         await self.http.aclose()
 
     def _headers(self, token: str | None) -> dict[str, str]:

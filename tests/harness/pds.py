@@ -1,4 +1,8 @@
-"""Direct access to the sandbox PDS, as another client of the network would have."""
+"""Direct access to the sandbox PDS, as another client of the network would have it.
+
+Every helper is async: relay runs in the same event loop as the tests, so a blocking call here
+would stall relay while the test waits on it.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,44 @@ import httpx
 from relay.sandbox import Account, LocalNetwork
 
 
-def get_record(network: LocalNetwork, uri: str) -> dict[str, Any] | None:
-    """The record at ``uri`` on the PDS (None if absent)."""
+async def _call(
+    network: LocalNetwork,
+    method: str,
+    nsid: str,
+    *,
+    account: Account | None = None,
+    params: dict[str, str] | None = None,
+    body: dict[str, Any] | None = None,
+) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=network.pds_url, timeout=10) as http:
+        headers = {}
+        if account is not None:
+            headers["Authorization"] = f"Bearer {await session(network, account)}"
+        return await http.request(
+            method, f"/xrpc/{nsid}", params=params, json=body, headers=headers
+        )
+
+
+def _parts(uri: str) -> dict[str, str]:
     did, collection, rkey = uri.removeprefix("at://").split("/")
-    response = httpx.get(
-        f"{network.pds_url}/xrpc/com.atproto.repo.getRecord",
-        params={"repo": did, "collection": collection, "rkey": rkey},
-        timeout=10,
-    )
+    return {"repo": did, "collection": collection, "rkey": rkey}
+
+
+async def session(network: LocalNetwork, account: Account) -> str:
+    """A fresh PDS access token of ``account`` (app password sign-in)."""
+    async with httpx.AsyncClient(base_url=network.pds_url, timeout=10) as http:
+        response = await http.post(
+            "/xrpc/com.atproto.server.createSession",
+            json={"identifier": account.handle, "password": account.password},
+        )
+    response.raise_for_status()
+    token: str = response.json()["accessJwt"]
+    return token
+
+
+async def get_record(network: LocalNetwork, uri: str) -> dict[str, Any] | None:
+    """The record at ``uri`` on the PDS (None if absent)."""
+    response = await _call(network, "GET", "com.atproto.repo.getRecord", params=_parts(uri))
     if response.status_code == 400 and "RecordNotFound" in response.text:
         return None
     response.raise_for_status()
@@ -24,27 +58,16 @@ def get_record(network: LocalNetwork, uri: str) -> dict[str, Any] | None:
     return body
 
 
-def session(network: LocalNetwork, account: Account) -> str:
-    response = httpx.post(
-        f"{network.pds_url}/xrpc/com.atproto.server.createSession",
-        json={"identifier": account.handle, "password": account.password},
-        timeout=10,
-    )
-    response.raise_for_status()
-    token: str = response.json()["accessJwt"]
-    return token
-
-
-def put_record(
+async def put_record(
     network: LocalNetwork, account: Account, uri: str, record: dict[str, Any]
 ) -> dict[str, Any]:
     """Rewrite a record behind relay's back (another client editing the same repo)."""
-    did, collection, rkey = uri.removeprefix("at://").split("/")
-    response = httpx.post(
-        f"{network.pds_url}/xrpc/com.atproto.repo.putRecord",
-        json={"repo": did, "collection": collection, "rkey": rkey, "record": record},
-        headers={"Authorization": f"Bearer {session(network, account)}"},
-        timeout=10,
+    response = await _call(
+        network,
+        "POST",
+        "com.atproto.repo.putRecord",
+        account=account,
+        body={**_parts(uri), "record": record},
     )
     response.raise_for_status()
     body: dict[str, Any] = response.json()
@@ -63,44 +86,32 @@ def track_record(title: str, **extra: object) -> dict[str, object]:
     }
 
 
-def create_record(
+async def create_record(
     network: LocalNetwork, account: Account, record: dict[str, object], rkey: str | None = None
 ) -> dict[str, Any]:
     """Write a record as another client of the network would (relay never sees the request)."""
     body: dict[str, Any] = {"repo": account.did, "collection": "app.relay.track", "record": record}
     if rkey is not None:
         body["rkey"] = rkey
-    response = httpx.post(
-        f"{network.pds_url}/xrpc/com.atproto.repo.createRecord",
-        json=body,
-        headers={"Authorization": f"Bearer {session(network, account)}"},
-        timeout=10,
+    response = await _call(
+        network, "POST", "com.atproto.repo.createRecord", account=account, body=body
     )
     response.raise_for_status()
     out: dict[str, Any] = response.json()
     return out
 
 
-def delete_record(network: LocalNetwork, account: Account, uri: str) -> None:
-    did, collection, rkey = uri.removeprefix("at://").split("/")
-    response = httpx.post(
-        f"{network.pds_url}/xrpc/com.atproto.repo.deleteRecord",
-        json={"repo": did, "collection": collection, "rkey": rkey},
-        headers={"Authorization": f"Bearer {session(network, account)}"},
-        timeout=10,
+async def delete_record(network: LocalNetwork, account: Account, uri: str) -> None:
+    response = await _call(
+        network, "POST", "com.atproto.repo.deleteRecord", account=account, body=_parts(uri)
     )
     response.raise_for_status()
 
 
-def account_call(
+async def account_call(
     network: LocalNetwork, account: Account, nsid: str, body: dict[str, Any] | None = None
 ) -> None:
     """An authenticated procedure on the account itself (deactivate, activate, updateHandle);
     ``body=None`` sends no body, for procedures that take no input."""
-    response = httpx.post(
-        f"{network.pds_url}/xrpc/{nsid}",
-        json=body,
-        headers={"Authorization": f"Bearer {session(network, account)}"},
-        timeout=10,
-    )
+    response = await _call(network, "POST", nsid, account=account, body=body)
     response.raise_for_status()

@@ -7,6 +7,7 @@ Start-up takes ~15 s, so the test suite starts one per session.
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import socket
@@ -176,6 +177,25 @@ rgw data = {root}/rgw
             aws_secret_access_key=secret or self.secret_access_key,
             region_name="auto",
         )
+
+    async def public_bucket(self) -> str:
+        """A new bucket anyone may read, as an R2 bucket behind an r2.dev domain is."""
+        bucket = f"relay-{secrets.token_hex(4)}"
+        async with self.client() as s3:
+            await s3.create_bucket(Bucket=bucket)
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": ["*"]},
+                        "Action": ["s3:GetObject"],
+                        "Resource": [f"arn:aws:s3:::{bucket}/*"],
+                    }
+                ],
+            }
+            await s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        return bucket
 
     def stop(self) -> None:
         """Stop radosgw first, then the OSD, then the monitor (the reverse hangs)."""

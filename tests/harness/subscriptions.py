@@ -15,11 +15,18 @@ class GraphQLSubscription:
 
     @classmethod
     async def open(
-        cls, base_url: str, query: str, variables: dict[str, Any] | None = None
+        cls,
+        base_url: str,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
     ) -> GraphQLSubscription:
+        """Subscribe, anonymously or with a session ``token`` (sent as a bearer header)."""
         ws = await websockets.connect(
             base_url.replace("http://", "ws://", 1) + "/graphql",
             subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
+            additional_headers={"Authorization": f"Bearer {token}"} if token else None,
         )
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -47,6 +54,14 @@ class GraphQLSubscription:
                 await self._ws.send(json.dumps({"type": "pong"}))
                 continue
             raise AssertionError(f"unexpected message {message}")
+
+    async def quiet(self, seconds: float) -> bool:
+        """True if nothing arrives for ``seconds``."""
+        try:
+            message = await asyncio.wait_for(self._ws.recv(), seconds)
+        except TimeoutError:
+            return True
+        raise AssertionError(f"unexpected message {message}")
 
     async def close(self) -> None:
         await self._ws.close()

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from relay.atproto.lexicon import LexiconCatalog, LexiconError, default_lexicon_dir
+from relay.atproto.lexicon import LexiconCatalog, default_lexicon_dir
 from relay.atproto.records import TrackRecord
-from relay.errors import RecordValidationError
+from relay.errors import LexiconError, RecordValidationError
 
 NSID = "app.relay.track"
 GOOD: dict[str, Any] = {

@@ -13,8 +13,8 @@ from joserfc.jwk import ECKey
 from relay.atproto.dpop import DpopKey, access_token_hash
 from relay.atproto.oauth import AuthorizationServer, OAuthClient, pkce_pair
 from relay.clock import SystemClock
-from relay.crypto import SecretBox, SecretBoxError
-from relay.errors import ConfigurationError
+from relay.crypto import SecretBox
+from relay.errors import ConfigurationError, SecretBoxError
 from relay.keys import client_identity, new_client_key_json, secret_key
 from relay.settings import Settings
 

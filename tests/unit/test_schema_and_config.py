@@ -84,7 +84,7 @@ def test_lists_come_comma_separated_or_as_json(
     settings = load_settings()
     assert settings.admin_dids == ["did:plc:aaa", "did:plc:bbb"]
     assert settings.playable_audio_hosts == ["cdn.example", "pub.r2.dev"]
-    monkeypatch.setenv("RELAY_FIREHOSE_URL", "https://not-a-websocket")
+    monkeypatch.setenv("RELAY_FIREHOSE_URL", "ftp://not-a-websocket")  # https:// is a host form
     with pytest.raises(ConfigurationError) as info:
         load_settings()
     assert info.value.variable == "RELAY_FIREHOSE_URL"
@@ -130,3 +130,38 @@ def test_export_schema_writes_the_sdl(tmp_path: Path) -> None:
     result = _relay("export-schema", "-o", str(out), cwd=tmp_path, env={})
     assert result.returncode == 0, result.stderr
     assert out.read_text() == export_sdl()
+
+
+@pytest.mark.parametrize(
+    ("written", "followed"),
+    [
+        ("wss://bsky.network", "wss://bsky.network/xrpc"),
+        ("wss://bsky.network/", "wss://bsky.network/xrpc"),
+        ("wss://bsky.network/xrpc", "wss://bsky.network/xrpc"),
+        ("wss://relay.example/xrpc/com.atproto.sync.subscribeRepos", "wss://relay.example/xrpc"),
+        ("https://pds.example", "wss://pds.example/xrpc"),
+        ("http://localhost:2583", "ws://localhost:2583/xrpc"),
+        ("ws://127.0.0.1:2583/xrpc/", "ws://127.0.0.1:2583/xrpc"),
+    ],
+)
+def test_firehose_urls_are_accepted_in_the_forms_operators_write(
+    written: str, followed: str
+) -> None:
+    assert load_settings(_env_file=None, firehose_url=written).firehose_url == followed
+
+
+@pytest.mark.parametrize(
+    "written", ["bsky.network", "ftp://host", "wss://", "wss://host/other/path", "wss://h/?x=1"]
+)
+def test_a_firehose_url_relay_cannot_follow_stops_it_at_start(written: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None, firehose_url=written)
+    assert caught.value.variable == "RELAY_FIREHOSE_URL"
+
+
+def test_a_demo_account_is_refused_outside_development() -> None:
+    with pytest.raises(ConfigurationError, match="relay dev"):
+        load_settings(
+            _env_file=None, public_url="https://relay.example", demo_handle="demo.test",
+            secret_key="s" * 40,
+        )  # fmt: skip

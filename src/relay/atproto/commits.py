@@ -15,13 +15,7 @@ from typing import Any
 from atproto_core.cid import CID
 from atproto_crypto.verify import verify_signature
 
-
-class CommitError(Exception):
-    """An event that cannot be trusted or read; ``reason`` is the drop counter's label."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+from relay.errors import CommitError
 
 
 @dataclass(frozen=True)

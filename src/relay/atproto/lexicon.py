@@ -12,12 +12,13 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import grapheme
 
-from relay.errors import RecordValidationError
+from relay.errors import LexiconError, RecordValidationError
 
 _DATETIME = re.compile(
     r"^[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\.[0-9]{1,20})?"
@@ -34,10 +35,6 @@ _STRING_KEYS = {
 _INTEGER_KEYS = {"type", "description", "minimum", "maximum", "enum", "const", "default"}
 _OBJECT_KEYS = {"type", "description", "required", "nullable", "properties"}
 _FORMATS = {"datetime", "uri", "did", "nsid"}
-
-
-class LexiconError(Exception):
-    """A lexicon document is malformed or uses a feature this validator does not interpret."""
 
 
 def _check_datetime(value: str) -> bool:
@@ -195,5 +192,5 @@ class LexiconCatalog:
 
 
 def default_lexicon_dir() -> Path:
-    """``lexicons/`` of the source checkout this package runs from."""
-    return Path(__file__).resolve().parents[3] / "lexicons"
+    """The lexicons shipped inside the package (a copy of the repository's ``lexicons/``)."""
+    return Path(str(files("relay").joinpath("lexicons")))

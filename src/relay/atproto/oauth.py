@@ -22,15 +22,7 @@ from joserfc.jwk import ECKey
 
 from relay.atproto.dpop import DpopKey
 from relay.clock import Clock
-from relay.errors import BadUserInputError, UnauthenticatedError, UpstreamError
-
-
-class OAuthError(UnauthenticatedError):
-    """The authorization server refused (``.error`` is its OAuth error code)."""
-
-    def __init__(self, message: str, *, error: str) -> None:
-        super().__init__(message)
-        self.error = error
+from relay.errors import BadUserInputError, OAuthError, UpstreamError
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -19,17 +19,13 @@ from relay.atproto.grants import AppPasswordGrant, PdsAuth
 from relay.errors import (
     BadUserInputError,
     ConflictError,
-    ForbiddenError,
+    InsufficientScopeError,
     PdsUnavailableError,
     RelayError,
     UnauthenticatedError,
 )
 
 _TOKEN_ERRORS = {"ExpiredToken", "InvalidToken", "invalid_token", "AuthRequired"}
-
-
-class InsufficientScopeError(ForbiddenError):
-    """The session's grant does not allow this write (re-authorize with the right scope)."""
 
 
 @dataclass(frozen=True)

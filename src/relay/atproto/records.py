@@ -9,9 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from relay.atproto.lexicon import LexiconCatalog
+from relay.domain import FileType
 
 TRACK_NSID = "app.relay.track"
-FileType = Literal["mp3", "wav", "ogg", "flac"]
 
 
 def format_datetime(moment: datetime) -> str:
@@ -34,9 +34,18 @@ class TrackRecord(BaseModel):
     duration: int | None = None
     created_at: str = Field(alias="createdAt")
 
+    def to_data(self) -> dict[str, Any]:
+        """The record as JSON data, without checking it (for a record validated before)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
     def to_json(self, lexicons: LexiconCatalog) -> dict[str, Any]:
-        data = self.model_dump(by_alias=True, exclude_none=True)
-        return lexicons.validate(TRACK_NSID, data)
+        """The record as JSON data, validated against its lexicon."""
+        return lexicons.validate(TRACK_NSID, self.to_data())
+
+    @property
+    def created_at_time(self) -> datetime:
+        """``createdAt`` as a datetime (the lexicon guarantees its format)."""
+        return datetime.fromisoformat(self.created_at.replace("Z", "+00:00"))
 
     @classmethod
     def from_json(cls, data: object, lexicons: LexiconCatalog) -> TrackRecord:

@@ -9,14 +9,8 @@ from typing import Any
 import httpx
 from atproto_core.car import CAR
 
-from relay.atproto.commits import CommitError, block, walk_mst
-from relay.errors import UpstreamError
-
-PAGE_SIZE = 100
-
-
-class RepoUnavailableError(UpstreamError):
-    """A repo or host could not be read (unreachable, 5xx, garbage)."""
+from relay.atproto.commits import block, walk_mst
+from relay.errors import CommitError, RepoUnavailableError
 
 
 @dataclass(frozen=True)
@@ -27,9 +21,12 @@ class RepoRecord:
 
 
 class RepoClient:
-    def __init__(self, http: httpx.AsyncClient, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, *, timeout: float = 30.0, page_size: int = 100
+    ) -> None:
         self._http = http
         self._timeout = timeout
+        self._page_size = page_size  # listRecords / listRepos page size (100 is the spec's max)
 
     async def _get(self, url: str, params: dict[str, Any]) -> httpx.Response:
         try:
@@ -55,7 +52,7 @@ class RepoClient:
     ) -> AsyncIterator[list[Any]]:
         cursor: str | None = None
         while True:
-            query = {**params, "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
+            query = {**params, "limit": self._page_size, **({"cursor": cursor} if cursor else {})}
             body = await self._json(url, query)
             items = body.get(field)
             if not isinstance(items, list):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from urllib.parse import urlparse
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, TypeDecorator
@@ -30,11 +29,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class PublishState(StrEnum):
-    DRAFT = "DRAFT"
-    PUBLISHING = "PUBLISHING"
-    PUBLISHED = "PUBLISHED"
-    FAILED = "FAILED"
+def search_text(title: str, artist: str, album: str | None) -> str:
+    """The case-folded text a search looks in (stored as ``tracks.search_text``)."""
+    return "\n".join(part.casefold() for part in (title, artist, album or ""))
 
 
 class Base(DeclarativeBase):
@@ -60,9 +57,7 @@ class TrackRow(Base):
         self.title_key = self.title.casefold()
         self.artist_key = self.artist.casefold()
         self.album_key = self.album.casefold() if self.album is not None else None
-        self.search_text = "\n".join(
-            part.casefold() for part in (self.title, self.artist, self.album or "")
-        )
+        self.search_text = search_text(self.title, self.artist, self.album)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uri: Mapped[str] = mapped_column(String(512), unique=True)
@@ -92,6 +87,13 @@ class TrackRow(Base):
     rev: Mapped[str | None] = mapped_column(String(64))  # repo revision of the indexed record
     audio_host: Mapped[str] = mapped_column(String(255), default="")
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)  # account deactivated/taken down
+    # The lease a publish or a delete holds on this track (one process at a time): its token and
+    # when it lapses if the holder dies.
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set before a delete touches the PDS: the track is gone for readers, and a delete cut short
+    # by a crash is finished by the worker.
+    delete_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SessionRow(Base):
@@ -154,3 +156,30 @@ class BackfillRepoRow(Base):
     records: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AudioObjectRow(Base):
+    """A stored audio object and how many tracks use it, counted in the same transaction as the
+    rows. An object no row references (``refs`` 0) since ``unreferenced_since`` plus a grace
+    period is removed by the collector — also one whose upload crashed before its row existed."""
+
+    __tablename__ = "audio_objects"
+    __table_args__ = (Index("ix_audio_objects_unreferenced", "refs", "unreferenced_since"),)
+
+    file_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    refs: Mapped[int] = mapped_column(Integer, default=0)
+    unreferenced_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TrackEventRow(Base):
+    """Index changes for subscribers of every process (PostgreSQL: each insert is announced with
+    NOTIFY; listeners read what they have not seen by id). Pruned after a retention period."""
+
+    __tablename__ = "track_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +12,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from relay.db.models import OAuthRequestRow, SessionRow
+
+
+@dataclass
+class LockedSession:
+    """A session row under lock; set attributes of ``row`` to change it."""
+
+    row: SessionRow | None
 
 
 class SessionStore:
@@ -41,6 +51,18 @@ class SessionStore:
                 .limit(1)
             )
             return (await db.execute(stmt)).scalar()
+
+    @asynccontextmanager
+    async def locked(self, session_id: int) -> AsyncIterator[LockedSession]:
+        """The session row, locked against every other process until the block ends (its
+        changes are committed then). The lock is a write to the row: PostgreSQL locks the row,
+        SQLite takes its one writer lock — either way a second process waits here."""
+        async with self._sessions() as db, db.begin():
+            await db.execute(
+                update(SessionRow).where(SessionRow.id == session_id).values(id=SessionRow.id)
+            )
+            row = await db.get(SessionRow, session_id, populate_existing=True)
+            yield LockedSession(row)
 
     async def update(self, session_id: int, **values: Any) -> None:
         async with self._sessions() as db, db.begin():

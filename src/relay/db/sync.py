@@ -7,27 +7,30 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from relay.db.models import BackfillRepoRow, PublishState, SyncCursorRow, TrackRow
+from relay.atproto.records import TRACK_NSID, AtUri, TrackRecord
+from relay.db.audio_refs import drop_ref
+from relay.db.models import BackfillRepoRow, SyncCursorRow, TrackRow
+from relay.db.track_mapper import new_track_row, record_columns
+from relay.domain import PublishState, TrackEventKind
 
 
 @dataclass(frozen=True)
 class RecordUpsert:
-    uri: str
+    """A checked record to index at ``at://did/app.relay.track/rkey``."""
+
     did: str
     rkey: str
     cid: str
     rev: str | None
-    title: str
-    artist: str
-    album: str | None
-    audio_url: str
-    file_type: str
-    duration: int | None
-    record_created_at: str
-    created_at: datetime
+    record: TrackRecord
     handle: str | None
+
+    @property
+    def uri(self) -> str:
+        return str(AtUri(self.did, TRACK_NSID, self.rkey))
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,7 @@ Change = RecordUpsert | OtherChange
 class Applied:
     """One change that took effect, for subscribers: ``created``, ``updated`` or ``deleted``."""
 
-    kind: str
-    uri: str
+    kind: TrackEventKind
     row: TrackRow
 
 
@@ -77,6 +79,10 @@ def _newer(rev: str | None, than: str | None) -> bool:
     return rev is None or than is None or rev > than
 
 
+# How often ``apply`` starts over when a concurrent writer inserted the same row first.
+_CONFLICT_ATTEMPTS = 3
+
+
 class SyncStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -84,7 +90,22 @@ class SyncStore:
     async def apply(
         self, changes: Sequence[Change], *, now: datetime, cursor: Cursor | None = None
     ) -> list[Applied]:
-        """Apply ``changes`` and move ``cursor`` in one transaction: all of it or none of it."""
+        """Apply ``changes`` and move ``cursor`` in one transaction: all of it or none of it.
+
+        The firehose and a backfill (or two processes) may insert the same new record at once;
+        the loser's transaction is rolled back and applied again, now finding the winner's row.
+        """
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            try:
+                return await self._apply(changes, now=now, cursor=cursor)
+            except IntegrityError:
+                if attempt == _CONFLICT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _apply(
+        self, changes: Sequence[Change], *, now: datetime, cursor: Cursor | None
+    ) -> list[Applied]:
         applied: list[Applied] = []
         async with self._sessions() as db, db.begin():
             batch: list[RecordUpsert] = []
@@ -118,8 +139,8 @@ class SyncStore:
             row = (await db.execute(select(TrackRow).where(TrackRow.uri == change.uri))).scalar()
             if row is None:
                 return []
-            await db.delete(row)
-            return [Applied("deleted", row.uri, row)]
+            await self._remove(db, [row], now)
+            return [Applied(TrackEventKind.DELETED, row)]
         if isinstance(change, AccountHidden):
             await db.execute(
                 update(TrackRow)
@@ -137,9 +158,16 @@ class SyncStore:
         rows = list(
             (await db.execute(select(TrackRow).where(TrackRow.artist_did == change.did))).scalars()
         )
+        await self._remove(db, rows, now)
+        return [Applied(TrackEventKind.DELETED, row) for row in rows]
+
+    @staticmethod
+    async def _remove(db: AsyncSession, rows: Sequence[TrackRow], now: datetime) -> None:
+        """Delete rows, uncounting relay-owned audio in the same transaction."""
         for row in rows:
             await db.delete(row)
-        return [Applied("deleted", row.uri, row) for row in rows]
+            if row.file_id is not None:
+                await drop_ref(db, row.file_id, now)
 
     async def _upsert_many(
         self, db: AsyncSession, changes: Sequence[RecordUpsert], now: datetime
@@ -168,44 +196,36 @@ class SyncStore:
         row = rows.get(change.uri)
         if row is not None and not _newer(change.rev, row.rev):
             return None  # an older (or the same) revision than the one indexed
+        if row is None:
+            row = new_track_row(
+                did=change.did,
+                rkey=change.rkey,
+                record=change.record,
+                created_at=change.record.created_at_time,
+                indexed_at=now,
+                handle=change.handle,
+                publish_state=PublishState.PUBLISHED,
+                cid=change.cid,
+                rev=change.rev,
+            )
+            fresh.append(row)
+            rows[change.uri] = row
+            return Applied(TrackEventKind.CREATED, row)
+        unchanged = row.cid == change.cid
         values = {
+            **record_columns(change.record),
             "cid": change.cid,
             "rev": change.rev,
-            "title": change.title,
-            "artist": change.artist,
-            "album": change.album,
-            "audio_url": change.audio_url,
-            "file_type": change.file_type,
-            "duration": change.duration,
-            "record_created_at": change.record_created_at,
-            "publish_state": PublishState.PUBLISHED,
+            "publish_state": PublishState.PUBLISHED.value,
             "publish_error": None,
             "next_publish_at": None,
         }
-        if row is None:
-            row = TrackRow(
-                uri=change.uri,
-                artist_did=change.did,
-                rkey=change.rkey,
-                file_id=None,
-                created_at=change.created_at,
-                indexed_at=now,
-                artist_handle=change.handle,
-                publish_attempts=0,
-                hidden=False,
-                **values,
-            )
-            row.derive_keys()
-            fresh.append(row)
-            rows[change.uri] = row
-            return Applied("created", row.uri, row)
-        unchanged = row.cid == change.cid
         for name, value in values.items():
             setattr(row, name, value)
         if change.handle is not None:
             row.artist_handle = change.handle
         row.derive_keys()
-        return None if unchanged else Applied("updated", row.uri, row)
+        return None if unchanged else Applied(TrackEventKind.UPDATED, row)
 
     async def uris_of(self, did: str) -> set[str]:
         """AT-URIs of ``did``'s tracks that exist as records (not drafts)."""

@@ -2,53 +2,38 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from relay.db.models import PublishState, TrackRow
-from relay.errors import BadUserInputError
-
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
-
-
-class TrackOrderField(StrEnum):
-    CREATED_AT = "CREATED_AT"
-    TITLE = "TITLE"
-    DURATION = "DURATION"
+from relay.db.audio_refs import add_ref, drop_ref
+from relay.db.cursors import decode_cursor, encode_cursor
+from relay.db.models import TrackRow
+from relay.db.track_filter import TrackFilter, seen_by, visible
+from relay.domain import PageRequest, PublishState, TrackOrder, TrackOrderField
+from relay.errors import AudioRemovedError, BadUserInputError
 
 
 @dataclass(frozen=True)
-class TrackFilter:
-    artist_did: str | None = None
-    artist: str | None = None
-    album: str | None = None
-    file_type: str | None = None
-    search: str | None = None
-    published: bool | None = None
+class PageBounds:
+    """How many tracks one page may hold, and how many it holds when the client does not say."""
+
+    default_size: int = 20
+    max_size: int = 100
 
 
 @dataclass(frozen=True)
-class TrackOrder:
-    field: TrackOrderField = TrackOrderField.CREATED_AT
-    descending: bool = True
+class Lease:
+    """A claim on one track by one publish or delete: ``token`` proves it, ``until`` ends it."""
 
-
-@dataclass(frozen=True)
-class PageRequest:
-    first: int | None = None
-    after: str | None = None
-    last: int | None = None
-    before: str | None = None
+    token: str
+    now: datetime
+    until: datetime
 
 
 @dataclass(frozen=True)
@@ -69,6 +54,7 @@ class TrackPage:
 
 
 def _sort_expression(field: TrackOrderField) -> ColumnElement[Any]:
+    """What rows are ordered by (the cursor side is ``cursors.sort_value``)."""
     if field is TrackOrderField.TITLE:
         return TrackRow.title_key  # type: ignore[return-value]
     if field is TrackOrderField.DURATION:
@@ -76,65 +62,14 @@ def _sort_expression(field: TrackOrderField) -> ColumnElement[Any]:
     return TrackRow.created_at  # type: ignore[return-value]
 
 
-def _sort_value(row: TrackRow, field: TrackOrderField) -> Any:
-    if field is TrackOrderField.TITLE:
-        return row.title_key
-    if field is TrackOrderField.DURATION:
-        return -1 if row.duration is None else row.duration
-    return row.created_at.isoformat()
-
-
-def encode_cursor(row: TrackRow, order: TrackOrder) -> str:
-    payload = json.dumps([order.field.value, _sort_value(row, order.field), row.id])
-    return base64.urlsafe_b64encode(payload.encode()).decode()
-
-
-def _decode_cursor(cursor: str, order: TrackOrder) -> tuple[Any, int]:
-    try:
-        field, value, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError) as exc:
-        raise BadUserInputError("invalid pagination cursor") from exc
-    if field != order.field.value or not isinstance(row_id, int):
-        raise BadUserInputError("the cursor belongs to a different ordering")
-    if order.field is TrackOrderField.CREATED_AT:
-        try:
-            value = datetime.fromisoformat(value)
-        except (TypeError, ValueError) as exc:
-            raise BadUserInputError("invalid pagination cursor") from exc
-    return value, row_id
-
-
 def _beyond(order: TrackOrder, cursor: str, *, forward: bool) -> ColumnElement[bool]:
     """Rows strictly after (forward) or before the cursor in the given ordering."""
-    value, row_id = _decode_cursor(cursor, order)
+    value, row_id = decode_cursor(cursor, order.field)
     expr = _sort_expression(order.field)
     ascending = forward != order.descending
     if ascending:
         return or_(expr > value, and_(expr == value, TrackRow.id > row_id))
     return or_(expr < value, and_(expr == value, TrackRow.id < row_id))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _where(flt: TrackFilter) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [TrackRow.hidden.is_(False)]
-    if flt.artist_did:
-        clauses.append(TrackRow.artist_did == flt.artist_did)
-    if flt.artist:
-        clauses.append(TrackRow.artist_key == flt.artist.strip().casefold())
-    if flt.album:
-        clauses.append(TrackRow.album_key == flt.album.strip().casefold())
-    if flt.file_type:
-        clauses.append(TrackRow.file_type == flt.file_type)
-    if flt.published is not None:
-        published = TrackRow.publish_state == PublishState.PUBLISHED
-        clauses.append(published if flt.published else ~published)
-    if flt.search and flt.search.strip():
-        pattern = f"%{_escape_like(flt.search.strip().casefold())}%"
-        clauses.append(TrackRow.search_text.like(pattern, escape="\\"))
-    return clauses
 
 
 def _ordered(stmt: Select[Any], order: TrackOrder, *, forward: bool) -> Select[Any]:
@@ -148,8 +83,11 @@ def _ordered(stmt: Select[Any], order: TrackOrder, *, forward: bool) -> Select[A
 class TrackIndex:
     """The tracks table. Each method runs in its own transaction unless a session is given."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, bounds: PageBounds | None = None
+    ) -> None:
         self._sessions = sessions
+        self._bounds = bounds or PageBounds()
 
     async def get(self, track_id: int) -> TrackRow | None:
         async with self._sessions() as db:
@@ -159,19 +97,30 @@ class TrackIndex:
         async with self._sessions() as db:
             return (await db.execute(select(TrackRow).where(TrackRow.uri == uri))).scalar()
 
-    async def get_many_by_uri(self, uris: Sequence[str]) -> dict[str, TrackRow]:
-        """Visible tracks by AT-URI (tracks of hidden accounts are left out)."""
+    async def get_many_by_uri(
+        self, uris: Sequence[str], viewer_did: str | None
+    ) -> dict[str, TrackRow]:
+        """Tracks by AT-URI that ``viewer_did`` may see (not of hidden accounts, not being
+        deleted, published or the viewer's own)."""
         async with self._sessions() as db:
-            stmt = select(TrackRow).where(TrackRow.uri.in_(uris), TrackRow.hidden.is_(False))
+            stmt = select(TrackRow).where(TrackRow.uri.in_(uris), *visible(), seen_by(viewer_did))
             return {row.uri: row for row in (await db.execute(stmt)).scalars()}
 
-    async def did_for_handle(self, handle: str) -> str | None:
+    async def did_for_handle(self, handle: str, viewer_did: str | None) -> str | None:
+        """The DID of an artist with tracks ``viewer_did`` may see, by handle."""
         async with self._sessions() as db:
-            stmt = select(TrackRow.artist_did).where(TrackRow.artist_handle == handle).limit(1)
+            stmt = (
+                select(TrackRow.artist_did)
+                .where(TrackRow.artist_handle == handle, *visible(), seen_by(viewer_did))
+                .limit(1)
+            )
             return (await db.execute(stmt)).scalar()
 
-    async def artist_stats(self, dids: Sequence[str]) -> dict[str, ArtistStats]:
-        """Handle, visible track count and total duration per DID, in one query."""
+    async def artist_stats(
+        self, dids: Sequence[str], viewer_did: str | None
+    ) -> dict[str, ArtistStats]:
+        """Handle, count and total duration of the tracks ``viewer_did`` may see, per DID, in one
+        query."""
         async with self._sessions() as db:
             stmt = (
                 select(
@@ -180,7 +129,7 @@ class TrackIndex:
                     func.count(),
                     func.coalesce(func.sum(TrackRow.duration), 0),
                 )
-                .where(TrackRow.artist_did.in_(dids), TrackRow.hidden.is_(False))
+                .where(TrackRow.artist_did.in_(dids), *visible(), seen_by(viewer_did))
                 .group_by(TrackRow.artist_did)
             )
             return {
@@ -189,8 +138,11 @@ class TrackIndex:
             }
 
     async def insert(self, row: TrackRow) -> TrackRow:
-        row.derive_keys()
+        """Insert ``row``, counting its audio object in the same transaction (the object must
+        have been announced with ``AudioRefs.intend`` and stored)."""
         async with self._sessions() as db, db.begin():
+            if row.file_id is not None and not await add_ref(db, row.file_id):
+                raise AudioRemovedError(row.file_id)
             db.add(row)
         return row
 
@@ -209,36 +161,82 @@ class TrackIndex:
             return None
         return row
 
-    async def claim_for_publish(
-        self, track_id: int, states: Sequence[PublishState], *, lease_until: datetime
+    async def claim(
+        self, track_id: int, lease: Lease, *, publish_from: Sequence[PublishState] = ()
     ) -> bool:
-        """Move a track to PUBLISHING (retried after ``lease_until`` if the writer dies) if it is
-        in one of ``states``; False if someone else did."""
-        async with self._sessions() as db, db.begin():
-            result = await db.execute(
-                update(TrackRow)
-                .where(TrackRow.id == track_id, TrackRow.publish_state.in_(list(states)))
-                .values(
-                    publish_state=PublishState.PUBLISHING,
-                    publish_error=None,
-                    next_publish_at=lease_until,
-                )
+        """Take the track's lease (compare-and-set: only when no live lease is held). With
+        ``publish_from``, only a track in one of those states, which moves to PUBLISHING (the
+        worker retries it once the lease lapses, should the holder die). False if taken."""
+        values: dict[str, Any] = {"lease_token": lease.token, "lease_until": lease.until}
+        conditions = [
+            TrackRow.id == track_id,
+            or_(TrackRow.lease_until.is_(None), TrackRow.lease_until < lease.now),
+        ]
+        if publish_from:
+            conditions.append(TrackRow.publish_state.in_([s.value for s in publish_from]))
+            conditions.append(TrackRow.delete_requested_at.is_(None))
+            values.update(
+                publish_state=PublishState.PUBLISHING.value,
+                publish_error=None,
+                next_publish_at=lease.until,
             )
+        async with self._sessions() as db, db.begin():
+            result = await db.execute(update(TrackRow).where(*conditions).values(**values))
             return bool(getattr(result, "rowcount", 0))
 
-    async def delete(self, track_id: int) -> None:
+    async def release(
+        self, track_id: int, lease: Lease, *, keep: bool = False, **values: Any
+    ) -> TrackRow | None:
+        """Write ``values`` and give the lease back (or ``keep`` it) — only while ``lease`` is
+        still held; None if it was lost (lapsed and taken over, or the track is gone)."""
         async with self._sessions() as db, db.begin():
-            await db.execute(delete(TrackRow).where(TrackRow.id == track_id))
+            row = await db.get(TrackRow, track_id, with_for_update=True)
+            if row is None or row.lease_token != lease.token:
+                return None
+            for name, value in values.items():
+                setattr(row, name, value)
+            if not keep:
+                row.lease_token, row.lease_until = None, None
+            row.derive_keys()
+        return row
 
-    async def file_in_use(self, file_id: str, *, excluding: int | None = None) -> bool:
-        """Whether a track other than ``excluding`` references the stored object ``file_id``."""
+    async def request_delete(self, track_id: int, lease: Lease) -> bool:
+        """Mark a track whose lease is held as being deleted (durably, before the PDS is told)."""
+        return (
+            await self.release(track_id, lease, keep=True, delete_requested_at=lease.now)
+            is not None
+        )
+
+    async def due_deletes(self, now: datetime, limit: int) -> list[TrackRow]:
+        """Deletes cut short (their process died): requested, and no live lease."""
         async with self._sessions() as db:
-            clause = TrackRow.file_id == file_id
-            if excluding is not None:
-                clause = and_(clause, TrackRow.id != excluding)
-            return bool((await db.execute(select(exists().where(clause)))).scalar())
+            stmt = (
+                select(TrackRow)
+                .where(
+                    TrackRow.delete_requested_at.is_not(None),
+                    or_(TrackRow.lease_until.is_(None), TrackRow.lease_until < now),
+                )
+                .order_by(TrackRow.delete_requested_at)
+                .limit(limit)
+            )
+            return list((await db.execute(stmt)).scalars())
 
-    async def due_for_publish(self, now: datetime, limit: int = 20) -> list[TrackRow]:
+    async def delete(self, track_id: int, lease: Lease) -> bool:
+        """Delete a track whose lease is held, uncounting its audio in the same transaction. True
+        also when the row is gone already (the firehose may remove it first); False when the
+        lease was lost."""
+        async with self._sessions() as db, db.begin():
+            row = await db.get(TrackRow, track_id, with_for_update=True)
+            if row is None:
+                return True
+            if row.lease_token != lease.token:
+                return False
+            await db.delete(row)
+            if row.file_id is not None:
+                await drop_ref(db, row.file_id, lease.now)
+        return True
+
+    async def due_for_publish(self, now: datetime, limit: int) -> list[TrackRow]:
         async with self._sessions() as db:
             stmt = (
                 select(TrackRow)
@@ -246,6 +244,7 @@ class TrackIndex:
                     TrackRow.publish_state.in_([PublishState.FAILED, PublishState.PUBLISHING]),
                     TrackRow.next_publish_at.is_not(None),
                     TrackRow.next_publish_at <= now,
+                    TrackRow.delete_requested_at.is_(None),
                 )
                 .order_by(TrackRow.next_publish_at)
                 .limit(limit)
@@ -255,13 +254,14 @@ class TrackIndex:
     async def page(self, flt: TrackFilter, order: TrackOrder, req: PageRequest) -> TrackPage:
         if req.first is not None and req.last is not None:
             raise BadUserInputError("pass either first or last, not both")
+        limit = self._bounds.max_size
         for name, size in (("first", req.first), ("last", req.last)):
-            if size is not None and not 0 <= size <= MAX_PAGE_SIZE:
-                raise BadUserInputError(f"{name} must be between 0 and {MAX_PAGE_SIZE}")
+            if size is not None and not 0 <= size <= limit:
+                raise BadUserInputError(f"{name} must be between 0 and {limit}")
         forward = req.last is None
         requested = req.first if forward else req.last
-        size = DEFAULT_PAGE_SIZE if requested is None else requested
-        where = _where(flt)
+        size = self._bounds.default_size if requested is None else requested
+        where = flt.clauses()
         cursor = req.after if forward else req.before
         other = req.before if forward else req.after
         stmt = select(TrackRow).where(*where)
@@ -286,7 +286,7 @@ class TrackIndex:
         has_next, has_previous = (more, before_exists) if forward else (before_exists, more)
         return TrackPage(
             rows=rows,
-            cursors=[encode_cursor(row, order) for row in rows],
+            cursors=[encode_cursor(row, order.field) for row in rows],
             has_next_page=has_next,
             has_previous_page=has_previous,
             total_count=int(total),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -9,42 +10,17 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
-from relay.db.models import TrackRow
-from relay.db.tracks import ArtistStats
-from relay.errors import ForbiddenError, RelayError, UnauthenticatedError
-from relay.services.events import TrackEventBus
-from relay.services.sessions import SessionService, Viewer
-from relay.services.sync import SyncCoordinator
-from relay.services.tracks import TrackService
-
-
-@dataclass(frozen=True)
-class InstanceInfo:
-    """What a client needs to know about this relay before it signs anyone in."""
-
-    max_upload_bytes: int
-    demo_handle: str | None = None
-    demo_password: str | None = None
-
-
-@dataclass(frozen=True)
-class Services:
-    """What resolvers may call. Built once per app in its lifespan."""
-
-    tracks: TrackService
-    sessions: SessionService
-    sync: SyncCoordinator
-    events: TrackEventBus
-    admins: frozenset[str]
-    playable_hosts: frozenset[str]
-    instance: InstanceInfo
-
+from relay.errors import ForbiddenError, RateLimitedError, RelayError, UnauthenticatedError
+from relay.services.app_services import Services
+from relay.services.sessions import Viewer
+from relay.services.views import ArtistView, TrackView
 
 SESSION_COOKIE = "relay_session"
 
 
 def session_token(request: Request | WebSocket) -> str | None:
-    """The caller's relay session: ``Authorization: Bearer …`` or the sign-in cookie."""
+    """The caller's relay session: ``Authorization: Bearer …`` or the sign-in cookie. (A WebSocket
+    opened by a page of another origin never gets here: Strawberry refuses it with 403.)"""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
@@ -58,34 +34,67 @@ class RelayContext:
     response: Response | WebSocket | None
     services: Services
     token: str | None
-    track_loader: DataLoader[str, TrackRow | None] = field(init=False)
-    artist_loader: DataLoader[str, ArtistStats | None] = field(init=False)
+    track_loader: DataLoader[str, TrackView | None] = field(init=False)
+    artist_loader: DataLoader[str, ArtistView | None] = field(init=False)
     _viewer: Viewer | None = field(default=None, init=False)
     _auth_error: RelayError | None = field(default=None, init=False)
+    _resolving: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _resolved: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        async def load(uris: list[str]) -> list[TrackRow | None]:
-            rows = await self.services.tracks.get_many(uris)
-            return [rows.get(uri) for uri in uris]
+        async def load(uris: list[str]) -> list[TrackView | None]:
+            views = await self.services.reads.get_many(uris, await self.viewer_did())
+            return [views.get(uri) for uri in uris]
 
-        async def load_artists(dids: list[str]) -> list[ArtistStats | None]:
-            stats = await self.services.tracks.artist_stats(dids)
-            return [stats.get(did) for did in dids]
+        async def load_artists(dids: list[str]) -> list[ArtistView | None]:
+            views = await self.services.reads.artists(dids, await self.viewer_did())
+            return [views.get(did) for did in dids]
 
         self.track_loader = DataLoader(load_fn=load)
         self.artist_loader = DataLoader(load_fn=load_artists)
 
     async def viewer(self) -> Viewer | None:
-        """The signed-in caller, or None (an invalid token reads as anonymous for queries)."""
-        if not self._resolved:
-            self._resolved = True
-            if self.token is not None:
-                try:
-                    self._viewer = await self.services.sessions.authenticate(self.token)
-                except UnauthenticatedError as exc:
-                    self._auth_error = exc
+        """The signed-in caller, or None (an invalid token reads as anonymous for queries).
+        Resolvers run concurrently: the first asks, the others wait for its answer."""
+        async with self._resolving:
+            if not self._resolved:
+                if self.token is not None:
+                    try:
+                        self._viewer = await self.services.sessions.authenticate(self.token)
+                    except UnauthenticatedError as exc:
+                        self._auth_error = exc
+                self._resolved = True
         return self._viewer
+
+    @property
+    def client_address(self) -> str:
+        """The address the request came from (the peer relay sees)."""
+        return self.request.client.host if self.request.client else "unknown"
+
+    async def caller_key(self) -> str:
+        """Who a per-caller rate limit counts: the signed-in account, else the address."""
+        did = await self.viewer_did()
+        return did if did is not None else f"address:{self.client_address}"
+
+    async def throttle(self, rule: str, key: str, *, cost: int = 1, count: bool = True) -> None:
+        """Count against a rate limit (or only check it, ``count=False``); a full one answers
+        HTTP 429 with ``Retry-After`` and ``RATE_LIMITED``."""
+        limits = self.services.limits
+        try:
+            if count:
+                await limits.hit(rule, key, cost=cost)
+            else:
+                await limits.check(rule, key)
+        except RateLimitedError as exc:
+            if isinstance(self.response, Response):
+                self.response.status_code = 429
+                self.response.headers["Retry-After"] = str(exc.retry_after)
+            raise
+
+    async def viewer_did(self) -> str | None:
+        """Whose unpublished tracks this request may see (None: nobody's)."""
+        viewer = await self.viewer()
+        return None if viewer is None else viewer.did
 
     async def require_admin(self) -> Viewer:
         viewer = await self.require_viewer()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import strawberry
 from strawberry.file_uploads import Upload
 
-from relay.graphql.types import FileType
+from relay.graphql.enums import FileType
+from relay.services import track_reads
 
 
 @strawberry.input
@@ -20,8 +21,21 @@ class TrackFilter:
     published: bool | None = strawberry.field(
         default=None,
         description="Only tracks whose record is on the PDS (true), or only drafts and "
-        "unfinished publishes (false).",
+        "unfinished publishes (false) — which are only ever your own.",
     )
+
+    def value(self, viewer_did: str | None) -> track_reads.TrackFilter:
+        """The filter the services apply (to queries and to live events alike), for the caller
+        ``viewer_did`` (None: anonymous)."""
+        return track_reads.TrackFilter(
+            artist_did=self.artist_did,
+            artist=self.artist,
+            album=self.album,
+            file_type=self.file_type,
+            search=self.search,
+            published=self.published,
+            viewer_did=viewer_did,
+        )
 
 
 @strawberry.input

@@ -6,13 +6,14 @@ import strawberry
 from starlette.responses import Response
 from strawberry import relay
 
-from relay.errors import BadUserInputError
+from relay.errors import BadUserInputError, UnauthenticatedError
 from relay.graphql.context import SESSION_COOKIE, RelayContext
 from relay.graphql.inputs import BackfillInput, UpdateTrackInput, UploadTrackInput
 from relay.graphql.sync_types import BackfillStarted
 from relay.graphql.types import DeleteTrackPayload, LoginPayload, Track, Viewer
 from relay.services.backfill import BackfillRequest
-from relay.services.tracks import StagedUpload, TrackChanges
+from relay.services.track_edits import TrackChanges
+from relay.services.track_uploads import StagedUpload, TrackFields
 
 Info = strawberry.Info[RelayContext, None]
 
@@ -39,39 +40,48 @@ class Mutation:
             raise BadUserInputError(
                 "file must be sent as a multipart upload (graphql-multipart-request spec)"
             )
-        row = await info.context.services.tracks.upload(
-            viewer,
-            input.file,
-            title=input.title,
-            artist=input.artist,
-            album=input.album,
-            publish=input.publish,
+        await info.context.throttle("uploads_per_caller", viewer.did)
+        await info.context.throttle(
+            "upload_bytes_per_caller", viewer.did, cost=max(1, input.file.size)
         )
-        return Track.from_row(row)
+        fields = TrackFields(title=input.title, artist=input.artist, album=input.album)
+        view = await info.context.services.uploads.upload(
+            viewer, input.file, fields, publish=input.publish
+        )
+        return Track.of(view)
 
     @strawberry.mutation(description="Publish a draft, or retry a failed publish, now.")
     async def publish_track(self, info: Info, id: strawberry.ID) -> Track:
         viewer = await info.context.require_viewer()
-        row = await info.context.services.tracks.publish(viewer, track_uri(id))
-        return Track.from_row(row)
+        view = await info.context.services.publishing.publish(viewer, track_uri(id))
+        return Track.of(view)
 
     @strawberry.mutation(description="Edit metadata; a published record is rewritten in place.")
     async def update_track(self, info: Info, id: strawberry.ID, input: UpdateTrackInput) -> Track:
         viewer = await info.context.require_viewer()
         changes = TrackChanges(title=input.title, artist=input.artist, album=input.album)
-        row = await info.context.services.tracks.update(viewer, track_uri(id), changes)
-        return Track.from_row(row)
+        view = await info.context.services.edits.update(viewer, track_uri(id), changes)
+        return Track.of(view)
 
     @strawberry.mutation(description="Delete the PDS record, the audio and the index entry.")
     async def delete_track(self, info: Info, id: strawberry.ID) -> DeleteTrackPayload:
         viewer = await info.context.require_viewer()
-        row = await info.context.services.tracks.delete(viewer, track_uri(id))
-        return DeleteTrackPayload(deleted_id=id, uri=row.uri)
+        view = await info.context.services.edits.delete(viewer, track_uri(id))
+        return DeleteTrackPayload(deleted_id=id, uri=view.uri)
 
     @strawberry.mutation(description="Sign in with a handle or DID and an app password.")
     async def login(self, info: Info, identifier: str, password: str) -> LoginPayload:
-        token, viewer = await info.context.services.sessions.login(identifier, password)
-        return LoginPayload(token=token, viewer=Viewer.from_value(viewer))
+        context = info.context
+        await context.throttle("login_per_address", context.client_address)
+        # The 21st failed attempt at one identifier in a window never reaches the PDS.
+        account = identifier.strip().lower().removeprefix("@")
+        await context.throttle("failed_logins_per_identifier", account, count=False)
+        try:
+            token, viewer = await context.services.sessions.login(identifier, password)
+        except (UnauthenticatedError, BadUserInputError):
+            await context.services.limits.hit("failed_logins_per_identifier", account)
+            raise
+        return LoginPayload(token=token, viewer=Viewer.of(viewer))
 
     @strawberry.mutation(description="Index records from users' repos in the background (admins).")
     async def backfill(self, info: Info, input: BackfillInput) -> BackfillStarted:

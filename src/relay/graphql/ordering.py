@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 import strawberry
 
-from relay.db.tracks import TrackOrder as OrderValue
-from relay.db.tracks import TrackOrderField as OrderFieldValue
-
-
-@strawberry.enum
-class TrackOrderField(Enum):
-    CREATED_AT = "CREATED_AT"
-    TITLE = "TITLE"
-    DURATION = "DURATION"
-
-
-@strawberry.enum
-class OrderDirection(Enum):
-    ASC = "ASC"
-    DESC = "DESC"
+from relay.domain import TrackOrder
+from relay.graphql.enums import OrderDirection, TrackOrderField
 
 
 @strawberry.input(name="TrackOrder")
@@ -29,8 +14,7 @@ class TrackOrderInput:
     direction: OrderDirection = OrderDirection.DESC
 
 
-def order_value(order: TrackOrderInput | None) -> OrderValue:
-    order = order or TrackOrderInput()
-    return OrderValue(
-        field=OrderFieldValue(order.field.value), descending=order.direction is OrderDirection.DESC
-    )
+def order_value(order: TrackOrderInput | None) -> TrackOrder:
+    if order is None:
+        return TrackOrder()
+    return TrackOrder(field=order.field, direction=order.direction)

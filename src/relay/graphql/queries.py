@@ -5,22 +5,13 @@ from __future__ import annotations
 import strawberry
 from strawberry import relay
 
-from relay.db.tracks import PageRequest
-from relay.db.tracks import TrackFilter as FilterValue
+from relay.domain import FileType, PageRequest
 from relay.errors import BadUserInputError
 from relay.graphql.context import RelayContext
 from relay.graphql.inputs import TrackFilter
 from relay.graphql.ordering import TrackOrderInput, order_value
 from relay.graphql.sync_types import SyncStatus
-from relay.graphql.types import (
-    Artist,
-    DemoAccount,
-    FileType,
-    Instance,
-    Track,
-    TrackConnection,
-    Viewer,
-)
+from relay.graphql.types import Artist, DemoAccount, Instance, Track, TrackConnection, Viewer
 
 Info = strawberry.Info[RelayContext, None]
 
@@ -35,13 +26,13 @@ class Query:
             return None
         if global_id.type_name != "Track":
             return None
-        row = await info.context.track_loader.load(global_id.node_id)
-        return None if row is None else Track.from_row(row)
+        view = await info.context.track_loader.load(global_id.node_id)
+        return None if view is None else Track.of(view)
 
     @strawberry.field(description="One track by its AT-URI.")
     async def track(self, info: Info, uri: str) -> Track | None:
-        row = await info.context.track_loader.load(uri)
-        return None if row is None else Track.from_row(row)
+        view = await info.context.track_loader.load(uri)
+        return None if view is None else Track.of(view)
 
     @strawberry.field(description="Tracks in relay's index, filtered, sorted and paginated.")
     async def tracks(
@@ -54,20 +45,12 @@ class Query:
         where: TrackFilter | None = None,
         order_by: TrackOrderInput | None = None,
     ) -> TrackConnection:
-        flt = where or TrackFilter()
-        page = await info.context.services.tracks.page(
-            FilterValue(
-                artist_did=flt.artist_did,
-                artist=flt.artist,
-                album=flt.album,
-                file_type=flt.file_type.value if flt.file_type else None,
-                search=flt.search,
-                published=flt.published,
-            ),
+        page = await info.context.services.reads.page(
+            (where or TrackFilter()).value(await info.context.viewer_did()),
             order_value(order_by),
             PageRequest(first=first, after=after, last=last, before=before),
         )
-        return TrackConnection.from_page(page)
+        return TrackConnection.of(page)
 
     @strawberry.field(description="A musician by DID or handle, with their tracks.")
     async def artist(
@@ -77,11 +60,13 @@ class Query:
             raise BadUserInputError("pass exactly one of did or handle")
         if did is None:
             assert handle is not None
-            did = await info.context.services.tracks.did_for_handle(handle)
+            did = await info.context.services.reads.did_for_handle(
+                handle, await info.context.viewer_did()
+            )
             if did is None:
                 return None
-        stats = await info.context.artist_loader.load(did)
-        return None if stats is None else Artist.from_stats(did, stats)
+        view = await info.context.artist_loader.load(did)
+        return None if view is None else Artist.of(did, view)
 
     @strawberry.field(description="Firehose and backfill state (admins only).")
     async def sync_status(self, info: Info) -> SyncStatus:
@@ -91,7 +76,7 @@ class Query:
     @strawberry.field(description="The signed-in user, or null.")
     async def viewer(self, info: Info) -> Viewer | None:
         viewer = await info.context.viewer()
-        return None if viewer is None else Viewer.from_value(viewer)
+        return None if viewer is None else Viewer.of(viewer)
 
     @strawberry.field(description="Upload limits and, on a sandbox, its demo account.")
     def instance(self, info: Info) -> Instance:

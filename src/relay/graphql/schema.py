@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from graphql.error import GraphQLError
 from strawberry.types import ExecutionContext
 
-from graphql.error import GraphQLError
 from relay.graphql.errors import ErrorCodes
+from relay.graphql.limits import QueryLimits
 from relay.graphql.mutations import Mutation
 from relay.graphql.queries import Query
 from relay.graphql.subscriptions import Subscription
+from relay.graphql.throttling import MutationRateLimit
 
 
 class RelaySchema(strawberry.Schema):
@@ -21,9 +23,14 @@ class RelaySchema(strawberry.Schema):
         """Logging happens in ``ErrorCodes``, where the original exception is still known."""
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
+    """The schema; with ``limits``, documents over them are refused before anything runs."""
+    bounds = [] if limits is None else limits.extensions()
     return RelaySchema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=[ErrorCodes]
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[ErrorCodes, *bounds, MutationRateLimit],
     )
 
 

@@ -70,6 +70,17 @@ class BackfillProgress:
         )
 
 
+@strawberry.type(description="A firehose this process follows.")
+class FirehoseSource:
+    source: str = strawberry.field(description="The stream, as ws(s)://host/xrpc.")
+    connected: bool
+    since: datetime | None = strawberry.field(
+        description="When it connected, or when it was lost (while not connected)."
+    )
+    last_error: str | None = strawberry.field(description="Why it last failed or closed.")
+    last_error_at: datetime | None
+
+
 @strawberry.type
 class SyncStatus:
     cursors: list[CursorStatus]
@@ -82,6 +93,9 @@ class SyncStatus:
     backfill_queued: int
     backfill_repos: list[CountByName] = strawberry.field(
         description="Repos of unfinished runs by status (pending, done, failed)."
+    )
+    firehose: list[FirehoseSource] = strawberry.field(
+        description="The firehose this process follows (RELAY_FIREHOSE_URL), if any."
     )
 
     @classmethod
@@ -103,6 +117,16 @@ class SyncStatus:
             backfill_queued=report.backfill_queued,
             backfill_repos=[
                 CountByName(name=k, count=v) for k, v in sorted(report.backfill_repos.items())
+            ],
+            firehose=[
+                FirehoseSource(
+                    source=state.source,
+                    connected=state.connected,
+                    since=state.since,
+                    last_error=state.last_error,
+                    last_error_at=state.last_error_at,
+                )
+                for state in report.firehose
             ],
         )
 

@@ -1,41 +1,27 @@
-"""GraphQL object types and enums."""
+"""GraphQL object types: each maps a read model from the services (never an ORM row)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from relay.db.models import PublishState as PublishStateValue
-from relay.db.models import TrackRow
-from relay.db.tracks import ArtistStats, PageRequest, TrackPage
-from relay.db.tracks import TrackFilter as FilterValue
+from relay.domain import PageRequest
+from relay.graphql.enums import FileType, PublishState, TrackEventKind
 from relay.graphql.ordering import TrackOrderInput, order_value
 from relay.services.sessions import Viewer as ViewerValue
+from relay.services.track_reads import TrackFilter
+from relay.services.views import ArtistView, TrackPageView, TrackView
 
 
-@strawberry.enum(description="Where a track stands with the musician's PDS.")
-class PublishState(Enum):
-    DRAFT = "DRAFT"
-    PUBLISHING = "PUBLISHING"
-    PUBLISHED = "PUBLISHED"
-    FAILED = "FAILED"
-
-
-@strawberry.enum(description="Audio container formats relay accepts.")
-class FileType(Enum):
-    MP3 = "mp3"
-    WAV = "wav"
-    OGG = "ogg"
-    FLAC = "flac"
-
-
-@strawberry.type(description="A track in relay's index; its record lives in the artist's repo.")
+@strawberry.type(
+    description="A track in relay's index; its record lives in the artist's repo. Drafts and "
+    "unfinished or failed publishes are seen by their owner only."
+)
 class Track(relay.Node):
     node_uri: relay.NodeID[str]
     rkey: str
@@ -55,15 +41,14 @@ class Track(relay.Node):
         description="Why the last publish failed (FAILED tracks)."
     )
     audio_host: str = strawberry.field(description="Host of audioUrl.")
-    row: strawberry.Private[TrackRow]
+    view: strawberry.Private[TrackView]
 
     @strawberry.field(
         description="The app.relay.track record exactly as relay writes it to the artist's repo "
         "(for a draft: what publishing will write)."
     )
-    def record(self, info: strawberry.Info[Any, Any]) -> JSON:
-        record: dict[str, object] = info.context.services.tracks.record_json(self.row)
-        return record  # type: ignore[return-value]  # JSON is a scalar alias of any JSON value
+    def record(self) -> JSON:
+        return self.view.record.to_data()  # type: ignore[return-value]  # JSON: any JSON value
 
     @strawberry.field(
         description="Whether audioUrl is on a host this relay vouches for "
@@ -77,33 +62,33 @@ class Track(relay.Node):
         "`artist` stays the name written in the record."
     )
     async def artist_profile(self, info: strawberry.Info[Any, Any]) -> Artist:
-        stats = await info.context.artist_loader.load(self.artist_did)
-        return Artist.from_stats(self.artist_did, stats)
+        view = await info.context.artist_loader.load(self.artist_did)
+        return Artist.of(self.artist_did, view)
 
     @strawberry.field(description="The record's AT-URI: at://did/app.relay.track/rkey.")
     def uri(self) -> str:
         return self.node_uri
 
     @classmethod
-    def from_row(cls, row: TrackRow) -> Track:
+    def of(cls, view: TrackView) -> Track:
         return cls(
-            node_uri=row.uri,
-            rkey=row.rkey,
-            cid=row.cid,
-            title=row.title,
-            artist=row.artist,
-            album=row.album,
-            audio_url=row.audio_url,
-            file_type=FileType(row.file_type),
-            duration=row.duration,
-            created_at=row.created_at,
-            indexed_at=row.indexed_at,
-            artist_did=row.artist_did,
-            artist_handle=row.artist_handle,
-            publish_state=PublishState(PublishStateValue(row.publish_state).value),
-            publish_error=row.publish_error,
-            audio_host=row.audio_host,
-            row=row,
+            node_uri=view.uri,
+            rkey=view.rkey,
+            cid=view.cid,
+            title=view.title,
+            artist=view.artist,
+            album=view.album,
+            audio_url=view.audio_url,
+            file_type=view.file_type,
+            duration=view.duration,
+            created_at=view.created_at,
+            indexed_at=view.indexed_at,
+            artist_did=view.artist_did,
+            artist_handle=view.artist_handle,
+            publish_state=view.publish_state,
+            publish_error=view.publish_error,
+            audio_host=view.audio_host,
+            view=view,
         )
 
     @classmethod
@@ -114,8 +99,8 @@ class Track(relay.Node):
         node_ids: Iterable[str],
         required: bool = False,
     ) -> list[Track | None]:
-        rows = await info.context.track_loader.load_many(list(node_ids))
-        return [None if row is None else cls.from_row(row) for row in rows]
+        views = await info.context.track_loader.load_many(list(node_ids))
+        return [None if view is None else cls.of(view) for view in views]
 
 
 @strawberry.type
@@ -139,10 +124,10 @@ class TrackConnection:
     total_count: int = strawberry.field(description="Tracks matching the filter, on all pages.")
 
     @classmethod
-    def from_page(cls, page: TrackPage) -> TrackConnection:
+    def of(cls, page: TrackPageView) -> TrackConnection:
         edges = [
-            TrackEdge(cursor=cursor, node=Track.from_row(row))
-            for row, cursor in zip(page.rows, page.cursors, strict=True)
+            TrackEdge(cursor=cursor, node=Track.of(view))
+            for view, cursor in zip(page.tracks, page.cursors, strict=True)
         ]
         return cls(
             edges=edges,
@@ -164,11 +149,14 @@ class Artist:
     total_duration: int = strawberry.field(description="Sum of track durations, in seconds.")
 
     @classmethod
-    def from_stats(cls, did: str, stats: ArtistStats | None) -> Artist:
-        if stats is None:
+    def of(cls, did: str, view: ArtistView | None) -> Artist:
+        if view is None:
             return cls(did=did, handle=None, track_count=0, total_duration=0)
         return cls(
-            did=did, handle=stats.handle, track_count=stats.tracks, total_duration=stats.seconds
+            did=did,
+            handle=view.handle,
+            track_count=view.track_count,
+            total_duration=view.total_duration,
         )
 
     @strawberry.field(description="This artist's tracks, newest first unless ordered otherwise.")
@@ -181,19 +169,12 @@ class Artist:
         before: str | None = None,
         order_by: TrackOrderInput | None = None,
     ) -> TrackConnection:
-        page = await info.context.services.tracks.page(
-            FilterValue(artist_did=self.did),
+        page = await info.context.services.reads.page(
+            TrackFilter(artist_did=self.did, viewer_did=await info.context.viewer_did()),
             order_value(order_by),
             PageRequest(first=first, after=after, last=last, before=before),
         )
-        return TrackConnection.from_page(page)
-
-
-@strawberry.enum
-class TrackEventKind(Enum):
-    CREATED = "created"
-    UPDATED = "updated"
-    DELETED = "deleted"
+        return TrackConnection.of(page)
 
 
 @strawberry.type(description="A change to the index: relay's own writes and the network's.")
@@ -210,7 +191,7 @@ class Viewer:
     pds_url: str
 
     @classmethod
-    def from_value(cls, viewer: ViewerValue) -> Viewer:
+    def of(cls, viewer: ViewerValue) -> Viewer:
         return cls(did=viewer.did, handle=viewer.handle, pds_url=viewer.pds_url)
 
 

@@ -6,6 +6,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
+from relay.http.state import relay_of
 from relay.media.probe import CONTENT_TYPES
 from relay.storage.filesystem import FilesystemAudioStore
 
@@ -13,7 +14,7 @@ _NOT_FOUND = "no such audio file"
 
 
 async def serve_audio(request: Request) -> Response:
-    store = request.app.state.store
+    store = relay_of(request).store
     file_id: str = request.path_params["file_id"]
     if not isinstance(store, FilesystemAudioStore):
         return PlainTextResponse("audio is served by the object store", status_code=404)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from cross_web import HTTPException
-from cross_web.request._starlette import StarletteRequestAdapter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
@@ -15,9 +15,10 @@ from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.schema import BaseSchema
 from strawberry.types.unset import UNSET
 
-from relay.errors import PayloadTooLargeError, RelayError
-from relay.graphql.context import RelayContext, Services, session_token
-from relay.http.uploads import MAX_FIELD_BYTES, PREFLIGHT_HEADERS, UploadStaging
+from relay.errors import PayloadTooLargeError, RelayError, UnauthenticatedError
+from relay.graphql.context import RelayContext, session_token
+from relay.http.state import relay_of
+from relay.http.uploads import PREFLIGHT_HEADERS, MultipartBounds, UploadStaging, staging_dir
 
 PREFLIGHT_MESSAGE = (
     "multipart uploads must carry a header that forces a CORS preflight, such as "
@@ -26,10 +27,16 @@ PREFLIGHT_MESSAGE = (
 )
 
 
-class _RequestAdapter(StarletteRequestAdapter):
-    def __init__(self, request: Request) -> None:
-        super().__init__(request)
-        self.starlette_request = request
+@dataclass(frozen=True)
+class _HttpRequest:
+    """The request being run and where its files are staged (Strawberry's multipart hook only
+    receives its own adapter, so the view hands these over through a context variable)."""
+
+    request: Request
+    staging: UploadStaging
+
+
+_current: ContextVar[_HttpRequest] = ContextVar("relay_graphql_request")
 
 
 def error_response(error: RelayError, status: int) -> JSONResponse:
@@ -43,19 +50,18 @@ def error_response(error: RelayError, status: int) -> JSONResponse:
 
 
 class RelayGraphQL(GraphQL[RelayContext, None]):
-    request_adapter_class = _RequestAdapter
-
-    def __init__(self, schema: BaseSchema, *, staging_dir: Path, max_upload_bytes: int) -> None:
+    def __init__(self, schema: BaseSchema, *, bounds: MultipartBounds) -> None:
         super().__init__(schema, graphql_ide=None, multipart_uploads_enabled=True)
-        self._staging_dir = staging_dir
-        self._max_upload_bytes = max_upload_bytes
+        self._bounds = bounds
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RelayContext:
-        services: Services = request.app.state.services
         return RelayContext(
-            request=request, response=response, services=services, token=session_token(request)
+            request=request,
+            response=response,
+            services=relay_of(request).services,
+            token=session_token(request),
         )
 
     async def run(
@@ -63,32 +69,39 @@ class RelayGraphQL(GraphQL[RelayContext, None]):
     ) -> Any:
         if isinstance(request, WebSocket):
             return await super().run(request, context, root_value)
-        staging = UploadStaging(self._staging_dir, self._max_upload_bytes)
-        request.state.upload_staging = staging
+        staging = UploadStaging(
+            staging_dir(relay_of(request).settings.data_dir / "tmp"), self._bounds
+        )
+        token = _current.set(_HttpRequest(request, staging))
         try:
             return await super().run(request, context, root_value)
         except PayloadTooLargeError as exc:
             return error_response(exc, 413)
+        except UnauthenticatedError as exc:
+            return error_response(exc, 401)
         except RelayError as exc:
             return error_response(exc, 400)
         finally:
+            _current.reset(token)
             await staging.cleanup()
 
     async def parse_multipart(self, request: Any) -> dict[str, str]:
-        starlette_request: Request = request.starlette_request
-        headers = starlette_request.headers
+        current = _current.get()
+        headers = current.request.headers
         if not any(name in headers for name in PREFLIGHT_HEADERS):
             raise HTTPException(400, PREFLIGHT_MESSAGE)
+        # Only a signed-in caller may make relay stage files: checked before a byte is read.
+        token = session_token(current.request)
+        if token is None:
+            raise UnauthenticatedError("sign in before uploading: send 'Authorization: Bearer …'")
+        await relay_of(current.request).services.sessions.authenticate(token)
         declared = headers.get("content-length")
-        if (
-            declared
-            and declared.isdigit()
-            and int(declared) > self._max_upload_bytes + MAX_FIELD_BYTES
-        ):
+        if declared and declared.isdigit() and int(declared) > self._bounds.max_body_bytes:
             # Refuse before reading a byte of a body that announces itself as too large.
-            raise PayloadTooLargeError(self._max_upload_bytes)
-        staging: UploadStaging = starlette_request.state.upload_staging
-        parsed = await staging.parse(headers.get("content-type", ""), starlette_request.stream())
+            raise PayloadTooLargeError(self._bounds.max_file_bytes)
+        parsed = await current.staging.parse(
+            headers.get("content-type", ""), current.request.stream()
+        )
         try:
             result: dict[str, str] = replace_placeholders_with_files(
                 parsed.operations, parsed.files_map, parsed.files

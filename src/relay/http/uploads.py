@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import secrets
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +24,59 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from relay.errors import BadUserInputError, PayloadTooLargeError
-from relay.services.tracks import StagedUpload
+from relay.liveness import process_running
+from relay.services.track_uploads import StagedUpload
 
-MAX_FIELD_BYTES = 1024 * 1024
-MAX_FILES = 10
-_FLUSH_BYTES = 1024 * 1024
+_FLUSH_BYTES = 1024 * 1024  # file data is written in chunks of this size (not a bound)
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
 
 # Headers a browser cannot send cross-site without a CORS preflight; one must be present on a
 # multipart request, or a form on any web page could post uploads with the user's cookies.
 PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name", "graphql-preflight")
+
+
+def staging_dir(root: Path) -> Path:
+    """This process's staging area under ``root`` (processes may share a data dir)."""
+    return root / f"p{os.getpid()}"
+
+
+def remove_stale_staging(root: Path) -> int:
+    """At start: remove what crashed processes left in the staging area ``root`` — every entry
+    but the staging directories of other processes still running (a directory named after this
+    process's own pid is a dead predecessor's). Returns how many entries went."""
+    removed = 0
+    for entry in root.iterdir() if root.is_dir() else ():
+        pid = entry.name[1:]
+        if (
+            entry.is_dir()
+            and entry.name.startswith("p")
+            and pid.isdigit()
+            and process_running(int(pid))
+        ):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+@dataclass(frozen=True)
+class MultipartBounds:
+    """What one multipart request may hold (settings: max_upload_bytes, max_form_field_bytes,
+    max_upload_files)."""
+
+    max_file_bytes: int
+    max_field_bytes: int = 1024 * 1024
+    max_files: int = 10
+    max_parts: int = 16
+    max_part_header_bytes: int = 8 * 1024
+
+    @property
+    def max_body_bytes(self) -> int:
+        """A declared Content-Length above this cannot be a request relay would accept."""
+        return self.max_file_bytes + self.max_field_bytes
 
 
 @dataclass
@@ -63,9 +108,9 @@ def _write(part: _Part, data: bytes) -> None:
 class UploadStaging:
     """Stages the files of one request under ``directory``."""
 
-    def __init__(self, directory: Path, max_file_bytes: int) -> None:
+    def __init__(self, directory: Path, bounds: MultipartBounds) -> None:
         self._dir = directory
-        self._max = max_file_bytes
+        self._bounds = bounds
         self._paths: list[Path] = []
         self._handles: list[BinaryIO] = []
 
@@ -80,14 +125,25 @@ class UploadStaging:
         header_field = bytearray()
         header_value = bytearray()
         headers: dict[bytes, bytes] = {}
+        header_bytes = 0
 
         def on_part_data(data: bytes, start: int, end: int) -> None:
             events.append(("data", bytes(data[start:end])))
 
+        def count_header(size: int) -> None:
+            nonlocal header_bytes
+            header_bytes += size
+            if header_bytes > self._bounds.max_part_header_bytes:
+                raise BadUserInputError(
+                    f"a part's headers exceed {self._bounds.max_part_header_bytes} bytes"
+                )
+
         def on_header_field(data: bytes, start: int, end: int) -> None:
+            count_header(end - start)
             header_field.extend(data[start:end])
 
         def on_header_value(data: bytes, start: int, end: int) -> None:
+            count_header(end - start)
             header_value.extend(data[start:end])
 
         def on_header_end() -> None:
@@ -105,6 +161,8 @@ class UploadStaging:
                 )
             )
             headers.clear()
+            nonlocal header_bytes
+            header_bytes = 0
 
         def on_part_end() -> None:
             events.append(("end", b""))
@@ -123,7 +181,12 @@ class UploadStaging:
         fields: dict[str, bytes] = {}
         files: dict[str, StagedUpload] = {}
         part = _Part()
+        names: set[str] = set()
+        received = 0
         async for chunk in body:
+            received += len(chunk)
+            if received > self._bounds.max_body_bytes:  # also when no length was declared
+                raise PayloadTooLargeError(self._bounds.max_file_bytes)
             try:
                 parser.write(chunk)
             except MultipartParseError as exc:
@@ -131,6 +194,13 @@ class UploadStaging:
             for kind, payload in events:
                 if kind == "begin":
                     part = await self._begin(json.loads(payload), len(files))
+                    if part.name in names:
+                        raise BadUserInputError(f"the part {part.name!r} is sent twice")
+                    names.add(part.name)
+                    if len(names) > self._bounds.max_parts:
+                        raise BadUserInputError(
+                            f"at most {self._bounds.max_parts} parts per request"
+                        )
                 elif kind == "data":
                     await self._data(part, payload)
                 else:
@@ -145,8 +215,8 @@ class UploadStaging:
             raise BadUserInputError("each multipart part needs a form-data content-disposition")
         part = _Part(name=options[b"name"].decode("utf-8", "replace"))
         if b"filename" in options:
-            if file_count >= MAX_FILES:
-                raise BadUserInputError(f"at most {MAX_FILES} files per request")
+            if file_count >= self._bounds.max_files:
+                raise BadUserInputError(f"at most {self._bounds.max_files} files per request")
             part.filename = options[b"filename"].decode("utf-8", "replace")
             part.content_type = headers.get("content-type")
             suffix = Path(part.filename).suffix
@@ -161,12 +231,12 @@ class UploadStaging:
     async def _data(self, part: _Part, data: bytes) -> None:
         if part.handle is None:
             part.text.extend(data)
-            if len(part.text) > MAX_FIELD_BYTES:
+            if len(part.text) > self._bounds.max_field_bytes:
                 raise BadUserInputError(f"form field {part.name!r} is too large")
             return
         part.size += len(data)
-        if part.size > self._max:
-            raise PayloadTooLargeError(self._max)
+        if part.size > self._bounds.max_file_bytes:
+            raise PayloadTooLargeError(self._bounds.max_file_bytes)
         part.pending.extend(data)
         if len(part.pending) >= _FLUSH_BYTES:
             await self._flush(part)

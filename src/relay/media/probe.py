@@ -17,22 +17,23 @@ from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
+from relay.domain import FileType
 from relay.errors import InvalidAudioError
 
-SUPPORTED_FORMATS: tuple[str, ...] = ("mp3", "wav", "ogg", "flac")
-CONTENT_TYPES = {
-    "mp3": "audio/mpeg",
-    "wav": "audio/wav",
-    "ogg": "audio/ogg",
-    "flac": "audio/flac",
+SUPPORTED_FORMATS: tuple[FileType, ...] = tuple(FileType)
+CONTENT_TYPES: dict[str, str] = {
+    FileType.MP3: "audio/mpeg",
+    FileType.WAV: "audio/wav",
+    FileType.OGG: "audio/ogg",
+    FileType.FLAC: "audio/flac",
 }
-_KINDS: tuple[tuple[type[mutagen.FileType], str], ...] = (
-    (MP3, "mp3"),
-    (WAVE, "wav"),
-    (FLAC, "flac"),
-    (OggVorbis, "ogg"),
-    (OggOpus, "ogg"),
-    (OggFLAC, "ogg"),
+_KINDS: tuple[tuple[type[mutagen.FileType], FileType], ...] = (
+    (MP3, FileType.MP3),
+    (WAVE, FileType.WAV),
+    (FLAC, FileType.FLAC),
+    (OggVorbis, FileType.OGG),
+    (OggOpus, FileType.OGG),
+    (OggFLAC, FileType.OGG),
 )
 _TAG_KEYS = {
     "title": ("title", "TIT2", "INAM"),
@@ -43,7 +44,7 @@ _TAG_KEYS = {
 
 @dataclass(frozen=True)
 class AudioInfo:
-    file_type: str
+    file_type: FileType
     content_type: str
     duration_seconds: int
     tags: dict[str, str]

@@ -27,6 +27,7 @@ from relay.atproto.repos import RepoClient, RepoRecord
 from relay.clock import Clock
 from relay.db.models import TrackRow
 from relay.db.sync import RecordDelete, SyncStore
+from relay.domain import TrackEventKind
 from relay.errors import RelayError
 from relay.services.ingest import TrackIngest
 
@@ -208,7 +209,7 @@ class Backfill:
             applied = await self._sync.apply(
                 [RecordDelete(uri) for uri in sorted(gone)], now=self._clock.now()
             )
-            self._ingest.announce(applied)
+            await self._ingest.announce(applied)
             report.removed += len(applied)
             if self._on_removed is not None:
                 await self._on_removed([change.row for change in applied])
@@ -235,8 +236,8 @@ class Backfill:
                 changes.append(change)
                 seen.add(change.uri)
         applied = await self._sync.apply(changes, now=self._clock.now())
-        self._ingest.announce(applied)
+        await self._ingest.announce(applied)
         report.records += len(records)
-        report.created += sum(1 for a in applied if a.kind == "created")
-        report.updated += sum(1 for a in applied if a.kind == "updated")
+        report.created += sum(1 for a in applied if a.kind is TrackEventKind.CREATED)
+        report.updated += sum(1 for a in applied if a.kind is TrackEventKind.UPDATED)
         return len(records)

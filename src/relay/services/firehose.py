@@ -13,14 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from atproto_client import models
 from atproto_core.car import CAR
-from atproto_firehose import AsyncFirehoseSubscribeReposClient, parse_subscribe_repos_message
+from atproto_firehose import parse_subscribe_repos_message
+from atproto_subscription.frames import ErrorFrame, Frame
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from relay.atproto.commits import CommitError, block, verify_commit
+from relay.atproto.commits import block, verify_commit
 from relay.atproto.identity import Identity, IdentityResolver
 from relay.atproto.records import TRACK_NSID
 from relay.clock import Clock
@@ -34,7 +38,8 @@ from relay.db.sync import (
     RecordDelete,
     SyncStore,
 )
-from relay.errors import RelayError
+from relay.domain import TrackEventKind
+from relay.errors import CommitError, RelayError
 from relay.services.backfill import BackfillRequest
 from relay.services.ingest import TrackIngest
 
@@ -42,6 +47,31 @@ log = logging.getLogger(__name__)
 
 Schedule = Callable[[BackfillRequest], object]
 OnRemoved = Callable[[Sequence[TrackRow]], Awaitable[None]]
+
+
+class StreamError(RelayError):
+    """The stream said something relay cannot follow (an error frame)."""
+
+
+@dataclass
+class StreamState:
+    """One firehose source as ``syncStatus`` shows it: connected or not, since when, and the last
+    reason it failed."""
+
+    source: str
+    connected: bool = False
+    since: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+    def connect(self, now: datetime) -> None:
+        self.connected, self.since = True, now
+
+    def failed(self, reason: str, now: datetime) -> None:
+        if self.connected or self.since is None:
+            self.since = now
+        self.connected = False
+        self.last_error, self.last_error_at = reason, now
 
 
 def _time(value: str | None) -> datetime | None:
@@ -64,7 +94,15 @@ class FirehoseConsumer:
         clock: Clock,
         schedule_backfill: Schedule,
         on_removed: OnRemoved | None = None,
+        recv_timeout: float = 60.0,
+        reconnect_delay: float = 2.0,
+        max_reconnect_delay: float = 60.0,
+        max_frame_bytes: int = 5 * 1024 * 1024,
     ) -> None:
+        self._recv_timeout = recv_timeout
+        self._reconnect_delay = reconnect_delay
+        self._max_reconnect_delay = max_reconnect_delay
+        self._max_frame_bytes = max_frame_bytes
         self.source = url.rstrip("/")
         self._identity = identity
         self._sync = sync
@@ -73,8 +111,9 @@ class FirehoseConsumer:
         self._schedule_backfill = schedule_backfill
         self._on_removed = on_removed
         self._keys: dict[str, Identity] = {}
-        self._client: AsyncFirehoseSubscribeReposClient | None = None
+        self._socket: ClientConnection | None = None
         self._stopping = False
+        self.state = StreamState(source=self.source)
 
     @property
     def host(self) -> str:
@@ -83,31 +122,79 @@ class FirehoseConsumer:
         return base.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
 
     async def run(self) -> None:
-        """Consume until cancelled, reconnecting from the stored cursor."""
+        """Consume until stopped, reconnecting from the stored cursor with backoff. Every failure
+        to reach, keep or read the stream is logged with the URL and the reason, and shown in
+        ``state`` (syncStatus)."""
         stored = await self._sync.cursor(self.source)
         if stored is None:
             # Nothing consumed yet: index what already exists, then follow from now on.
             self._schedule_backfill(BackfillRequest(pds_hosts=(self.host,)))
+        failures = 0
         while not self._stopping:
             stored = await self._sync.cursor(self.source)
-            params = {"cursor": stored.cursor} if stored is not None else None
-            self._client = AsyncFirehoseSubscribeReposClient(
-                base_uri=self.source, params=params, recv_timeout=60
-            )
             try:
-                await self._client.start(self._on_message)
+                await self._follow(None if stored is None else stored.cursor)
+                reason = "the stream ended"
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("firehose %s failed; reconnecting", self.source)
-            if not self._stopping:
-                await asyncio.sleep(2)
+            except StreamError as exc:
+                reason = exc.message
+            except TimeoutError:
+                reason = f"no frame for {self._recv_timeout:g}s"
+            except InvalidStatus as exc:
+                reason = f"refused: HTTP {exc.response.status_code}"
+            except ConnectionClosed as exc:
+                reason = f"closed: {exc}"
+            except (InvalidHandshake, InvalidURI) as exc:
+                reason = f"not a websocket endpoint: {exc}"
+            except OSError as exc:
+                reason = f"unreachable: {exc.strerror or exc}"
+            except Exception as exc:  # e.g. the database went away: keep following, from the cursor
+                log.exception("firehose %s: applying an event failed", self.source)
+                reason = f"applying an event failed: {type(exc).__name__}"
+            if self._stopping:
+                break
+            failures = 1 if self.state.connected else failures + 1
+            delay = min(self._reconnect_delay * 2 ** (failures - 1), self._max_reconnect_delay)
+            self.state.failed(reason, self._clock.now())
+            log.warning("firehose %s: %s; retrying in %.1fs", self.source, reason, delay)
+            await asyncio.sleep(delay)
+
+    async def _follow(self, cursor: int | None) -> None:
+        url = f"{self.source}/com.atproto.sync.subscribeRepos"
+        if cursor is not None:
+            url += f"?cursor={cursor}"
+        async with connect(
+            url, max_size=self._max_frame_bytes, open_timeout=self._recv_timeout, close_timeout=1
+        ) as socket:
+            self._socket = socket
+            try:
+                self.state.connect(self._clock.now())
+                log.info("firehose %s: connected (cursor %s)", self.source, cursor)
+                while not self._stopping:
+                    raw = await asyncio.wait_for(socket.recv(), timeout=self._recv_timeout)
+                    if isinstance(raw, bytes):
+                        await self._on_frame(raw)
+            finally:
+                self._socket = None
 
     async def stop(self) -> None:
         """Close the stream; ``run`` returns instead of reconnecting."""
         self._stopping = True
-        if self._client is not None:
-            await self._client.stop()
+        if self._socket is not None:
+            await self._socket.close()
+
+    async def _on_frame(self, raw: bytes) -> None:
+        try:
+            frame = Frame.from_bytes(raw)
+        except Exception:
+            self._ingest.stats.drop("malformed")
+            return
+        if isinstance(frame, ErrorFrame):
+            if frame.body.error == "OutdatedCursor":
+                self._schedule_backfill(BackfillRequest(pds_hosts=(self.host,)))
+            raise StreamError(f"error frame: {frame.body.error} {frame.body.message or ''}")
+        await self._on_message(frame)
 
     async def _on_message(self, frame: Any) -> None:
         try:
@@ -129,12 +216,10 @@ class FirehoseConsumer:
             log.warning("could not verify firehose event %s: %s", seq, exc.message)
         cursor = Cursor(self.source, seq, event_time) if isinstance(seq, int) else None
         applied = await self._sync.apply(changes, now=self._clock.now(), cursor=cursor)
-        self._ingest.announce(applied)
-        removed = [change.row for change in applied if change.kind == "deleted"]
+        await self._ingest.announce(applied)
+        removed = [change.row for change in applied if change.kind is TrackEventKind.DELETED]
         if removed and self._on_removed is not None:
             await self._on_removed(removed)
-        if cursor is not None and self._client is not None:
-            self._client.update_params({"cursor": cursor.seq})
 
     async def _changes(self, message: Any) -> list[Change]:
         if isinstance(message, models.ComAtprotoSyncSubscribeRepos.Commit):

@@ -14,14 +14,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from relay.atproto.lexicon import LexiconCatalog
-from relay.atproto.records import TRACK_NSID, AtUri, TrackRecord
+from relay.atproto.records import TrackRecord
 from relay.clock import Clock
 from relay.db.sync import Applied, RecordUpsert
 from relay.errors import RecordValidationError
-from relay.services.events import TrackEvent, TrackEventBus
+from relay.services.events import EventBus
+from relay.services.views import TrackEvent, TrackView
 
-MAX_RECORD_BYTES = 16 * 1024
-MAX_FUTURE = timedelta(minutes=10)
+
+@dataclass(frozen=True)
+class RecordBounds:
+    """What a record from the network may be: its JSON size, how far ahead its ``createdAt``."""
+
+    max_bytes: int = 16 * 1024
+    max_future: timedelta = timedelta(minutes=10)
 
 
 @dataclass
@@ -48,18 +54,26 @@ class SyncStats:
         return sum(1 for moment in self._recent if moment >= cutoff) / window
 
 
-def _json_size(value: Any) -> int:
+def _json_size(value: Any) -> int | None:
+    """Bytes of ``value`` as compact JSON; None when it is not JSON at all."""
     try:
         return len(json.dumps(value, separators=(",", ":"), default=str).encode())
     except (TypeError, ValueError):
-        return MAX_RECORD_BYTES + 1
+        return None
 
 
 class TrackIngest:
     def __init__(
-        self, *, lexicons: LexiconCatalog, clock: Clock, stats: SyncStats, events: TrackEventBus
+        self,
+        *,
+        lexicons: LexiconCatalog,
+        clock: Clock,
+        stats: SyncStats,
+        events: EventBus,
+        bounds: RecordBounds,
     ) -> None:
         self._lexicons = lexicons
+        self._bounds = bounds
         self._clock = clock
         self.stats = stats
         self._events = events
@@ -68,7 +82,8 @@ class TrackIngest:
         self, *, did: str, rkey: str, cid: str, rev: str | None, value: Any, handle: str | None
     ) -> RecordUpsert | None:
         """The change for one record, or None (counted) when the record is not acceptable."""
-        if _json_size(value) > MAX_RECORD_BYTES:
+        size = _json_size(value)
+        if size is None or size > self._bounds.max_bytes:
             self.stats.drop("too_large")
             return None
         try:
@@ -76,28 +91,14 @@ class TrackIngest:
         except RecordValidationError:
             self.stats.drop("invalid_record")
             return None
-        created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
-        if created - self._clock.now() > MAX_FUTURE:
+        if record.created_at_time - self._clock.now() > self._bounds.max_future:
             self.stats.drop("future_created_at")
             return None
-        return RecordUpsert(
-            uri=str(AtUri(did, TRACK_NSID, rkey)),
-            did=did,
-            rkey=rkey,
-            cid=cid,
-            rev=rev,
-            title=record.title,
-            artist=record.artist,
-            album=record.album,
-            audio_url=record.audio_url,
-            file_type=record.file_type,
-            duration=record.duration,
-            record_created_at=record.created_at,
-            created_at=created,
-            handle=handle,
-        )
+        return RecordUpsert(did=did, rkey=rkey, cid=cid, rev=rev, record=record, handle=handle)
 
-    def announce(self, applied: list[Applied]) -> None:
+    async def announce(self, applied: list[Applied]) -> None:
         self.stats.applied += len(applied)
-        for change in applied:
-            self._events.publish(TrackEvent(kind=change.kind, uri=change.uri, row=change.row))
+        # Subscribers see only what queries would show: nothing of hidden accounts.
+        await self._events.publish(
+            *(TrackEvent(a.kind, TrackView.of(a.row)) for a in applied if not a.row.hidden)
+        )

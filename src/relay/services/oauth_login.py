@@ -1,7 +1,8 @@
 """Sign in with atproto OAuth: start (resolve, PAR, redirect) and finish (check, exchange, session).
 
 Checks on the way back, each a defence the atproto OAuth profile asks for:
-- ``state`` must name a pending sign-in (each is used once and expires);
+- ``state`` must name a pending sign-in (each is used once and expires), and come back to the
+  browser that started it (the state is also in a cookie set at the start);
 - ``iss`` must be the authorization server the sign-in was sent to;
 - the token's ``sub`` must be the DID resolved at the start (when the user named an account);
 - that DID's own PDS must name this issuer — so a malicious server cannot claim someone else's DID.
@@ -10,6 +11,7 @@ Checks on the way back, each a defence the atproto OAuth profile asks for:
 from __future__ import annotations
 
 import contextlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +27,14 @@ from relay.db.models import OAuthRequestRow
 from relay.db.sessions import OAuthRequestStore
 from relay.errors import BadUserInputError, RelayError, UnauthenticatedError, UpstreamError
 from relay.services.sessions import SessionService, Viewer
+
+
+@dataclass(frozen=True)
+class Started:
+    """Where to send the browser, and the state it must bring back (kept in a cookie)."""
+
+    url: str
+    state: str
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,7 @@ class OAuthLogin:
         self._ttl = request_ttl
         self._app_redirects = app_redirects
 
-    async def start(self, identifier: str, *, app_redirect: str | None = None) -> str:
+    async def start(self, identifier: str, *, app_redirect: str | None = None) -> Started:
         """Begin a sign-in for a handle, a DID, or a PDS/entryway URL; return where to send the
         browser."""
         identifier = identifier.strip()
@@ -103,12 +113,13 @@ class OAuthLogin:
                 expires_at=now + self._ttl,
             )
         )
-        return url
+        return Started(url=url, state=state)
 
     async def finish(
         self,
         *,
         state: str | None,
+        browser_state: str | None,
         code: str | None,
         iss: str | None,
         error: str | None = None,
@@ -119,6 +130,9 @@ class OAuthLogin:
         pending = await self._requests.take(state, self._clock.now())
         if pending is None:
             raise BadUserInputError("unknown or expired sign-in; please start again")
+        if browser_state is None or not hmac.compare_digest(browser_state, state):
+            # The answer reached a browser that did not start this sign-in (a forged link).
+            raise UnauthenticatedError("this sign-in was started elsewhere; please start again")
         if error:
             raise UnauthenticatedError(f"sign-in was not completed: {error_description or error}")
         if not code:

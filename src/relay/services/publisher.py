@@ -1,6 +1,8 @@
-"""The background publisher: retries FAILED (and interrupted PUBLISHING) tracks with backoff.
+"""The background publisher: retries FAILED (and interrupted PUBLISHING) tracks with backoff,
+and finishes deletes their process did not.
 
-Its state is the index itself (``publish_state``, ``next_publish_at``), so it survives restarts.
+Its state is the index itself (``publish_state``, ``next_publish_at``, ``delete_requested_at``
+and the leases), so it survives restarts and several processes can run it side by side.
 """
 
 from __future__ import annotations
@@ -11,17 +13,27 @@ import logging
 
 from relay.clock import Clock
 from relay.db.tracks import TrackIndex
-from relay.services.tracks import TrackService
+from relay.services.publishing import Publishing
+from relay.services.track_edits import TrackEdits
 
 log = logging.getLogger(__name__)
 
 
 class PublishWorker:
     def __init__(
-        self, *, index: TrackIndex, tracks: TrackService, clock: Clock, interval: float
+        self,
+        *,
+        index: TrackIndex,
+        publishing: Publishing,
+        edits: TrackEdits,
+        clock: Clock,
+        interval: float,
+        batch_size: int,
     ) -> None:
         self._index = index
-        self._tracks = tracks
+        self._publishing = publishing
+        self._edits = edits
+        self._batch_size = batch_size
         self._clock = clock
         self._interval = interval
         self._wake = asyncio.Event()
@@ -30,14 +42,22 @@ class PublishWorker:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Publish every track that is due now; return how many were attempted."""
-        due = await self._index.due_for_publish(self._clock.now())
+        """Publish every track that is due now and finish interrupted deletes; return how many
+        were attempted."""
+        now = self._clock.now()
+        due = await self._index.due_for_publish(now, self._batch_size)
         for row in due:
             try:
-                await self._tracks.publish_due(row)
+                await self._publishing.publish_due(row)
             except Exception:
                 log.exception("background publish of %s crashed", row.uri)
-        return len(due)
+        deletes = await self._index.due_deletes(now, self._batch_size)
+        for row in deletes:
+            try:
+                await self._edits.finish_delete(row)
+            except Exception:
+                log.exception("finishing the delete of %s failed; retrying later", row.uri)
+        return len(due) + len(deletes)
 
     async def run_forever(self) -> None:
         while True:

@@ -17,13 +17,21 @@ from datetime import timedelta
 from relay.atproto.dpop import DpopKey
 from relay.atproto.grants import AppPasswordGrant, Grant, OAuthGrant, PdsAuth
 from relay.atproto.identity import IdentityResolver
-from relay.atproto.oauth import OAuthClient, OAuthError, TokenSet
+from relay.atproto.oauth import OAuthClient, TokenSet
 from relay.atproto.pds import PdsClient
 from relay.clock import Clock
 from relay.crypto import SecretBox
 from relay.db.models import SessionRow
 from relay.db.sessions import SessionStore
-from relay.errors import BadUserInputError, RelayError, UnauthenticatedError, UpstreamError
+from relay.errors import (
+    BadUserInputError,
+    OAuthError,
+    RelayError,
+    SecretBoxError,
+    UnauthenticatedError,
+    UpstreamError,
+)
+from relay.metrics import RelayMetrics
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +68,9 @@ class SessionService:
         box: SecretBox,
         clock: Clock,
         ttl: timedelta,
+        metrics: RelayMetrics,
     ) -> None:
+        self._metrics = metrics
         self._store = store
         self._identity = identity
         self._pds = pds
@@ -135,6 +145,17 @@ class SessionService:
         return values
 
     def _grant(self, row: SessionRow) -> Grant:
+        try:
+            return self._open_grant(row)
+        except SecretBoxError as exc:
+            # Sealed with a key relay no longer has (RELAY_SECRET_KEY changed, the old one not in
+            # RELAY_SECRET_KEY_PREVIOUS): the session cannot act any more.
+            log.warning("session %s cannot be opened with the current secret keys", row.id)
+            raise UnauthenticatedError(
+                "your sign-in can no longer be read by this relay; log in again"
+            ) from exc
+
+    def _open_grant(self, row: SessionRow) -> Grant:
         open_ = self._box.open
         access = open_(row.access_token, context="access_token")
         refresh = open_(row.refresh_token, context="refresh_token") if row.refresh_token else None
@@ -160,6 +181,11 @@ class SessionService:
         )
 
     # -- using sessions -------------------------------------------------------------------------
+
+    def forget_grants(self) -> None:
+        """Drop the in-memory grants; the next PDS call of each session re-reads its tokens from
+        the database (as a freshly started process would)."""
+        self._auths.clear()
 
     async def authenticate(self, token: str) -> Viewer:
         row = await self._store.by_token_hash(hash_token(token), self._clock.now())
@@ -187,18 +213,32 @@ class SessionService:
         session_id = row.id
 
         async def refresh(grant: Grant) -> Grant:
+            # One refresh per session across every process: under the row's lock, tokens another
+            # process rotated meanwhile are used as they are, never refreshed again (a refresh
+            # token used twice makes the PDS revoke the whole session).
             try:
-                fresh = await self._refresh(grant)
+                async with self._store.locked(session_id) as locked:
+                    if locked.row is None:
+                        raise OAuthError("the session was ended", error="invalid_grant")
+                    stored = self._grant(locked.row)
+                    if stored.refresh_token != grant.refresh_token:
+                        self._metrics.token_refreshes.labels(outcome="adopted").inc()
+                        return stored
+                    fresh = await self._refresh(grant)
+                    for name, value in self._sealed(fresh).items():
+                        setattr(locked.row, name, value)
+                    self._metrics.token_refreshes.labels(outcome="refreshed").inc()
+                    return fresh
             except UpstreamError:
+                self._metrics.token_refreshes.labels(outcome="unavailable").inc()
                 raise  # the server is down, the session is not invalid
             except RelayError as exc:
+                self._metrics.token_refreshes.labels(outcome="refused").inc()
                 log.info("ending session %s of %s: refresh failed", session_id, grant.did)
                 await self._end(session_id)
                 raise UnauthenticatedError(
                     "your sign-in has expired or was revoked; log in again"
                 ) from exc
-            await self._store.update(session_id, **self._sealed(fresh))
-            return fresh
 
         # Another request may have built it while we awaited the row: keep exactly one per
         # session, or two refreshes would reuse a refresh token and the PDS revokes them all.

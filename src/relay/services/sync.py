@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from relay.clock import Clock
 from relay.db.sync import SyncStore
 from relay.services.backfill import Backfill, BackfillReport, BackfillRequest
-from relay.services.firehose import FirehoseConsumer
+from relay.services.firehose import FirehoseConsumer, StreamState
 from relay.services.ingest import SyncStats
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class SyncReport:
     backfill_last: BackfillReport | None
     backfill_queued: int
     backfill_repos: dict[str, int]
+    firehose: list[StreamState]
 
 
 class SyncCoordinator:
@@ -114,4 +115,5 @@ class SyncCoordinator:
             backfill_last=self.last_report,
             backfill_queued=self._queue.qsize(),
             backfill_repos=await self._sync.backfill_summary(),
+            firehose=[] if self.firehose is None else [self.firehose.state],
         )

@@ -19,6 +19,15 @@ class AudioStore(Protocol):
         """Remove the object; a missing object is not an error."""
         ...
 
+    async def sweep(self) -> int:
+        """At start: remove what writes cut short by a crash left behind (never an object);
+        returns how many pieces went."""
+        ...
+
+    async def check(self) -> None:
+        """Raise ``StorageUnavailableError`` unless the store can be used now (readiness)."""
+        ...
+
     def public_url(self, key: str) -> str:
         """The URL listeners (and the ``audioUrl`` of records) use to fetch the object."""
         ...

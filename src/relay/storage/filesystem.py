@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 
 from relay.errors import StorageUnavailableError
+from relay.liveness import process_running
 
 
 def _check_key(key: str) -> str:
@@ -54,6 +55,32 @@ class FilesystemAudioStore:
             await anyio.Path(self.path(key)).unlink(missing_ok=True)
         except OSError as exc:
             raise StorageUnavailableError(f"could not delete audio: {exc.strerror}") from exc
+
+    async def sweep(self) -> int:
+        """Remove partial files of writes whose process died (``.<key>.<pid>.partial``)."""
+
+        def sweep_sync() -> int:
+            removed = 0
+            for partial in self.root.glob(".*.partial") if self.root.is_dir() else ():
+                pid = partial.name.rsplit(".", 2)[-2]
+                if pid.isdigit() and not process_running(int(pid)):
+                    partial.unlink(missing_ok=True)
+                    removed += 1
+            return removed
+
+        return await anyio.to_thread.run_sync(sweep_sync)
+
+    async def check(self) -> None:
+        def usable() -> bool:
+            self.root.mkdir(parents=True, exist_ok=True)
+            return os.access(self.root, os.W_OK | os.X_OK)
+
+        try:
+            writable = await anyio.to_thread.run_sync(usable)
+        except OSError as exc:
+            raise StorageUnavailableError(f"audio directory unusable: {exc.strerror}") from exc
+        if not writable:
+            raise StorageUnavailableError("audio directory is not writable")
 
     def public_url(self, key: str) -> str:
         return f"{self._public_base_url}/audio/{_check_key(key)}"

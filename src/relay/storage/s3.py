@@ -103,6 +103,19 @@ class S3AudioStore:
         except BotoCoreError as exc:
             raise StorageUnavailableError(f"storage unreachable: {exc.__class__.__name__}") from exc
 
+    async def sweep(self) -> int:
+        """Nothing to do here: incomplete multipart uploads are aborted by the bucket's lifecycle
+        rule (see the README), and a put that never completed left no object."""
+        return 0
+
+    async def check(self) -> None:
+        try:
+            await self._s3.head_bucket(Bucket=self._bucket)
+        except ClientError as exc:
+            raise StorageUnavailableError(f"bucket check failed: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailableError(f"storage unreachable: {exc.__class__.__name__}") from exc
+
     def public_url(self, key: str) -> str:
         return f"{self._public_base_url}/{key}"
 

@@ -1,0 +1,1 @@
+"""relay: an ATProto-native GraphQL gateway for music."""

@@ -1,0 +1,55 @@
+"""Pagination cursors: opaque to clients, ``base64url(JSON [order field, sort value, row id])``.
+
+A cursor names a position in one ordering; it is refused (``BadUserInputError``) when it is not one
+of ours or belongs to another ordering, so a client can never make relay compare unlike values.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+from relay.db.models import TrackRow
+from relay.domain import TrackOrderField
+from relay.errors import BadUserInputError
+
+
+def sort_value(row: TrackRow, field: TrackOrderField) -> Any:
+    """The value a row is ordered by (the SQL side is ``tracks._sort_expression``)."""
+    if field is TrackOrderField.TITLE:
+        return row.title_key
+    if field is TrackOrderField.DURATION:
+        return -1 if row.duration is None else row.duration
+    return row.created_at.isoformat()
+
+
+def encode_cursor(row: TrackRow, field: TrackOrderField) -> str:
+    payload = json.dumps([field.value, sort_value(row, field), row.id])
+    return base64.urlsafe_b64encode(payload.encode()).decode()
+
+
+def decode_cursor(cursor: str, field: TrackOrderField) -> tuple[Any, int]:
+    """The (sort value, row id) a cursor points at, checked against ``field``."""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        name, value, row_id = decoded
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise BadUserInputError("invalid pagination cursor") from exc
+    if name != field.value:
+        raise BadUserInputError("the cursor belongs to a different ordering")
+    if not isinstance(row_id, int) or isinstance(row_id, bool):
+        raise BadUserInputError("invalid pagination cursor")
+    if field is TrackOrderField.CREATED_AT:
+        if not isinstance(value, str):
+            raise BadUserInputError("invalid pagination cursor")
+        try:
+            return datetime.fromisoformat(value), row_id
+        except ValueError as exc:
+            raise BadUserInputError("invalid pagination cursor") from exc
+    expected = str if field is TrackOrderField.TITLE else int
+    if not isinstance(value, expected) or isinstance(value, bool):
+        raise BadUserInputError("invalid pagination cursor")
+    return value, row_id

@@ -1,0 +1,62 @@
+"""The words every layer shares, declared once: audio formats, publish states, orderings and
+event kinds. The GraphQL schema exposes these same enums; the database stores their values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class FileType(StrEnum):
+    """Audio container formats relay accepts (the lexicon's ``fileType`` values)."""
+
+    MP3 = "mp3"
+    WAV = "wav"
+    OGG = "ogg"
+    FLAC = "flac"
+
+
+class PublishState(StrEnum):
+    """Where a track stands with the musician's PDS."""
+
+    DRAFT = "DRAFT"
+    PUBLISHING = "PUBLISHING"
+    PUBLISHED = "PUBLISHED"
+    FAILED = "FAILED"
+
+
+class TrackOrderField(StrEnum):
+    CREATED_AT = "CREATED_AT"
+    TITLE = "TITLE"
+    DURATION = "DURATION"
+
+
+class OrderDirection(StrEnum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+class TrackEventKind(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class TrackOrder:
+    field: TrackOrderField = TrackOrderField.CREATED_AT
+    direction: OrderDirection = OrderDirection.DESC
+
+    @property
+    def descending(self) -> bool:
+        return self.direction is OrderDirection.DESC
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Relay-style pagination arguments, as a client sent them."""
+
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None

@@ -1,0 +1,16 @@
+"""The shared enums of ``relay.domain``, declared once and exposed to GraphQL here: Strawberry
+marks the same classes, so every layer passes the same values."""
+
+from __future__ import annotations
+
+import strawberry
+
+from relay.domain import FileType, OrderDirection, PublishState, TrackEventKind, TrackOrderField
+
+strawberry.enum(PublishState, description="Where a track stands with the musician's PDS.")
+strawberry.enum(FileType, description="Audio container formats relay accepts.")
+strawberry.enum(TrackOrderField)
+strawberry.enum(OrderDirection)
+strawberry.enum(TrackEventKind)
+
+__all__ = ["FileType", "OrderDirection", "PublishState", "TrackEventKind", "TrackOrderField"]

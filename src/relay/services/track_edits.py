@@ -1,0 +1,168 @@
+"""Changing a track after upload.
+
+- update: validate → ``putRecord`` with ``swapRecord`` = last seen CID (a record changed elsewhere
+  is a CONFLICT, never overwritten) → row.
+- delete: PDS record (absent is fine) → object (if no other track uses it) → row. A PDS failure
+  stops the delete before anything changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from relay.atproto.grants import PdsAuth
+from relay.atproto.lexicon import LexiconCatalog
+from relay.atproto.pds import PdsClient
+from relay.atproto.records import TRACK_NSID
+from relay.db.models import TrackRow
+from relay.db.track_mapper import record_columns, record_of
+from relay.db.tracks import Lease, TrackIndex
+from relay.domain import PublishState, TrackEventKind
+from relay.errors import BadUserInputError, ConflictError
+from relay.metrics import RelayMetrics
+from relay.services.audio_objects import AudioObjects
+from relay.services.events import EventBus
+from relay.services.ownership import TrackLeases, owned_track, still_there
+from relay.services.sessions import SessionService, Viewer
+from relay.services.views import TrackEvent, TrackView
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackChanges:
+    """Metadata edits; None leaves a field as it is, an empty album clears it."""
+
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+
+    def values(self) -> dict[str, str | None]:
+        """The fields to change, trimmed; a blank title or artist is refused."""
+        values: dict[str, str | None] = {}
+        for name, value in (("title", self.title), ("artist", self.artist)):
+            if value is not None:
+                if not value.strip():
+                    raise BadUserInputError(f"{name} must not be empty")
+                values[name] = value.strip()
+        if self.album is not None:
+            values["album"] = self.album.strip() or None
+        return values
+
+
+class TrackEdits:
+    def __init__(
+        self,
+        *,
+        index: TrackIndex,
+        objects: AudioObjects,
+        sessions: SessionService,
+        pds: PdsClient,
+        lexicons: LexiconCatalog,
+        metrics: RelayMetrics,
+        leases: TrackLeases,
+        events: EventBus,
+    ) -> None:
+        self._leases = leases
+        self._index = index
+        self._objects = objects
+        self._sessions = sessions
+        self._pds = pds
+        self._lexicons = lexicons
+        self._metrics = metrics
+        self._events = events
+
+    async def update(self, viewer: Viewer, uri: str, changes: TrackChanges) -> TrackView:
+        """Edit a track. A published one is changed in the index first, as PUBLISHING under its
+        lease, then on the PDS (swapRecord = the CID relay last saw): a crash in between leaves
+        a publish the worker finishes, never a row that disagrees with a PUBLISHED record."""
+        row = await owned_track(self._index, viewer, uri)
+        values = changes.values()
+        if not values:
+            return TrackView.of(row)
+        record = record_of(row).model_copy(update=values)
+        checked = record.to_json(self._lexicons)
+        columns = record_columns(record)
+        lease = await self._claim(row)
+        if row.publish_state != PublishState.PUBLISHED:
+            updated = await self._index.release(row.id, lease, **columns)
+        else:
+            before = record_columns(record_of(row))
+            pending = {**columns, "publish_state": PublishState.PUBLISHING}
+            await self._index.release(
+                row.id, lease, keep=True, next_publish_at=lease.until, **pending
+            )
+            try:
+                auth = await self._sessions.auth_for_viewer(viewer)
+                with self._metrics.pds_write("update"):
+                    ref = await self._pds.put_record(
+                        auth,
+                        collection=TRACK_NSID,
+                        rkey=row.rkey,
+                        record=checked,
+                        swap_record=row.cid,
+                    )
+            except BaseException:
+                # The PDS kept the old record: so does the index.
+                await self._index.release(
+                    row.id, lease, publish_state=PublishState.PUBLISHED, next_publish_at=None,
+                    **before,
+                )  # fmt: skip
+                raise
+            updated = await self._index.release(
+                row.id, lease, cid=ref.cid, publish_state=PublishState.PUBLISHED,
+                next_publish_at=None,
+            )  # fmt: skip
+        view = TrackView.of(still_there(updated, row))
+        await self._events.publish(TrackEvent(TrackEventKind.UPDATED, view))
+        return view
+
+    async def delete(self, viewer: Viewer, uri: str) -> TrackView:
+        """Delete a track: marked as being deleted (gone for readers), then its record on the
+        PDS, then the row and its audio reference. A PDS failure undoes the mark; a crash leaves
+        the mark for the worker to finish the delete."""
+        row = await owned_track(self._index, viewer, uri)
+        view = TrackView.of(row)
+        lease = await self._claim(row)
+        await self._index.request_delete(row.id, lease)
+        try:
+            if row.publish_state != PublishState.DRAFT:
+                await self._delete_record(row, await self._sessions.auth_for_viewer(viewer))
+        except BaseException:
+            await self._index.release(row.id, lease, delete_requested_at=None)
+            raise
+        await self._finish(row, lease, view)
+        return view
+
+    async def finish_delete(self, row: TrackRow) -> None:
+        """Finish a delete its process did not (the worker): with the owner's newest session."""
+        lease = self._leases.new()
+        if not await self._index.claim(row.id, lease):
+            return
+        if row.publish_state != PublishState.DRAFT:
+            auth = await self._sessions.auth_for(row.artist_did)
+            if auth is None:
+                log.warning("cannot finish deleting %s: its owner has no session", row.uri)
+                return  # the lease lapses; tried again later
+            await self._delete_record(row, auth)
+        await self._finish(row, lease, TrackView.of(row))
+
+    async def _delete_record(self, row: TrackRow, auth: PdsAuth) -> None:
+        with self._metrics.pds_write("delete"):
+            await self._pds.delete_record(auth, collection=TRACK_NSID, rkey=row.rkey)
+
+    async def _finish(self, row: TrackRow, lease: Lease, view: TrackView) -> None:
+        if not await self._index.delete(row.id, lease):
+            raise ConflictError(f"track {row.uri} was taken over by another change; try again")
+        if row.file_id is not None:
+            await self._objects.collect(row.file_id)
+        await self._events.publish(TrackEvent(TrackEventKind.DELETED, view))
+
+    async def _claim(self, row: TrackRow) -> Lease:
+        lease = self._leases.new()
+        if not await self._index.claim(row.id, lease):
+            raise ConflictError(
+                "the track is being published or changed right now; try again in a moment"
+            )
+        return lease

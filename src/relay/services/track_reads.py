@@ -1,0 +1,37 @@
+"""Reading the index: tracks, pages and artists, as read models (never ORM rows) — each read for
+a viewer (a DID, or None for an anonymous caller), who sees published tracks and their own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from relay.db.track_filter import TrackFilter
+from relay.db.tracks import TrackIndex
+from relay.domain import PageRequest, TrackOrder
+from relay.services.views import ArtistView, TrackPageView, TrackView
+
+__all__ = ["TrackFilter", "TrackReads"]
+
+
+class TrackReads:
+    def __init__(self, index: TrackIndex) -> None:
+        self._index = index
+
+    async def get_many(self, uris: Sequence[str], viewer_did: str | None) -> dict[str, TrackView]:
+        """Tracks by AT-URI that the viewer may see."""
+        rows = await self._index.get_many_by_uri(uris, viewer_did)
+        return {uri: TrackView.of(row) for uri, row in rows.items()}
+
+    async def page(self, flt: TrackFilter, order: TrackOrder, req: PageRequest) -> TrackPageView:
+        return TrackPageView.of(await self._index.page(flt, order, req))
+
+    async def artists(self, dids: Sequence[str], viewer_did: str | None) -> dict[str, ArtistView]:
+        """Artists with the counts of the tracks the viewer may see."""
+        stats = await self._index.artist_stats(dids, viewer_did)
+        return {did: ArtistView.of(value) for did, value in stats.items()}
+
+    async def did_for_handle(self, handle: str, viewer_did: str | None) -> str | None:
+        """The DID whose tracks (that the viewer may see) carry ``handle`` (no network lookup)."""
+        return await self._index.did_for_handle(
+            handle.strip().lower().removeprefix("@"), viewer_did
+        )

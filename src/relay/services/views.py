@@ -1,0 +1,168 @@
+"""Read models: what services hand to the API layer — frozen, and exactly what a client may see.
+
+The GraphQL layer maps these and never touches the ORM; visibility and caching rules apply to
+them in one place (the services that build them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from relay.atproto.records import TrackRecord
+from relay.db.models import TrackRow
+from relay.db.track_mapper import record_of
+from relay.db.tracks import ArtistStats, TrackPage
+from relay.domain import FileType, PublishState, TrackEventKind
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """One indexed track: its record (as relay writes it, or as indexed) and relay's state."""
+
+    uri: str
+    rkey: str
+    cid: str | None
+    record: TrackRecord
+    created_at: datetime
+    indexed_at: datetime
+    artist_did: str
+    artist_handle: str | None
+    publish_state: PublishState
+    publish_error: str | None
+    audio_host: str
+
+    @property
+    def title(self) -> str:
+        return self.record.title
+
+    @property
+    def artist(self) -> str:
+        return self.record.artist
+
+    @property
+    def album(self) -> str | None:
+        return self.record.album
+
+    @property
+    def audio_url(self) -> str:
+        return self.record.audio_url
+
+    @property
+    def file_type(self) -> FileType:
+        return self.record.file_type
+
+    @property
+    def duration(self) -> int | None:
+        return self.record.duration
+
+    @classmethod
+    def of(cls, row: TrackRow) -> TrackView:
+        return cls(
+            uri=row.uri,
+            rkey=row.rkey,
+            cid=row.cid,
+            record=record_of(row),
+            created_at=row.created_at,
+            indexed_at=row.indexed_at,
+            artist_did=row.artist_did,
+            artist_handle=row.artist_handle,
+            publish_state=PublishState(row.publish_state),
+            publish_error=row.publish_error,
+            audio_host=row.audio_host,
+        )
+
+
+@dataclass(frozen=True)
+class ArtistView:
+    """An account with tracks in the index."""
+
+    did: str
+    handle: str | None
+    track_count: int
+    total_duration: int
+
+    @classmethod
+    def of(cls, stats: ArtistStats) -> ArtistView:
+        return cls(
+            did=stats.did,
+            handle=stats.handle,
+            track_count=stats.tracks,
+            total_duration=stats.seconds,
+        )
+
+
+@dataclass(frozen=True)
+class TrackPageView:
+    """One page of a track connection, with a cursor per track."""
+
+    tracks: Sequence[TrackView]
+    cursors: Sequence[str]
+    has_next_page: bool
+    has_previous_page: bool
+    total_count: int
+
+    @classmethod
+    def of(cls, page: TrackPage) -> TrackPageView:
+        return cls(
+            tracks=[TrackView.of(row) for row in page.rows],
+            cursors=list(page.cursors),
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            total_count=page.total_count,
+        )
+
+
+@dataclass(frozen=True)
+class TrackEvent:
+    """A change to the index, for subscribers (a deleted track as it was)."""
+
+    kind: TrackEventKind
+    track: TrackView
+
+    def to_json(self) -> str:
+        """The event as it travels between processes."""
+        view = self.track
+        return json.dumps(
+            {
+                "kind": self.kind.value,
+                "uri": view.uri,
+                "rkey": view.rkey,
+                "cid": view.cid,
+                "record": view.record.to_data(),
+                "createdAt": view.created_at.isoformat(),
+                "indexedAt": view.indexed_at.isoformat(),
+                "artistDid": view.artist_did,
+                "artistHandle": view.artist_handle,
+                "publishState": view.publish_state.value,
+                "publishError": view.publish_error,
+                "audioHost": view.audio_host,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, payload: str) -> TrackEvent:
+        """Read ``to_json``'s output back; ``ValueError`` when it is not one."""
+        try:
+            data = json.loads(payload)
+            view = TrackView(
+                uri=data["uri"],
+                rkey=data["rkey"],
+                cid=data["cid"],
+                record=TrackRecord.model_validate(data["record"]),
+                created_at=datetime.fromisoformat(data["createdAt"]),
+                indexed_at=datetime.fromisoformat(data["indexedAt"]),
+                artist_did=data["artistDid"],
+                artist_handle=data["artistHandle"],
+                publish_state=PublishState(data["publishState"]),
+                publish_error=data["publishError"],
+                audio_host=data["audioHost"],
+            )
+            return cls(TrackEventKind(data["kind"]), view)
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise ValueError(f"not a track event: {exc}") from exc

@@ -1,0 +1,65 @@
+"""relay commands as separate OS processes (``relay ingest``, ``relay serve``), configured like
+an in-test relay, and stopped as an operator would (SIGINT) when the test is done."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from relay.settings import Settings
+from tests.harness.waiting import eventually
+
+
+def relay_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment a relay process needs to share ``settings``' database and network."""
+    return {
+        **os.environ,
+        "RELAY_DATA_DIR": str(settings.data_dir),
+        "RELAY_DATABASE_URL": settings.resolved_database_url,
+        "RELAY_PLC_URL": settings.plc_url,
+        "RELAY_HANDLE_RESOLVER_URL": settings.handle_resolver_url or "",
+        "RELAY_AUTO_MIGRATE": "true",
+        "COLUMNS": "200",
+        **extra,
+    }
+
+
+@asynccontextmanager
+async def relay_process(
+    settings: Settings, *args: str, **extra: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``relay <args>`` running beside the test; SIGINT and a wait when the block ends."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "relay.cli", *args,
+        env=relay_env(settings, **extra),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 30)
+
+
+async def until_serving(
+    url: str, proc: asyncio.subprocess.Process, *, path: str = "/healthz", timeout: float = 60
+) -> None:
+    """Wait until the relay process ``proc`` answers 200 at ``url + path`` (fail if it exits)."""
+    async with httpx.AsyncClient(base_url=url) as http:
+
+        async def answering() -> bool:
+            assert proc.returncode is None, f"relay exited with {proc.returncode}"
+            try:
+                return (await http.get(path)).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await eventually(answering, timeout=timeout, interval=0.2, what=f"{url}{path} answering")

@@ -1,0 +1,181 @@
+"""Commit decoding and checks: canonical DAG-CBOR (against libipld), signatures, MST walks."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import libipld
+import pytest
+from atproto_core.cid import CID
+from atproto_crypto.did import format_did_key
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from relay.atproto.commits import (
+    CidLink,
+    block,
+    cid_string,
+    encode_dag_cbor,
+    unsigned_commit_bytes,
+    verify_commit,
+    walk_mst,
+)
+from relay.errors import CommitError
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+REPO = "did:plc:" + "r" * 24
+
+
+def raw_cid(data: bytes) -> bytes:
+    """A CIDv1 (dag-cbor, sha-256) of ``data``, as binary."""
+    return b"\x01\x71\x12\x20" + hashlib.sha256(data).digest()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        False,
+        0,
+        23,
+        24,
+        255,
+        256,
+        65536,
+        2**32,
+        -1,
+        -25,
+        "",
+        "ünïcode",
+        b"\x00\x01",
+        [1, "two", [3]],
+        {"b": 1, "a": 2, "aa": 3, "": 4},  # keys sort by length, then bytes
+        {"data": CidLink(raw_cid(b"x")), "nested": {"list": [CidLink(raw_cid(b"y"))]}},
+    ],
+)
+def test_encoding_is_canonical_dag_cbor(value: Any) -> None:
+    encoded = encode_dag_cbor(value)
+    # libipld (the Rust codec) re-encodes what it decodes canonically: the bytes must agree.
+    assert libipld.encode_dag_cbor(libipld.decode_dag_cbor(encoded)) == encoded
+
+
+def test_values_outside_the_data_model_are_refused() -> None:
+    with pytest.raises(TypeError):
+        encode_dag_cbor(1.5)
+    with pytest.raises(ValueError, match="too large"):
+        encode_dag_cbor(2**64)
+
+
+class Signer:
+    def __init__(self) -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        public = self._key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
+        )
+        self.did_key = format_did_key("ES256", public)
+
+    def sign(self, data: bytes) -> bytes:
+        r, s = decode_dss_signature(self._key.sign(data, ec.ECDSA(hashes.SHA256())))
+        s = min(s, P256_ORDER - s)  # atproto accepts only low-S signatures
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def signed_commit(signer: Signer, **fields: Any) -> dict[str, Any]:
+    commit: dict[str, Any] = {
+        "did": REPO,
+        "version": 3,
+        "data": raw_cid(b"root"),
+        "rev": "3kaaaaaaaaaaa",
+        "prev": None,
+        **fields,
+    }
+    commit["sig"] = signer.sign(unsigned_commit_bytes(commit))
+    return commit
+
+
+def test_a_commit_signed_by_the_repos_key_verifies() -> None:
+    signer = Signer()
+    verify_commit(signed_commit(signer), repo=REPO, signing_key=signer.did_key)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (lambda c: c | {"rev": "3kzzzzzzzzzzz"}, "bad_signature"),
+        (lambda c: c | {"data": raw_cid(b"other root")}, "bad_signature"),
+        (lambda c: c | {"sig": b"\x00" * 64}, "bad_signature"),
+        (lambda c: c | {"sig": b"short"}, "bad_signature"),
+        (lambda c: c | {"did": "did:plc:" + "o" * 24}, "repo_mismatch"),
+        (lambda c: {k: v for k, v in c.items() if k != "sig"}, "malformed"),
+    ],
+)
+def test_a_tampered_commit_is_refused_with_its_reason(tamper: Any, reason: str) -> None:
+    signer = Signer()
+    with pytest.raises(CommitError) as caught:
+        verify_commit(tamper(signed_commit(signer)), repo=REPO, signing_key=signer.did_key)
+    assert caught.value.reason == reason
+
+
+def test_a_commit_signed_by_another_key_is_refused() -> None:
+    with pytest.raises(CommitError) as caught:
+        verify_commit(signed_commit(Signer()), repo=REPO, signing_key=Signer().did_key)
+    assert caught.value.reason == "bad_signature"
+
+
+def test_a_repo_without_a_signing_key_is_unverifiable() -> None:
+    with pytest.raises(CommitError) as caught:
+        verify_commit(signed_commit(Signer()), repo=REPO, signing_key=None)
+    assert caught.value.reason == "unverifiable"
+
+
+def _store(blocks: dict[CID, Any], node: dict[str, Any]) -> bytes:
+    data = libipld.encode_dag_cbor(node)
+    cid = raw_cid(data)
+    blocks[CID.decode(cid)] = node
+    return cid
+
+
+def test_walking_an_mst_yields_every_key_under_the_prefix_in_order() -> None:
+    blocks: dict[CID, Any] = {}
+    value = raw_cid(b"record")
+    leaf = _store(
+        blocks,
+        {"l": None, "e": [{"p": 0, "k": b"app.relay.track/3kb", "v": value, "t": None}]},
+    )
+    left = _store(
+        blocks, {"l": None, "e": [{"p": 0, "k": b"app.bsky.feed.post/1", "v": value, "t": None}]}
+    )
+    root = _store(
+        blocks,
+        {
+            "l": left,
+            "e": [
+                {"p": 0, "k": b"app.relay.track/3ka", "v": value, "t": leaf},
+                {"p": 16, "k": b"3kc", "v": value, "t": None},  # shares "app.relay.track/"
+            ],
+        },
+    )
+    walked = list(walk_mst(blocks, root, "app.relay.track/"))
+    assert [key for key, _ in walked] == [
+        "app.relay.track/3ka",
+        "app.relay.track/3kb",
+        "app.relay.track/3kc",
+    ]
+    assert {cid for _, cid in walked} == {cid_string(value)}
+
+
+def test_a_block_missing_from_the_event_is_named() -> None:
+    with pytest.raises(CommitError) as caught:
+        block({}, raw_cid(b"absent"))
+    assert caught.value.reason == "missing_block"
+
+
+def test_cids_are_read_from_every_form() -> None:
+    raw = raw_cid(b"x")
+    text = str(CID.decode(raw))
+    assert cid_string(raw) == cid_string(CID.decode(raw)) == cid_string(text) == text
+    with pytest.raises(CommitError):
+        cid_string(12)

@@ -1,0 +1,90 @@
+"""``SyncStore.apply`` when another writer (a backfill, another process) inserts the same new
+record at the same moment: the loser starts over and finds the winner's row — nothing is lost,
+nothing raises — on real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from relay.atproto.records import TrackRecord
+from relay.db.engine import create_engine, ensure_migrated, session_factory
+from relay.db.models import SyncCursorRow, TrackRow
+from relay.db.sync import Cursor, RecordUpsert, SyncStore
+from relay.domain import FileType, TrackEventKind
+from tests.harness.catalog import EPOCH, catalog_row
+
+DID = "did:plc:" + "c" * 24
+RKEY = "3kaaaaaaaaaa2"
+
+
+def upsert(title: str, rev: str) -> RecordUpsert:
+    record = TrackRecord(
+        title=title,
+        artist="Cy",
+        album=None,
+        audio_url="https://cdn.example/c.mp3",
+        file_type=FileType.MP3,
+        duration=None,
+        created_at="2026-01-01T00:00:00.000Z",
+    )
+    return RecordUpsert(did=DID, rkey=RKEY, cid=f"cid-{rev}", rev=rev, record=record, handle=None)
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    try:
+        await ensure_migrated(engine, migrate=True)
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def rows(sessions: async_sessionmaker[AsyncSession]) -> list[TrackRow]:
+    async with sessions() as db:
+        return list((await db.execute(select(TrackRow))).scalars())
+
+
+async def test_many_writers_of_one_new_record_all_succeed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    stores = [SyncStore(sessions) for _ in range(8)]
+    results = await asyncio.gather(
+        *(
+            store.apply([upsert("Same", "3kaaaaaaaaaa2")], now=EPOCH, cursor=Cursor("s", i, None))
+            for i, store in enumerate(stores)
+        )
+    )
+    created = [a for applied in results for a in applied if a.kind is TrackEventKind.CREATED]
+    assert len(created) == 1, "exactly one writer created it; the others found it there"
+    assert [row.title for row in await rows(sessions)] == ["Same"]
+    async with sessions() as db:
+        assert await db.scalar(select(func.count()).select_from(SyncCursorRow)) == 1
+
+
+async def test_an_insert_committed_under_a_running_apply_is_found_on_retry(
+    sessions: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers: the interleaving needs PostgreSQL's row locks")
+    # Another writer inserts the row and holds its transaction open: apply's lookup cannot see
+    # it, its insert waits on the unique index, and fails once the other writer commits.
+    other = sessions()
+    await other.begin()
+    other.add(catalog_row(DID, RKEY, title="First", artist="Cy", created_at=EPOCH, cid="c1"))
+    await other.flush()
+    applying = asyncio.create_task(
+        SyncStore(sessions).apply([upsert("Newer", "3kzzzzzzzzzz2")], now=EPOCH)
+    )
+    await asyncio.sleep(0.5)
+    assert not applying.done(), "apply waits on the other writer's uncommitted row"
+    await other.commit()
+    await other.close()
+    applied = await asyncio.wait_for(applying, timeout=10)
+    assert [a.kind for a in applied] == [TrackEventKind.UPDATED]
+    assert [(row.title, row.rev) for row in await rows(sessions)] == [("Newer", "3kzzzzzzzzzz2")]
