@@ -97,6 +97,7 @@ async def main(repos: int, per_repo: int, database_url: str | None) -> None:
                     database_url=database_url,
                     auto_migrate=True,
                     plc_url=network.plc_url,
+                    allow_private_addresses=True,
                     handle_resolver_url=network.pds_url,
                 )
 

@@ -40,6 +40,7 @@ async def main(rate: float, seconds: float) -> None:
                 data_dir=root / "relay",
                 auto_migrate=True,
                 plc_url=network.plc_url,
+                allow_private_addresses=True,
                 handle_resolver_url=network.pds_url,
                 firehose_url=f"ws://localhost:{network.pds_port}/xrpc",
             )

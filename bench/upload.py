@@ -125,6 +125,7 @@ async def main(size_mb: int) -> None:
                 {
                     "RELAY_DATA_DIR": str(root / "relay"),
                     "RELAY_PLC_URL": network.plc_url,
+                    "RELAY_ALLOW_PRIVATE_ADDRESSES": "true",
                     "RELAY_HANDLE_RESOLVER_URL": network.pds_url,
                     "RELAY_STORAGE_BACKEND": "s3",
                     "RELAY_S3_ENDPOINT_URL": gw.endpoint_url,

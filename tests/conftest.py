@@ -92,6 +92,8 @@ def relay_settings(database_url: str, tmp_path: Path, network: LocalNetwork) -> 
         auto_migrate=True,
         plc_url=network.plc_url,
         handle_resolver_url=network.pds_url,
+        # The sandbox PLC and PDS listen on 127.0.0.1 (production refuses such addresses).
+        allow_private_addresses=True,
         pds_timeout_seconds=5,
         publish_retry_base_seconds=0.3,
         publish_retry_max_seconds=2,

@@ -4,14 +4,15 @@ without HTTP."""
 
 from __future__ import annotations
 
+import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib.metadata import version
 from typing import Any
 from urllib.parse import urlparse
 
 import aioboto3
-import httpx
 from aiobotocore.config import AioConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -32,6 +33,7 @@ from relay.db.tracks import PageBounds, TrackIndex
 from relay.errors import ConfigurationError, LexiconError
 from relay.keys import client_identity, secret_key
 from relay.metrics import RelayMetrics
+from relay.net.outbound import OutboundPolicy, Resolve, outbound_client, system_resolve
 from relay.services.app_services import InstanceInfo, Services
 from relay.services.audio_objects import AudioObjects
 from relay.services.backfill import Backfill
@@ -54,6 +56,8 @@ from relay.storage.base import AudioStore
 from relay.storage.filesystem import FilesystemAudioStore
 from relay.storage.s3 import S3AudioStore
 
+log = logging.getLogger("relay")
+
 REQUIRED_LEXICONS = (TRACK_NSID,)
 
 
@@ -67,6 +71,7 @@ class Collaborators:
     store: AudioStore | None = None
     track_index_wrapper: type[TrackIndex] | None = None
     repos: RepoClient | None = None
+    resolve: Resolve | None = None  # DNS for the outbound client (a fake one in tests)
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,21 @@ def _event_bus(
     )
 
 
+def outbound_policy(settings: Settings) -> OutboundPolicy:
+    if settings.allow_private_addresses and settings.is_production:
+        log.warning(
+            "RELAY_ALLOW_PRIVATE_ADDRESSES is on with an https public URL: handles and DID "
+            "documents can make relay connect to internal addresses"
+        )
+    return OutboundPolicy(
+        allow_private=settings.allow_private_addresses,
+        max_response_bytes=settings.outbound_max_response_bytes,
+        total_seconds=settings.outbound_total_timeout_seconds,
+        timeout_seconds=settings.http_timeout_seconds,
+        user_agent=f"relay/{version('relay')} (+{settings.resolved_public_url})",
+    )
+
+
 def playable_hosts(settings: Settings) -> frozenset[str]:
     """Audio hosts the API calls playable: configured ones plus relay's own store."""
     own = settings.public_audio_base_url or settings.resolved_public_url
@@ -174,7 +194,9 @@ async def assemble(
     metrics = metrics or RelayMetrics()
     engine = await _open_engine(settings, stack)
     db = session_factory(engine)
-    http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.http_timeout_seconds))
+    http = await stack.enter_async_context(
+        outbound_client(outbound_policy(settings), resolve=inject.resolve or system_resolve)
+    )
     clock = inject.clock or SystemClock()
     identity = inject.identity or AtprotoIdentityResolver(
         plc_url=settings.plc_url,
@@ -193,7 +215,9 @@ async def assemble(
         secret_key(settings), [old.get_secret_value() for old in settings.secret_key_previous]
     )
     client_config, client_document, client_keys = client_identity(settings)
-    oauth = OAuthClient(http, client_config, clock)
+    oauth = OAuthClient(
+        http, client_config, clock, require_https=not settings.allow_private_addresses
+    )
     session_ttl = timedelta(days=settings.session_ttl_days)
     sessions = SessionService(
         store=SessionStore(db),
@@ -270,12 +294,15 @@ async def assemble(
         clock=clock,
         concurrency=settings.backfill_concurrency,
         on_removed=objects.collect_of,
+        repo_timeout=settings.backfill_repo_timeout_seconds,
+        max_host_repos=settings.backfill_max_host_repos,
     )
     coordinator = SyncCoordinator(backfill=backfill, sync=sync_store, stats=stats, clock=clock)
     if settings.firehose_url is not None:
         coordinator.firehose = FirehoseConsumer(
             settings.firehose_url,
             identity=identity,
+            repos=repos,
             sync=sync_store,
             ingest=ingest,
             clock=clock,
@@ -320,7 +347,6 @@ async def assemble(
         identity=identity,
         requests=OAuthRequestStore(db),
         sessions=sessions,
-        http=http,
         box=box,
         clock=clock,
         request_ttl=timedelta(seconds=settings.oauth_request_ttl_seconds),

@@ -210,6 +210,8 @@ def cmd_dev(args: argparse.Namespace) -> None:
         os.environ.setdefault("RELAY_DATA_DIR", str(root / "relay"))
         os.environ.setdefault("RELAY_PLC_URL", network.plc_url)
         os.environ.setdefault("RELAY_HANDLE_RESOLVER_URL", network.pds_url)
+        # The sandbox listens on 127.0.0.1: a development stack may reach private addresses.
+        os.environ.setdefault("RELAY_ALLOW_PRIVATE_ADDRESSES", "true")
         os.environ.setdefault("RELAY_FIREHOSE_URL", f"ws://localhost:{network.pds_port}/xrpc")
         os.environ.setdefault("RELAY_ADMIN_DIDS", account.did)
         os.environ.setdefault("RELAY_DEMO_HANDLE", account.handle)

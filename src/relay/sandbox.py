@@ -136,6 +136,7 @@ class LocalNetwork:
     sandbox: Path = SANDBOX_DIR
     plc: NodeServer = field(init=False)
     pds: NodeServer = field(init=False)
+    admin_password: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -151,6 +152,7 @@ class LocalNetwork:
             }
             secrets_file.write_text(json.dumps(keys))
             secrets_file.chmod(0o600)
+        self.admin_password = keys["PDS_ADMIN_PASSWORD"]  # the PDS's admin API (tests)
         self.plc = NodeServer(
             "plc", self.plc_port, {"PLC_PORT": str(self.plc_port)}, self.root / "plc.log",
             self.sandbox,

@@ -142,8 +142,15 @@ class Settings(BaseSettings):
     publish_batch_size: int = Field(default=20, ge=1)
     # Each /readyz check (database, audio store) must answer within this.
     readiness_timeout_seconds: float = Field(default=3.0, gt=0)
-    # Default time limit of outbound HTTP (identity, OAuth metadata) where no other applies.
+    # Outbound HTTP (identity, DID documents, PDS and authorization-server calls, backfill) goes
+    # through one client: each step (connect, each read) within the timeout unless a call sets its
+    # own, the whole request within the total, the body within the size cap. Loopback, private,
+    # link-local and CGNAT addresses are refused unless allowed — for development and tests only,
+    # where the PLC and PDS listen on 127.0.0.1 (`relay dev` allows them).
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    outbound_total_timeout_seconds: float = Field(default=45.0, gt=0)
+    outbound_max_response_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+    allow_private_addresses: bool = False
     publish_retry_base_seconds: float = Field(default=5.0, gt=0)
     publish_retry_max_seconds: float = Field(default=600.0, gt=0)
     publish_worker_interval_seconds: float = Field(default=2.0, gt=0)
@@ -163,6 +170,11 @@ class Settings(BaseSettings):
     admin_dids: CommaList = Field(default_factory=list)
     playable_audio_hosts: CommaList = Field(default_factory=list)
     backfill_concurrency: int = Field(default=8, ge=1, le=64)
+    # One repo's backfill (identity, every page, the writes) must finish within this.
+    backfill_repo_timeout_seconds: float = Field(default=600.0, gt=0)
+    # The firehose's host, backfilled when relay has no cursor for it, may list at most this
+    # many repos when it cannot list them by collection (a PDS can; the whole network cannot).
+    backfill_max_host_repos: int = Field(default=10_000, ge=1)
 
     @field_validator(
         "s3_endpoint_url", "public_audio_base_url", "public_url", "handle_resolver_url"
@@ -269,6 +281,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{ENV_PREFIX}DEMO_HANDLE / {ENV_PREFIX}DEMO_PASSWORD are for `relay dev` only; "
                 "an https public URL means real users"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _no_plain_firehose_in_production(self) -> Settings:
+        # Anyone on the path of a ws:// stream can drop or reorder events (signatures and proofs
+        # stop them from changing records, not from hiding them).
+        if self.is_production and (self.firehose_url or "").startswith("ws://"):
+            raise ValueError(
+                f"{ENV_PREFIX}FIREHOSE_URL must be wss:// (or https://) with an https public URL"
             )
         return self
 

@@ -37,6 +37,7 @@ async def web_relay(
         auto_migrate=True,
         plc_url=network.plc_url,
         handle_resolver_url=network.pds_url,
+        allow_private_addresses=True,
         firehose_url=f"ws://localhost:{network.pds_port}/xrpc",
         pds_timeout_seconds=5,
         publish_retry_base_seconds=30,

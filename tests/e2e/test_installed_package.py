@@ -76,6 +76,8 @@ async def served(
         "RELAY_HANDLE_RESOLVER_URL": network.pds_url,
         "RELAY_FIREHOSE_URL": f"ws://localhost:{network.pds_port}",
         "RELAY_ADMIN_DIDS": accounts["alice"].did,
+        # The sandbox PLC and PDS listen on 127.0.0.1.
+        "RELAY_ALLOW_PRIVATE_ADDRESSES": "true",
     }
     relay = venv / "bin" / "relay"
     upgrade = await asyncio.create_subprocess_exec(

@@ -57,7 +57,10 @@ async def test_publish_track_retries_at_once(
     accounts: dict[str, Account],
     audio_files: dict[str, Path],
 ) -> None:
-    slow_retry = relay_settings.model_copy(update={"publish_retry_base_seconds": 3600})
+    # The worker must not retry on its own meanwhile (its retry would hold the track's lease).
+    slow_retry = relay_settings.model_copy(
+        update={"publish_retry_base_seconds": 3600, "publish_retry_max_seconds": 3600}
+    )
     async with run_relay(slow_retry) as relay, relay.client(accounts["alice"]) as client:
         network.pds.stop()
         try:

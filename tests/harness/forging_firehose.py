@@ -1,15 +1,22 @@
-"""Fake: a firehose proxy that forwards a real PDS's stream but forges chosen commits.
+"""Fake: a firehose proxy that forwards a real PDS's stream but tampers with chosen commits.
 
-A real PDS never emits a commit signed with the wrong key, so this stands between relay and the
-PDS: every frame is passed through untouched, except that while ``forge`` is armed for a repo,
-that repo's next app.relay.track commit is re-signed with a freshly generated key (valid shape,
-valid CIDs, wrong signature).
+A real PDS never emits a forged event, so this stands between relay and the PDS: every frame is
+passed through untouched, except the next app.relay.track commit of a repo an edit is armed for:
+
+- ``forge``: the records rewritten and the commit re-signed with a stranger's key;
+- the envelope edits, which keep the genuine, correctly signed commit and change only what the
+  signature does not cover: ``swap_block`` (a record block replaced, with the op's CID, by one with
+  another title), ``add_delete(path)`` (a delete op for another of the user's records),
+  ``change_path(path)`` (the op moved to another record key), ``change_rev`` (the envelope's rev
+  pushed to the far future), ``account_deleted`` (the commit replaced by an unsigned ``#account``
+  event saying the account was deleted).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import libipld
@@ -120,8 +127,14 @@ def forge(frame: bytes) -> bytes:
             cid = _cid_of(block)
             new_commit_cid = cid
         forged_blocks.append((cid, block))
-    body["commit"] = CidLink(new_commit_cid)
+    body["commit"] = new_commit_cid
     body["blocks"] = write_car(new_commit_cid, forged_blocks)
+    return _encode_event(header, body)
+
+
+def _encode_event(header: dict[str, Any], body: dict[str, Any]) -> bytes:
+    """The event re-encoded, with CID fields back as CID links."""
+    body["commit"] = CidLink(body["commit"])
     for op in body["ops"]:
         for name in ("cid", "prev"):
             if op.get(name) is not None:
@@ -132,12 +145,74 @@ def forge(frame: bytes) -> bytes:
     return encode_dag_cbor(header) + encode_dag_cbor(body)
 
 
+def _track_op(body: dict[str, Any]) -> dict[str, Any]:
+    return next(op for op in body["ops"] if op["path"].startswith("app.relay.track/"))
+
+
+Edit = Callable[[bytes], bytes]
+
+
+def swap_block(frame: bytes) -> bytes:
+    header, body = libipld.decode_dag_cbor_multi(frame)
+    _, blocks = read_car(body["blocks"])
+    op = _track_op(body)
+    swapped = []
+    for cid, data in blocks:
+        if cid == op["cid"]:
+            record = libipld.decode_dag_cbor(data)
+            record["title"] = FORGED_TITLE
+            data = encode_dag_cbor(record)
+            cid = _cid_of(data)
+            op["cid"] = cid
+        swapped.append((cid, data))
+    body["blocks"] = write_car(body["commit"], swapped)
+    return _encode_event(header, body)
+
+
+def add_delete(path: str) -> Edit:
+    def edit(frame: bytes) -> bytes:
+        header, body = libipld.decode_dag_cbor_multi(frame)
+        body["ops"].append({"action": "delete", "path": path, "cid": None})
+        return _encode_event(header, body)
+
+    return edit
+
+
+def change_path(path: str) -> Edit:
+    def edit(frame: bytes) -> bytes:
+        header, body = libipld.decode_dag_cbor_multi(frame)
+        _track_op(body)["path"] = path
+        return _encode_event(header, body)
+
+    return edit
+
+
+def change_rev(frame: bytes) -> bytes:
+    header, body = libipld.decode_dag_cbor_multi(frame)
+    body["rev"] = "zzzzzzzzzzzzz"
+    return _encode_event(header, body)
+
+
+def account_deleted(frame: bytes) -> bytes:
+    """The commit replaced by an ``#account`` event claiming the account was deleted (such events
+    carry no signature)."""
+    _, body = libipld.decode_dag_cbor_multi(frame)
+    header = {"op": 1, "t": "#account"}
+    event = {
+        "seq": body["seq"], "did": body["repo"], "time": body["time"],
+        "active": False, "status": "deleted",
+    }  # fmt: skip
+    return encode_dag_cbor(header) + encode_dag_cbor(event)
+
+
 class FakeForgingFirehose:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
         self.port = free_port()
         self.forge_for: set[str] = set()
+        self.edits: dict[str, Edit] = {}  # repo → the edit for its next track commit
         self.forged = 0
+        self.edited = 0
         self._server: Any = None
 
     @property
@@ -151,11 +226,14 @@ class FakeForgingFirehose:
         self._server.close()
         await self._server.wait_closed()
 
-    def _should_forge(self, frame: bytes) -> bool:
+    def _target(self, frame: bytes) -> str | None:
+        """The repo of a track commit an edit is armed for."""
         header, body = libipld.decode_dag_cbor_multi(frame)
-        if header.get("t") != "#commit" or body.get("repo") not in self.forge_for:
-            return False
-        return any(op["path"].startswith("app.relay.track/") for op in body.get("ops", []))
+        repo = body.get("repo")
+        if header.get("t") != "#commit" or (repo not in self.forge_for and repo not in self.edits):
+            return None
+        ops = body.get("ops", [])
+        return repo if any(op["path"].startswith("app.relay.track/") for op in ops) else None
 
     async def _relay(self, client: Any) -> None:
         path = client.request.path  # /xrpc/com.atproto.sync.subscribeRepos?cursor=…
@@ -164,11 +242,14 @@ class FakeForgingFirehose:
 
             async def pump() -> None:
                 async for frame in upstream:
-                    if isinstance(frame, bytes) and self._should_forge(frame):
-                        _, body = libipld.decode_dag_cbor_multi(frame)
-                        self.forge_for.discard(body["repo"])
-                        frame = forge(frame)
+                    repo = self._target(frame) if isinstance(frame, bytes) else None
+                    if repo in self.forge_for:
+                        self.forge_for.discard(repo)
+                        frame = forge(frame)  # type: ignore[arg-type]
                         self.forged += 1
+                    elif repo is not None:
+                        frame = self.edits.pop(repo)(frame)  # type: ignore[arg-type]
+                        self.edited += 1
                     await client.send(frame)
 
             # Stop when either side goes away (the client leaving must not wait for upstream).

@@ -115,3 +115,14 @@ async def account_call(
     ``body=None`` sends no body, for procedures that take no input."""
     response = await _call(network, "POST", nsid, account=account, body=body)
     response.raise_for_status()
+
+
+async def delete_account(network: LocalNetwork, account: Account) -> None:
+    """Delete the account on the PDS as its operator would (the admin API)."""
+    async with httpx.AsyncClient(base_url=network.pds_url, timeout=10) as http:
+        response = await http.post(
+            "/xrpc/com.atproto.admin.deleteAccount",
+            json={"did": account.did},
+            auth=("admin", network.admin_password),
+        )
+    response.raise_for_status()

@@ -25,6 +25,7 @@ def relay_env(settings: Settings, **extra: str) -> dict[str, str]:
         "RELAY_PLC_URL": settings.plc_url,
         "RELAY_HANDLE_RESOLVER_URL": settings.handle_resolver_url or "",
         "RELAY_AUTO_MIGRATE": "true",
+        "RELAY_ALLOW_PRIVATE_ADDRESSES": str(settings.allow_private_addresses).lower(),
         "COLUMNS": "200",
         **extra,
     }

@@ -18,6 +18,7 @@ from relay.atproto.commits import (
     block,
     cid_string,
     encode_dag_cbor,
+    mst_lookup,
     unsigned_commit_bytes,
     verify_commit,
     walk_mst,
@@ -179,3 +180,92 @@ def test_cids_are_read_from_every_form() -> None:
     assert cid_string(raw) == cid_string(CID.decode(raw)) == cid_string(text) == text
     with pytest.raises(CommitError):
         cid_string(12)
+
+
+def _tree() -> tuple[dict[CID, Any], bytes, bytes]:
+    """A two-layer MST: a root with entries 3kd and 3kh, subtrees left of, between and after."""
+    blocks: dict[CID, Any] = {}
+    value, other = raw_cid(b"record"), raw_cid(b"other")
+
+    def leaf(*keys: str) -> bytes:
+        entries, last = [], b""
+        for key in keys:
+            full = f"app.relay.track/{key}".encode()
+            shared = next(n for n in range(len(full), -1, -1) if last[:n] == full[:n])
+            entries.append({"p": shared, "k": full[shared:], "v": value, "t": None})
+            last = full
+        return _store(blocks, {"l": None, "e": entries})
+
+    root = _store(
+        blocks,
+        {
+            "l": leaf("3ka", "3kb"),
+            "e": [
+                {"p": 0, "k": b"app.relay.track/3kd", "v": other, "t": leaf("3kf")},
+                {"p": 18, "k": b"h", "v": value, "t": leaf("3kj")},
+            ],
+        },
+    )
+    return blocks, root, value
+
+
+@pytest.mark.parametrize(
+    ("key", "found"),
+    [
+        ("app.relay.track/3ka", "value"),
+        ("app.relay.track/3kb", "value"),
+        ("app.relay.track/3kd", "other"),
+        ("app.relay.track/3kf", "value"),
+        ("app.relay.track/3kh", "value"),
+        ("app.relay.track/3kj", "value"),
+        ("app.relay.track/3kc", None),
+        ("app.relay.track/3k", None),
+        ("app.relay.track/3kz", None),
+        ("app.bsky.feed.post/1", None),
+    ],
+)
+def test_an_mst_lookup_finds_a_key_or_proves_it_absent(key: str, found: str | None) -> None:
+    blocks, root, value = _tree()
+    expected = {"value": cid_string(value), "other": cid_string(raw_cid(b"other")), None: None}
+    assert mst_lookup(blocks, root, key) == expected[found]
+
+
+def test_an_mst_lookup_without_the_path_is_unproven() -> None:
+    blocks, root, _ = _tree()
+    # Drop the subtree between 3kd and 3kh: a key there can be neither found nor ruled out.
+    node = blocks[CID.decode(root)]
+    del blocks[CID.decode(cid_string(node["e"][0]["t"]))]
+    with pytest.raises(CommitError) as caught:
+        mst_lookup(blocks, root, "app.relay.track/3kf")
+    assert caught.value.reason == "unproven"
+    # Keys whose path does not pass there are still answered.
+    assert mst_lookup(blocks, root, "app.relay.track/3ka") is not None
+    with pytest.raises(CommitError):
+        mst_lookup({}, root, "app.relay.track/3ka")
+
+
+def test_an_mst_that_points_back_at_itself_ends() -> None:
+    blocks: dict[CID, Any] = {}
+    value = raw_cid(b"record")
+    leaf = _store(blocks, {"l": None, "e": [{"p": 0, "k": b"app.relay.track/3ka", "v": value}]})
+    # A node whose right subtree is the leaf and whose left subtree is... the leaf again.
+    root = _store(
+        blocks,
+        {"l": leaf, "e": [{"p": 0, "k": b"app.relay.track/3kb", "v": value, "t": leaf}]},
+    )
+    with pytest.raises(CommitError, match="cycle"):
+        list(walk_mst(blocks, root))
+
+
+def test_a_deep_mst_is_walked_without_recursion() -> None:
+    blocks: dict[CID, Any] = {}
+    value = raw_cid(b"record")
+    node = _store(blocks, {"l": None, "e": [{"p": 0, "k": b"app.relay.track/0", "v": value}]})
+    for depth in range(1, 3000):
+        node = _store(
+            blocks,
+            {"l": node, "e": [{"p": 0, "k": f"app.relay.track/{depth:05d}".encode(), "v": value}]},
+        )
+    assert len(list(walk_mst(blocks, node))) == 3000
+    with pytest.raises(CommitError, match="more than"):
+        list(walk_mst(blocks, node, max_nodes=100))

@@ -165,3 +165,12 @@ def test_a_demo_account_is_refused_outside_development() -> None:
             _env_file=None, public_url="https://relay.example", demo_handle="demo.test",
             secret_key="s" * 40,
         )  # fmt: skip
+
+
+def test_a_plain_websocket_firehose_is_refused_in_production() -> None:
+    production = {"public_url": "https://relay.example", "secret_key": "s" * 40}
+    with pytest.raises(ConfigurationError, match="wss://"):
+        load_settings(_env_file=None, firehose_url="ws://bsky.network", **production)
+    assert load_settings(_env_file=None, firehose_url="wss://bsky.network", **production)
+    # Development follows the sandbox PDS over ws://localhost.
+    assert load_settings(_env_file=None, firehose_url="ws://localhost:2583")

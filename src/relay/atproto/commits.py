@@ -107,19 +107,80 @@ def block(blocks: Mapping[Any, Any], cid: Any) -> Any:
         raise CommitError("missing_block", f"block {key} is not in the event") from None
 
 
-def walk_mst(blocks: Mapping[Any, Any], root: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+def walk_mst(
+    blocks: Mapping[Any, Any], root: Any, prefix: str = "", *, max_nodes: int = 1_000_000
+) -> Iterator[tuple[str, str]]:
     """(key, value CID) of every entry under ``root``, in key order, whose key starts with
-    ``prefix`` — subtrees that cannot hold such keys are still read (the MST is not indexed by
-    prefix), but the walk is linear in the CAR's size."""
-    node = block(blocks, root)
-    if node.get("l") is not None:
-        yield from walk_mst(blocks, node["l"], prefix)
-    last = b""
-    for entry in node.get("e", []):
-        key = last[: entry["p"]] + entry["k"]
-        last = key
-        text = key.decode()
-        if text.startswith(prefix):
-            yield text, cid_string(entry["v"])
-        if entry.get("t") is not None:
-            yield from walk_mst(blocks, entry["t"], prefix)
+    ``prefix``. Iterative (a deep or hostile tree cannot exhaust the stack), each node read once
+    (a tree that points back at itself ends with ``CommitError``), at most ``max_nodes`` nodes."""
+    # The stack holds what is left to do, last first: a node to open, or an entry to yield.
+    stack: list[tuple[str, Any]] = [("node", root)]
+    opened: set[str] = set()
+    while stack:
+        kind, item = stack.pop()
+        if kind == "entry":
+            yield item
+            continue
+        cid = cid_string(item)
+        if cid in opened:
+            raise CommitError("malformed", "the MST holds a cycle")
+        if len(opened) >= max_nodes:
+            raise CommitError("too_large", f"the MST has more than {max_nodes} nodes")
+        opened.add(cid)
+        node = block(blocks, item)
+        if not isinstance(node, Mapping) or not isinstance(node.get("e", []), list):
+            raise CommitError("malformed", "an MST node is not a node")
+        todo: list[tuple[str, Any]] = []
+        if node.get("l") is not None:
+            todo.append(("node", node["l"]))
+        last = b""
+        for entry in node.get("e", []):
+            try:
+                key = last[: entry["p"]] + entry["k"]
+            except (KeyError, TypeError):
+                raise CommitError("malformed", "an MST entry is not an entry") from None
+            last = key
+            text = key.decode(errors="replace")
+            if text.startswith(prefix):
+                todo.append(("entry", (text, cid_string(entry["v"]))))
+            if entry.get("t") is not None:
+                todo.append(("node", entry["t"]))
+        stack.extend(reversed(todo))
+
+
+# An MST path is as deep as the tree's layers (a few for any real repo); more is a hostile tree.
+MAX_MST_DEPTH = 64
+
+
+def mst_lookup(blocks: Mapping[Any, Any], root: Any, key: str) -> str | None:
+    """The value CID the MST rooted at ``root`` holds for ``key``, or None when the tree proves
+    the key absent. Reads only the nodes on the key's path — exactly what a commit's blocks must
+    carry — and raises ``CommitError("unproven")`` when one of them is not there."""
+    target = key.encode()
+    node_cid: Any = root
+    for _ in range(MAX_MST_DEPTH):
+        try:
+            node = block(blocks, node_cid)
+        except CommitError:
+            raise CommitError("unproven", f"the path of {key} is not in the event") from None
+        if not isinstance(node, Mapping) or not isinstance(node.get("e", []), list):
+            raise CommitError("malformed", "an MST node is not a node")
+        subtree = node.get("l")
+        last = b""
+        for entry in node.get("e", []):
+            try:
+                entry_key = last[: entry["p"]] + entry["k"]
+            except (KeyError, TypeError):
+                raise CommitError("malformed", "an MST entry is not an entry") from None
+            if entry_key <= last and last:
+                raise CommitError("malformed", "MST entries out of order")
+            last = entry_key
+            if entry_key == target:
+                return cid_string(entry["v"])
+            if entry_key > target:
+                break
+            subtree = entry.get("t")
+        if subtree is None:
+            return None
+        node_cid = subtree
+    raise CommitError("malformed", "the MST is deeper than any real repo's")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from relay.atproto.dpop import DpopKey
 from relay.clock import Clock
 from relay.errors import BadUserInputError, OAuthError, UpstreamError
 
+log = logging.getLogger("relay.oauth")
+
 
 def pkce_pair() -> tuple[str, str]:
     """(verifier, S256 challenge)."""
@@ -32,10 +35,12 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def _secure_or_local(url: str) -> bool:
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of an absolute http(s) URL, or None."""
     parsed = urlparse(url)
-    local = parsed.hostname in ("localhost", "127.0.0.1", "::1")
-    return parsed.scheme == "https" or (parsed.scheme == "http" and local)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.username:
+        return None
+    return f"{parsed.scheme}://{parsed.netloc}".lower()
 
 
 @dataclass(frozen=True)
@@ -67,67 +72,111 @@ class TokenSet:
 
 
 async def _get_json(http: httpx.AsyncClient, url: str, what: str) -> dict[str, Any]:
-    if not _secure_or_local(url):
-        raise BadUserInputError(f"{what} must be served over https: {url}")
     try:
         response = await http.get(url, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
-        raise UpstreamError(f"could not fetch {what}: {exc.__class__.__name__}") from exc
-    if response.status_code != 200:
-        raise UpstreamError(f"{what} answered HTTP {response.status_code}")
+        log.warning("%s: %s could not be fetched: %s", what, url, exc)
+        raise UpstreamError(f"the {what} could not be fetched") from exc
     try:
-        body = response.json()
-    except ValueError as exc:
-        raise UpstreamError(f"{what} is not JSON") from exc
+        body = response.json() if response.status_code == 200 else None
+    except ValueError:
+        body = None
     if not isinstance(body, dict):
-        raise UpstreamError(f"{what} is not a JSON object")
+        log.warning(
+            "%s: %s answered HTTP %s without a JSON object", what, url, response.status_code
+        )
+        raise UpstreamError(f"the {what} could not be read")
     return body
 
 
-async def issuer_of(http: httpx.AsyncClient, pds_url: str) -> str:
-    """The authorization server a PDS names in its protected-resource metadata."""
-    meta = await _get_json(
-        http, f"{pds_url}/.well-known/oauth-protected-resource", "protected resource metadata"
-    )
-    servers = meta.get("authorization_servers")
-    if not isinstance(servers, list) or not servers or not isinstance(servers[0], str):
-        raise UpstreamError(f"{pds_url} names no authorization server")
-    return servers[0].rstrip("/")
+_ENDPOINTS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "pushed_authorization_request_endpoint",
+    "revocation_endpoint",
+)
 
 
-async def discover(http: httpx.AsyncClient, issuer: str) -> AuthorizationServer:
-    meta = await _get_json(
-        http, f"{issuer}/.well-known/oauth-authorization-server", "authorization server metadata"
-    )
-    if meta.get("issuer") != issuer:
-        raise UpstreamError(f"authorization server metadata claims issuer {meta.get('issuer')!r}")
-    if "ES256" not in meta.get("dpop_signing_alg_values_supported", []):
-        raise UpstreamError("the authorization server does not support DPoP with ES256")
-    try:
-        return AuthorizationServer(
-            issuer=issuer,
-            authorization_endpoint=meta["authorization_endpoint"],
-            token_endpoint=meta["token_endpoint"],
-            par_endpoint=meta["pushed_authorization_request_endpoint"],
-            revocation_endpoint=meta.get("revocation_endpoint"),
-        )
-    except KeyError as exc:
-        raise UpstreamError(f"authorization server metadata lacks {exc.args[0]}") from None
+def _checked_endpoints(meta: dict[str, Any], issuer: str) -> dict[str, str]:
+    """The endpoints relay calls, each an absolute URL on the issuer's own origin: metadata from
+    one server never sends relay (with client assertions and codes) to another host."""
+    found: dict[str, str] = {}
+    for name in _ENDPOINTS:
+        value = meta.get(name)
+        if value is None and name == "revocation_endpoint":
+            continue
+        if not isinstance(value, str) or _origin(value) != issuer:
+            log.warning("authorization server %s: %s is %r", issuer, name, value)
+            raise UpstreamError(
+                "the authorization server's metadata names an endpoint off its own origin"
+            )
+        found[name] = value
+    return found
 
 
 class OAuthClient:
-    def __init__(self, http: httpx.AsyncClient, config: ClientConfig, clock: Clock) -> None:
+    """``require_https``: the PDS, the issuer and every endpoint must be https (production)."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, config: ClientConfig, clock: Clock, *,
+        require_https: bool = True,
+    ) -> None:  # fmt: skip
         self._http = http
         self.config = config
         self._clock = clock
+        self._require_https = require_https
         self._nonces: dict[str, str] = {}  # DPoP-Nonce per authorization server
         self._servers: dict[str, AuthorizationServer] = {}
+
+    def _checked_origin(self, url: str, what: str) -> str:
+        origin = _origin(url.rstrip("/"))
+        if origin is None or origin != url.rstrip("/").lower():
+            raise BadUserInputError(f"the {what} must be an http(s) origin, e.g. https://host")
+        if self._require_https and not origin.startswith("https://"):
+            raise BadUserInputError(f"the {what} must be served over https")
+        return origin
+
+    async def issuer_of(self, pds_url: str) -> str:
+        """The authorization server a PDS names in its protected-resource metadata."""
+        pds = self._checked_origin(pds_url, "PDS")
+        meta = await _get_json(
+            self._http, f"{pds}/.well-known/oauth-protected-resource", "PDS's OAuth metadata"
+        )
+        servers = meta.get("authorization_servers")
+        if not isinstance(servers, list) or not servers or not isinstance(servers[0], str):
+            raise UpstreamError("the PDS names no authorization server")
+        try:
+            return self._checked_origin(servers[0], "authorization server")
+        except BadUserInputError as exc:
+            raise UpstreamError(f"the PDS names an unusable authorization server: {exc}") from None
 
     async def server(self, issuer: str) -> AuthorizationServer:
         """Metadata of the authorization server ``issuer`` (fetched once per process)."""
         if issuer not in self._servers:
-            self._servers[issuer] = await discover(self._http, issuer)
+            self._servers[issuer] = await self._discover(issuer)
         return self._servers[issuer]
+
+    async def _discover(self, issuer: str) -> AuthorizationServer:
+        issuer = self._checked_origin(issuer, "authorization server")
+        meta = await _get_json(
+            self._http,
+            f"{issuer}/.well-known/oauth-authorization-server",
+            "authorization server's metadata",
+        )
+        if meta.get("issuer") != issuer:
+            log.warning("authorization server %s claims issuer %r", issuer, meta.get("issuer"))
+            raise UpstreamError("the authorization server's metadata names another issuer")
+        algs = meta.get("dpop_signing_alg_values_supported")
+        if not isinstance(algs, list) or "ES256" not in algs:
+            raise UpstreamError("the authorization server does not support DPoP with ES256")
+        endpoints = _checked_endpoints(meta, issuer)
+        return AuthorizationServer(
+            issuer=issuer,
+            authorization_endpoint=endpoints["authorization_endpoint"],
+            token_endpoint=endpoints["token_endpoint"],
+            par_endpoint=endpoints["pushed_authorization_request_endpoint"],
+            revocation_endpoint=endpoints.get("revocation_endpoint"),
+        )
 
     def _client_auth(self, server: AuthorizationServer) -> dict[str, str]:
         params = {"client_id": self.config.client_id}
@@ -162,25 +211,31 @@ class OAuthClient:
                     url, data={**data, **self._client_auth(server)}, headers={"DPoP": proof}
                 )
             except httpx.HTTPError as exc:
-                raise UpstreamError(
-                    f"authorization server unreachable: {exc.__class__.__name__}"
-                ) from exc
+                log.warning("authorization server %s: POST %s failed: %s", server.issuer, url, exc)
+                raise UpstreamError("the authorization server could not be reached") from exc
             if nonce := response.headers.get("DPoP-Nonce"):
                 self._nonces[server.issuer] = nonce
             try:
                 body = response.json()
             except ValueError:
                 body = {}
+            if not isinstance(body, dict):
+                body = {}
             if response.status_code == 400 and body.get("error") == "use_dpop_nonce":
                 continue
             if response.status_code >= 500:
-                raise UpstreamError(f"authorization server answered HTTP {response.status_code}")
+                log.warning("authorization server %s: HTTP %s", server.issuer, response.status_code)
+                raise UpstreamError("the authorization server failed")
             if response.status_code >= 400:
-                error = str(body.get("error", "invalid_request"))
-                detail = body.get("error_description") or error
-                raise OAuthError(f"the authorization server refused: {detail}", error=error)
-            if not isinstance(body, dict):
-                raise UpstreamError("the authorization server answered with something not JSON")
+                error = str(body.get("error", "invalid_request"))[:64]
+                log.warning(
+                    "authorization server %s refused: %s %s",
+                    server.issuer, error, str(body.get("error_description", ""))[:300],
+                )  # fmt: skip
+                raise OAuthError("the authorization server refused the request", error=error)
+            if not 200 <= response.status_code < 300:
+                log.warning("authorization server %s: HTTP %s", server.issuer, response.status_code)
+                raise UpstreamError("the authorization server answered unexpectedly")
             return body
         raise UpstreamError("the authorization server kept asking for a new DPoP nonce")
 

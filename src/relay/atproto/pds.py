@@ -9,6 +9,7 @@ the PDS rejects the token, and the mapping of XRPC errors onto relay's error tre
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -24,6 +25,8 @@ from relay.errors import (
     RelayError,
     UnauthenticatedError,
 )
+
+log = logging.getLogger("relay.pds")
 
 _TOKEN_ERRORS = {"ExpiredToken", "InvalidToken", "invalid_token", "AuthRequired"}
 
@@ -87,20 +90,26 @@ class _Answer:
 
 
 def _map(answer: _Answer, *, did: str | None, action: str) -> RelayError:
+    """relay's error for a refused call. The PDS's own words (status, error name, message) go to
+    the log, never to relay's caller."""
+    log.warning(
+        "PDS %s for %s refused: HTTP %s %s %s",
+        action, did, answer.status, answer.error[:64], answer.message[:300],
+    )  # fmt: skip
     if answer.status >= 500 or answer.status == 429:
-        return PdsUnavailableError(f"PDS {action} failed: HTTP {answer.status}", did=did)
+        return PdsUnavailableError(f"PDS {action} failed: the PDS is unavailable", did=did)
     if answer.error == "InvalidSwap":
         return ConflictError(
             "the record on the PDS changed since relay last saw it; reload and try again"
         )
     if answer.scope_refused:
         return InsufficientScopeError(
-            f"this sign-in does not allow the {action} ({answer.message}); sign in again "
+            f"this sign-in does not allow the {action}; sign in again "
             "and grant relay access to app.relay.track records"
         )
     if answer.token_rejected or answer.error == "AuthenticationRequired":
-        return UnauthenticatedError(f"the PDS refused the session ({answer.message})")
-    return BadUserInputError(f"the PDS rejected the {action}: {answer.message}")
+        return UnauthenticatedError("the PDS refused the session; sign in again")
+    return BadUserInputError(f"the PDS rejected the {action}")
 
 
 class XrpcPdsClient:
@@ -118,9 +127,8 @@ class XrpcPdsClient:
                 method, url, json=body, headers=headers, timeout=self._timeout
             )
         except httpx.HTTPError as exc:
-            raise PdsUnavailableError(
-                f"PDS {action} failed: unreachable ({exc.__class__.__name__})", did=did
-            ) from exc
+            log.warning("PDS %s for %s: %s failed: %s", action, did, _origin(url), exc)
+            raise PdsUnavailableError(f"PDS {action} failed: unreachable", did=did) from exc
         if nonce := response.headers.get("DPoP-Nonce"):
             self._nonces[_origin(url)] = nonce
         try:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
-from atproto_core.car import CAR
 
-from relay.atproto.commits import block, walk_mst
+from relay.atproto.car import VerifiedBlocks
+from relay.atproto.commits import block, verify_commit, walk_mst
 from relay.errors import CommitError, RepoUnavailableError
+
+log = logging.getLogger("relay.repos")
+
+
+def _host(url: str) -> str:
+    return urlparse(url).netloc or "the host"
 
 
 @dataclass(frozen=True)
@@ -32,9 +40,11 @@ class RepoClient:
         try:
             response = await self._http.get(url, params=params, timeout=self._timeout)
         except httpx.HTTPError as exc:
-            raise RepoUnavailableError(f"{url} unreachable: {exc.__class__.__name__}") from exc
+            log.warning("repo request %s failed: %s", url, exc)
+            raise RepoUnavailableError(f"{_host(url)} could not be reached") from exc
         if response.status_code != 200:
-            raise RepoUnavailableError(f"{url} answered HTTP {response.status_code}")
+            log.warning("repo request %s answered HTTP %s", url, response.status_code)
+            raise RepoUnavailableError(f"{_host(url)} refused the request")
         return response
 
     async def _json(self, url: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -51,16 +61,21 @@ class RepoClient:
         self, url: str, params: dict[str, Any], field: str
     ) -> AsyncIterator[list[Any]]:
         cursor: str | None = None
+        seen: set[str] = set()
         while True:
             query = {**params, "limit": self._page_size, **({"cursor": cursor} if cursor else {})}
             body = await self._json(url, query)
             items = body.get(field)
-            if not isinstance(items, list):
-                raise RepoUnavailableError(f"{url} answered without a {field} list")
+            if not isinstance(items, list) or len(items) > self._page_size:
+                raise RepoUnavailableError(f"{_host(url)} answered without a {field} page")
             yield items
             next_cursor = body.get("cursor")
-            if not items or not isinstance(next_cursor, str) or next_cursor == cursor:
+            if not items or not isinstance(next_cursor, str):
                 return
+            if next_cursor in seen or len(next_cursor) > 1024:
+                # A cursor that comes back would page forever: the listing is not trusted.
+                raise RepoUnavailableError(f"{_host(url)} repeats a page cursor")
+            seen.add(next_cursor)
             cursor = next_cursor
 
     async def list_repos(self, host: str) -> AsyncIterator[str]:
@@ -87,14 +102,40 @@ class RepoClient:
         url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.repo.listRecords"
         async for page in self._pages(url, {"repo": did, "collection": collection}, "records"):
             records = []
+            prefix = f"at://{did}/{collection}/"
             for item in page:
+                if not isinstance(item, dict):
+                    continue
                 uri, cid = item.get("uri"), item.get("cid")
                 if not isinstance(uri, str) or not isinstance(cid, str):
                     continue
+                if not uri.startswith(prefix):
+                    continue  # another repo's or collection's record: not this listing's
                 records.append(
                     RepoRecord(rkey=uri.rsplit("/", 1)[-1], cid=cid, value=item.get("value"))
                 )
             yield records
+
+    async def repo_deleted(self, pds_url: str, did: str) -> bool:
+        """Whether the PDS says ``did``'s repo is deleted (``sync.getRepoStatus``: not found, or
+        inactive with status ``deleted``)."""
+        url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.sync.getRepoStatus"
+        try:
+            response = await self._http.get(url, params={"did": did}, timeout=self._timeout)
+        except httpx.HTTPError as exc:
+            log.warning("repo status %s failed: %s", url, exc)
+            raise RepoUnavailableError(f"{_host(url)} could not be reached") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        body = body if isinstance(body, dict) else {}
+        if response.status_code in (400, 404) and body.get("error") == "RepoNotFound":
+            return True
+        if response.status_code != 200:
+            log.warning("repo status %s answered HTTP %s", url, response.status_code)
+            raise RepoUnavailableError(f"{_host(url)} refused the request")
+        return body.get("active") is False and body.get("status") == "deleted"
 
     async def latest_rev(self, pds_url: str, did: str) -> str | None:
         """The repo's current revision (``sync.getLatestCommit``)."""
@@ -103,24 +144,25 @@ class RepoClient:
         return rev if isinstance(rev, str) else None
 
     async def export_records(
-        self, pds_url: str, did: str, collection: str
+        self, pds_url: str, did: str, collection: str, *, signing_key: str | None
     ) -> tuple[str | None, list[RepoRecord]]:
-        """The one-request path: the whole repo as a CAR (``sync.getRepo``), walked for
+        """The one-request path: the whole repo as a CAR (``sync.getRepo``), its commit checked
+        against the repo's signing key and every block read against its CID, walked for
         ``collection``. Returns (rev, records)."""
         url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.sync.getRepo"
         response = await self._get(url, {"did": did})
         try:
-            car = CAR.from_bytes(response.content)
-            commit = block(car.blocks, car.root)
-            if commit.get("did") != did:
-                raise RepoUnavailableError(
-                    f"the CAR for {did} holds the repo of {commit.get('did')}"
-                )
+            blocks = VerifiedBlocks.from_car(response.content)
+            if len(blocks.roots) != 1:
+                raise CommitError("malformed", "the CAR does not name one commit")
+            commit = block(blocks, blocks.roots[0])
+            verify_commit(commit, repo=did, signing_key=signing_key)
             records = [
-                RepoRecord(rkey=key.split("/", 1)[1], cid=cid, value=block(car.blocks, cid))
-                for key, cid in walk_mst(car.blocks, commit["data"], prefix=f"{collection}/")
+                RepoRecord(rkey=key.split("/", 1)[1], cid=cid, value=block(blocks, cid))
+                for key, cid in walk_mst(blocks, commit["data"], prefix=f"{collection}/")
             ]
-        except (CommitError, KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise RepoUnavailableError(f"the CAR for {did} could not be read: {exc}") from exc
+        except (CommitError, KeyError, ValueError, TypeError) as exc:
+            log.warning("the CAR of %s from %s: %r", did, _host(url), exc)
+            raise RepoUnavailableError(f"the repo of {did} could not be verified") from exc
         rev = commit.get("rev")
         return (rev if isinstance(rev, str) else None), records

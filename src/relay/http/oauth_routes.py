@@ -7,7 +7,7 @@ import html
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from relay.errors import RateLimitedError, RelayError
+from relay.errors import RateLimitedError, RelayError, UpstreamError
 from relay.graphql.context import SESSION_COOKIE
 from relay.http.state import relay_of
 
@@ -37,6 +37,8 @@ async def oauth_login(request: Request) -> Response:
         started = await parts.oauth_login.start(
             identifier, app_redirect=request.query_params.get("redirect_uri")
         )
+    except UpstreamError as exc:
+        return _error_page(exc, status=502)
     except RelayError as exc:
         return _error_page(exc)
     response = RedirectResponse(started.url, status_code=303, headers={"Cache-Control": "no-store"})

@@ -80,8 +80,7 @@ def probe_sync(path: Path) -> AudioInfo:
         audio = mutagen.File(path)
     except mutagen.MutagenError as exc:
         raise InvalidAudioError(
-            f"the file looks like audio but cannot be read ({exc.__class__.__name__}); "
-            "it may be corrupt or truncated"
+            "the file looks like audio but cannot be read; it may be corrupt or truncated"
         ) from exc
     if audio is None:
         raise InvalidAudioError(f"not a recognised audio file; supported formats: {_supported()}")

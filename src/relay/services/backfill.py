@@ -41,18 +41,24 @@ class BackfillRequest:
     handles: tuple[str, ...] = ()
     pds_hosts: tuple[str, ...] = ()
     relay_hosts: tuple[str, ...] = ()
+    # The firehose's host when relay has no cursor for it: asked which repos hold tracks
+    # (listReposByCollection, as relays answer); a PDS, which cannot, lists its own repos.
+    stream_hosts: tuple[str, ...] = ()
     use_car: bool = False
 
     @property
     def names_repos(self) -> bool:
-        return bool(self.dids or self.handles or self.pds_hosts or self.relay_hosts)
+        return bool(
+            self.dids or self.handles or self.pds_hosts or self.relay_hosts or self.stream_hosts
+        )
 
     @property
     def run_id(self) -> str:
         """Stable for the same request, so rerunning a crashed command resumes it."""
         key = json.dumps(
             [sorted(self.dids), sorted(self.handles), sorted(self.pds_hosts),
-             sorted(self.relay_hosts), self.use_car],
+             sorted(self.relay_hosts), self.use_car]
+            + ([sorted(self.stream_hosts)] if self.stream_hosts else []),
         )  # fmt: skip
         return "backfill-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -119,7 +125,11 @@ class Backfill:
         clock: Clock,
         concurrency: int = 8,
         on_removed: OnRemoved | None = None,
+        repo_timeout: float = 600.0,
+        max_host_repos: int = 10_000,
     ) -> None:
+        self._repo_timeout = repo_timeout
+        self._max_host_repos = max_host_repos
         self._identity = identity
         self._repos = repos
         self._sync = sync
@@ -148,7 +158,31 @@ class Backfill:
                 ]
             except RelayError as exc:
                 report.errors.append((host, exc.message))
+        for host in request.stream_hosts:
+            dids += await self._stream_host_repos(host, report)
         return list(dict.fromkeys(dids))  # unique, in order
+
+    async def _stream_host_repos(self, host: str, report: BackfillReport) -> list[str]:
+        """Repos with tracks on the firehose's host: by collection when it is a relay; every
+        repo when it is a PDS — but never more than ``max_host_repos`` (a relay that cannot
+        answer by collection would otherwise list the whole network)."""
+        try:
+            return [did async for did in self._repos.list_repos_by_collection(host, TRACK_NSID)]
+        except RelayError:
+            pass
+        dids: list[str] = []
+        try:
+            async for did in self._repos.list_repos(host):
+                if len(dids) >= self._max_host_repos:
+                    report.errors.append(
+                        (host, f"lists more than {self._max_host_repos} repos and cannot list "
+                         "them by collection; backfill chosen repos or a relay instead"),
+                    )  # fmt: skip
+                    return []
+                dids.append(did)
+        except RelayError as exc:
+            report.errors.append((host, exc.message))
+        return dids
 
     async def run(
         self, request: BackfillRequest, *, progress: Progress | None = None
@@ -166,12 +200,18 @@ class Backfill:
         async def one(did: str) -> None:
             async with gate:
                 try:
-                    await self._repo(did, request.use_car, report)
-                except RelayError as exc:
+                    async with asyncio.timeout(self._repo_timeout):
+                        await self._repo(did, request.use_car, report)
+                except (RelayError, TimeoutError) as exc:
+                    message = (
+                        exc.message
+                        if isinstance(exc, RelayError)
+                        else f"the repo took longer than {self._repo_timeout:g}s"
+                    )
                     report.failed += 1
-                    report.errors.append((did, exc.message))
+                    report.errors.append((did, message))
                     await self._sync.backfill_mark(
-                        report.run_id, did, "failed", records=0, error=exc.message,
+                        report.run_id, did, "failed", records=0, error=message,
                         now=self._clock.now(),
                     )  # fmt: skip
                 else:
@@ -196,7 +236,9 @@ class Backfill:
         seen: set[str] = set()
         count = 0
         if use_car:
-            rev, records = await self._repos.export_records(identity.pds_url, did, TRACK_NSID)
+            rev, records = await self._repos.export_records(
+                identity.pds_url, did, TRACK_NSID, signing_key=identity.signing_key
+            )
             count += await self._index(did, rev, identity.handle, records, seen, report)
         else:
             rev = await self._repos.latest_rev(identity.pds_url, did)

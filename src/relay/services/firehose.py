@@ -11,22 +11,24 @@ affected repos.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import libipld
 from atproto_client import models
-from atproto_core.car import CAR
 from atproto_firehose import parse_subscribe_repos_message
 from atproto_subscription.frames import ErrorFrame, Frame
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from relay.atproto.commits import block, verify_commit
 from relay.atproto.identity import Identity, IdentityResolver
 from relay.atproto.records import TRACK_NSID
+from relay.atproto.repos import RepoClient
 from relay.clock import Clock
 from relay.db.models import TrackRow
 from relay.db.sync import (
@@ -35,13 +37,14 @@ from relay.db.sync import (
     Change,
     Cursor,
     HandleChanged,
-    RecordDelete,
     SyncStore,
 )
 from relay.domain import TrackEventKind
-from relay.errors import CommitError, RelayError
+from relay.errors import CommitError, IdentityError, RelayError, UpstreamError
 from relay.services.backfill import BackfillRequest
+from relay.services.identity_cache import IdentityCache
 from relay.services.ingest import TrackIngest
+from relay.services.track_commits import TrackCommits
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,9 @@ class StreamState:
         self.last_error, self.last_error_at = reason, now
 
 
+_TRACK_PREFIX = f"{TRACK_NSID}/"
+
+
 def _time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -89,6 +95,7 @@ class FirehoseConsumer:
         url: str,
         *,
         identity: IdentityResolver,
+        repos: RepoClient,
         sync: SyncStore,
         ingest: TrackIngest,
         clock: Clock,
@@ -98,19 +105,31 @@ class FirehoseConsumer:
         reconnect_delay: float = 2.0,
         max_reconnect_delay: float = 60.0,
         max_frame_bytes: int = 5 * 1024 * 1024,
+        identity_attempts: int = 3,
+        identity_retry_seconds: float = 0.5,
+        cursor_flush_events: int = 5000,
+        cursor_flush_seconds: float = 1.0,
     ) -> None:
+        self._cursor_flush_events = cursor_flush_events
+        self._cursor_flush_seconds = cursor_flush_seconds
+        self._pending: Cursor | None = None
+        self._pending_count = 0
+        self._pending_since = 0.0
+        self._identity_attempts = identity_attempts
+        self._identity_retry_seconds = identity_retry_seconds
         self._recv_timeout = recv_timeout
         self._reconnect_delay = reconnect_delay
         self._max_reconnect_delay = max_reconnect_delay
         self._max_frame_bytes = max_frame_bytes
         self.source = url.rstrip("/")
-        self._identity = identity
         self._sync = sync
         self._ingest = ingest
         self._clock = clock
         self._schedule_backfill = schedule_backfill
         self._on_removed = on_removed
-        self._keys: dict[str, Identity] = {}
+        self._identities = IdentityCache(identity, clock)
+        self._commits = TrackCommits(self._identities, ingest, schedule_backfill)
+        self._repos = repos
         self._socket: ClientConnection | None = None
         self._stopping = False
         self.state = StreamState(source=self.source)
@@ -128,7 +147,7 @@ class FirehoseConsumer:
         stored = await self._sync.cursor(self.source)
         if stored is None:
             # Nothing consumed yet: index what already exists, then follow from now on.
-            self._schedule_backfill(BackfillRequest(pds_hosts=(self.host,)))
+            self._schedule_backfill(BackfillRequest(stream_hosts=(self.host,)))
         failures = 0
         while not self._stopping:
             stored = await self._sync.cursor(self.source)
@@ -177,6 +196,8 @@ class FirehoseConsumer:
                         await self._on_frame(raw)
             finally:
                 self._socket = None
+                with contextlib.suppress(Exception):  # best effort: a replay is harmless
+                    await self._flush_cursor()
 
     async def stop(self) -> None:
         """Close the stream; ``run`` returns instead of reconnecting."""
@@ -185,6 +206,8 @@ class FirehoseConsumer:
             await self._socket.close()
 
     async def _on_frame(self, raw: bytes) -> None:
+        if await self._skipped(raw):
+            return
         try:
             frame = Frame.from_bytes(raw)
         except Exception:
@@ -192,9 +215,52 @@ class FirehoseConsumer:
             return
         if isinstance(frame, ErrorFrame):
             if frame.body.error == "OutdatedCursor":
-                self._schedule_backfill(BackfillRequest(pds_hosts=(self.host,)))
+                self._schedule_backfill(BackfillRequest(stream_hosts=(self.host,)))
             raise StreamError(f"error frame: {frame.body.error} {frame.body.message or ''}")
         await self._on_message(frame)
+
+    async def _skipped(self, raw: bytes) -> bool:
+        """The fast path for most of the network: a commit touching no track is counted and its
+        seq noted, without building the SDK's models or reading its blocks."""
+        try:
+            header, body = libipld.decode_dag_cbor_multi(raw)
+        except Exception:
+            return False  # the full path names what is wrong with it
+        if header.get("t") != "#commit" or header.get("op") != 1 or not isinstance(body, dict):
+            return False
+        ops, seq = body.get("ops"), body.get("seq")
+        if not isinstance(ops, list) or not isinstance(seq, int):
+            return False
+        for op in ops:
+            path = op.get("path") if isinstance(op, dict) else None
+            if not isinstance(path, str) or path.startswith(_TRACK_PREFIX):
+                return False
+        event_time = _time(body.get("time")) if isinstance(body.get("time"), str) else None
+        self._ingest.stats.saw_event(event_time)
+        await self._advance(Cursor(self.source, seq, event_time))
+        return True
+
+    async def _advance(self, cursor: Cursor | None) -> None:
+        """Note ``cursor`` for an event that changed nothing; it is written with the next change,
+        or after ``cursor_flush_events`` events or ``cursor_flush_seconds`` — replaying that many
+        events after a crash is harmless, a write per event is not."""
+        if cursor is None:
+            return
+        now = time.monotonic()
+        if self._pending is None:
+            self._pending_since = now
+        self._pending, self._pending_count = cursor, self._pending_count + 1
+        if (
+            self._pending_count >= self._cursor_flush_events
+            or now - self._pending_since >= self._cursor_flush_seconds
+        ):
+            await self._flush_cursor()
+
+    async def _flush_cursor(self) -> None:
+        if self._pending is None:
+            return
+        cursor, self._pending, self._pending_count = self._pending, None, 0
+        await self._sync.apply([], now=self._clock.now(), cursor=cursor)
 
     async def _on_message(self, frame: Any) -> None:
         try:
@@ -205,25 +271,49 @@ class FirehoseConsumer:
         seq = getattr(message, "seq", None)
         event_time = _time(getattr(message, "time", None))
         self._ingest.stats.saw_event(event_time)
-        changes: list[Change] = []
-        try:
-            changes = await self._changes(message)
-        except CommitError as exc:
-            self._ingest.stats.drop(exc.reason)
-            log.warning("dropped firehose event %s: %s", seq, exc)
-        except RelayError as exc:
-            self._ingest.stats.drop("unverifiable")
-            log.warning("could not verify firehose event %s: %s", seq, exc.message)
+        changes = await self._checked_changes(message, seq)
         cursor = Cursor(self.source, seq, event_time) if isinstance(seq, int) else None
+        if not changes:
+            await self._advance(cursor)
+            return
         applied = await self._sync.apply(changes, now=self._clock.now(), cursor=cursor)
+        if cursor is not None:
+            self._pending, self._pending_count = None, 0
         await self._ingest.announce(applied)
         removed = [change.row for change in applied if change.kind is TrackEventKind.DELETED]
         if removed and self._on_removed is not None:
             await self._on_removed(removed)
 
+    async def _checked_changes(self, message: Any, seq: object) -> list[Change]:
+        """The event's changes, or none when it is deliberately dropped (counted, logged). An
+        identity service that fails is asked again a few times; if it keeps failing, the event
+        is dropped and its repo scheduled for a backfill, which reads it once the service is
+        back — the stream is not held up by one unreachable DID document."""
+        for attempt in range(self._identity_attempts):
+            try:
+                return await self._changes(message)
+            except CommitError as exc:
+                self._ingest.stats.drop(exc.reason)
+                log.warning("dropped firehose event %s: %s", seq, exc)
+                return []
+            except UpstreamError as exc:
+                if attempt + 1 < self._identity_attempts:
+                    await asyncio.sleep(self._identity_retry_seconds * 2**attempt)
+                    continue
+                self._ingest.stats.drop("identity_unavailable")
+                log.warning("firehose event %s: %s; its repo will be backfilled", seq, exc)
+                repo = getattr(message, "repo", None) or getattr(message, "did", None)
+                if isinstance(repo, str):
+                    self._schedule_backfill(BackfillRequest(dids=(repo,)))
+            except RelayError as exc:
+                self._ingest.stats.drop("unverifiable")
+                log.warning("could not verify firehose event %s: %s", seq, exc.message)
+                return []
+        return []
+
     async def _changes(self, message: Any) -> list[Change]:
         if isinstance(message, models.ComAtprotoSyncSubscribeRepos.Commit):
-            return await self._commit(message)
+            return await self._commits.changes(message)
         if isinstance(message, models.ComAtprotoSyncSubscribeRepos.Identity):
             identity = await self._identity_of(message.did, refresh=True)
             return [HandleChanged(message.did, identity.handle)]
@@ -231,57 +321,29 @@ class FirehoseConsumer:
             if message.active:
                 return [AccountHidden(message.did, hidden=False)]
             if message.status == "deleted":
-                return [AccountRemoved(message.did)]
+                # The event is not signed: the deletion is confirmed where the account lives.
+                if await self._confirmed_deleted(message.did):
+                    return [AccountRemoved(message.did)]
+                self._ingest.stats.drop("unconfirmed_deletion")
+                log.warning("firehose: %s reported deleted, but its PDS has it", message.did)
+                return []
             return [AccountHidden(message.did, hidden=True)]
         if isinstance(message, models.ComAtprotoSyncSubscribeRepos.Sync):
             self._schedule_backfill(BackfillRequest(dids=(message.did,)))
             return []
         if isinstance(message, models.ComAtprotoSyncSubscribeRepos.Info):
             if message.name == "OutdatedCursor":
-                self._schedule_backfill(BackfillRequest(pds_hosts=(self.host,)))
+                self._schedule_backfill(BackfillRequest(stream_hosts=(self.host,)))
             return []
         return []
 
-    async def _identity_of(self, did: str, *, refresh: bool = False) -> Identity:
-        if refresh or did not in self._keys:
-            self._keys[did] = await self._identity.resolve(did)
-        return self._keys[did]
+    async def _confirmed_deleted(self, did: str) -> bool:
+        """A DID that no longer resolves, or whose PDS says its repo is deleted."""
+        try:
+            identity = await self._identity_of(did, refresh=True)
+        except IdentityError:
+            return True
+        return await self._repos.repo_deleted(identity.pds_url, did)
 
-    async def _commit(self, commit: Any) -> list[Change]:
-        ops = [op for op in commit.ops if op.path.startswith(f"{TRACK_NSID}/")]
-        if not ops:
-            return []  # other collections: no signature check, no decoding
-        if commit.too_big:
-            self._schedule_backfill(BackfillRequest(dids=(commit.repo,)))
-            return []
-        try:
-            car = CAR.from_bytes(commit.blocks)
-        except Exception as exc:
-            raise CommitError("malformed", f"unreadable blocks: {exc}") from exc
-        signed = block(car.blocks, commit.commit)
-        identity = await self._identity_of(commit.repo)
-        try:
-            verify_commit(signed, repo=commit.repo, signing_key=identity.signing_key)
-        except CommitError as exc:
-            if exc.reason != "bad_signature":
-                raise
-            # The key may have rotated: check once more against a fresh DID document.
-            identity = await self._identity_of(commit.repo, refresh=True)
-            verify_commit(signed, repo=commit.repo, signing_key=identity.signing_key)
-        changes: list[Change] = []
-        for op in ops:
-            rkey = op.path.split("/", 1)[1]
-            uri = f"at://{commit.repo}/{op.path}"
-            if op.action == "delete":
-                changes.append(RecordDelete(uri))
-                continue
-            if op.cid is None:
-                raise CommitError("malformed", f"{op.action} of {uri} without a CID")
-            value = block(car.blocks, op.cid)
-            change = self._ingest.upsert(
-                did=commit.repo, rkey=rkey, cid=str(op.cid), rev=commit.rev, value=value,
-                handle=identity.handle,
-            )  # fmt: skip
-            if change is not None:
-                changes.append(change)
-        return changes
+    async def _identity_of(self, did: str, *, refresh: bool = False) -> Identity:
+        return await self._identities.get(did, refresh=refresh)

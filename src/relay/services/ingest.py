@@ -1,17 +1,22 @@
 """Turning records from the network into index changes — only after they pass every check.
 
-Checks: the lexicon (``lexicons/``), a size bound, and a ``createdAt`` not far in the future. What
-fails is dropped and counted by reason (``SyncStats``); nothing unvalidated reaches the index.
+Checks: the lexicon (``lexicons/``), a size bound, a ``createdAt`` not far in the future, and
+everything the index's columns and the GraphQL types need that the lexicon leaves open (record key
+and revision syntax, DID length, an http(s) ``audioUrl`` with a real host, ``duration`` within a
+GraphQL ``Int``). What fails is dropped and counted by reason (``SyncStats``): one poison record
+never fails the write of the honest ones around it, and nothing unvalidated reaches the index.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlparse
 
 from relay.atproto.lexicon import LexiconCatalog
 from relay.atproto.records import TrackRecord
@@ -20,6 +25,33 @@ from relay.db.sync import Applied, RecordUpsert
 from relay.errors import RecordValidationError
 from relay.services.events import EventBus
 from relay.services.views import TrackEvent, TrackView
+
+# Record keys of app.relay.track are TIDs ("key": "tid"); revisions are TIDs too.
+_TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
+_DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]+$")
+MAX_DID_LENGTH = 256  # the column; did:plc is 32, a did:web host at most 261 (refused)
+MAX_GRAPHQL_INT = 2**31 - 1
+MAX_HOST_LENGTH = 253
+MAX_CREATED_AT_LENGTH = 64
+
+
+def poison_reason(*, did: str, rkey: str, rev: str | None, record: TrackRecord) -> str | None:
+    """Why an otherwise valid record cannot be indexed (the drop counter's label), or None."""
+    if len(did) > MAX_DID_LENGTH or not _DID.match(did):
+        return "bad_did"
+    if not _TID.match(rkey):
+        return "bad_rkey"
+    if rev is not None and not _TID.match(rev):
+        return "bad_rev"
+    url = urlparse(record.audio_url)
+    host = url.hostname or ""
+    if url.scheme not in ("http", "https") or not host or len(host) > MAX_HOST_LENGTH:
+        return "bad_audio_url"
+    if record.duration is not None and not 0 <= record.duration <= MAX_GRAPHQL_INT:
+        return "bad_duration"
+    if len(record.created_at) > MAX_CREATED_AT_LENGTH:
+        return "bad_created_at"
+    return None
 
 
 @dataclass(frozen=True)
@@ -93,6 +125,9 @@ class TrackIngest:
             return None
         if record.created_at_time - self._clock.now() > self._bounds.max_future:
             self.stats.drop("future_created_at")
+            return None
+        if (reason := poison_reason(did=did, rkey=rkey, rev=rev, record=record)) is not None:
+            self.stats.drop(reason)
             return None
         return RecordUpsert(did=did, rkey=rkey, cid=cid, rev=rev, record=record, handle=handle)
 

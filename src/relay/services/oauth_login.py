@@ -12,21 +12,22 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
-
 from relay.atproto.dpop import DpopKey
 from relay.atproto.identity import IdentityResolver
-from relay.atproto.oauth import AuthorizationServer, OAuthClient, issuer_of, pkce_pair
+from relay.atproto.oauth import AuthorizationServer, OAuthClient, pkce_pair
 from relay.clock import Clock
 from relay.crypto import SecretBox
 from relay.db.models import OAuthRequestRow
 from relay.db.sessions import OAuthRequestStore
 from relay.errors import BadUserInputError, RelayError, UnauthenticatedError, UpstreamError
 from relay.services.sessions import SessionService, Viewer
+
+log = logging.getLogger("relay.oauth")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,6 @@ class OAuthLogin:
         identity: IdentityResolver,
         requests: OAuthRequestStore,
         sessions: SessionService,
-        http: httpx.AsyncClient,
         box: SecretBox,
         clock: Clock,
         request_ttl: timedelta,
@@ -62,7 +62,6 @@ class OAuthLogin:
         self._identity = identity
         self._requests = requests
         self._sessions = sessions
-        self._http = http
         self._box = box
         self._clock = clock
         self._ttl = request_ttl
@@ -84,13 +83,13 @@ class OAuthLogin:
             pds_url: str | None = identifier.rstrip("/")
             assert pds_url is not None
             try:
-                issuer = await issuer_of(self._http, pds_url)
+                issuer = await self._oauth.issuer_of(pds_url)
             except UpstreamError:
                 issuer = pds_url  # an entryway is its own authorization server
         else:
             identity = await self._identity.resolve(identifier)
             did, pds_url, login_hint = identity.did, identity.pds_url, identifier
-            issuer = await issuer_of(self._http, identity.pds_url)
+            issuer = await self._oauth.issuer_of(identity.pds_url)
         server = await self._oauth.server(issuer)
         verifier, challenge = pkce_pair()
         state = secrets.token_urlsafe(32)
@@ -134,7 +133,10 @@ class OAuthLogin:
             # The answer reached a browser that did not start this sign-in (a forged link).
             raise UnauthenticatedError("this sign-in was started elsewhere; please start again")
         if error:
-            raise UnauthenticatedError(f"sign-in was not completed: {error_description or error}")
+            # The authorization server's own words stay out of relay's answer (they are logged).
+            log.info("sign-in not completed: %s %s", error[:64], (error_description or "")[:300])
+            reason = "you declined" if error == "access_denied" else "the sign-in was refused"
+            raise UnauthenticatedError(f"sign-in was not completed ({reason}); please start again")
         if not code:
             raise BadUserInputError("the sign-in response has no code")
         if iss != pending.issuer:
@@ -149,7 +151,7 @@ class OAuthLogin:
                     "you signed in as a different account than the one you asked for"
                 )
             identity = await self._identity.resolve(tokens.sub)
-            if await issuer_of(self._http, identity.pds_url) != tokens.issuer:
+            if await self._oauth.issuer_of(identity.pds_url) != tokens.issuer:
                 raise UnauthenticatedError(
                     "this authorization server does not speak for that account's PDS"
                 )

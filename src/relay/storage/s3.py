@@ -6,6 +6,7 @@ Uploads stream from the staged file in parts (multipart upload), so memory stays
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,8 @@ import anyio
 from botocore.exceptions import BotoCoreError, ClientError
 
 from relay.errors import StorageUnavailableError
+
+log = logging.getLogger("relay.storage")
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -38,9 +41,9 @@ class S3AudioStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
-            raise StorageUnavailableError(f"storage check failed: {_code(exc)}") from exc
+            raise _unavailable("storage check", exc) from exc
         except BotoCoreError as exc:
-            raise StorageUnavailableError(f"storage unreachable: {exc.__class__.__name__}") from exc
+            raise _unavailable("storage request", exc) from exc
         return True
 
     async def put(self, key: str, source: Path, content_type: str) -> bool:
@@ -57,9 +60,9 @@ class S3AudioStore:
             else:
                 await self._multipart(key, source, content_type)
         except ClientError as exc:
-            raise StorageUnavailableError(f"storage upload failed: {_code(exc)}") from exc
+            raise _unavailable("storage upload", exc) from exc
         except BotoCoreError as exc:
-            raise StorageUnavailableError(f"storage unreachable: {exc.__class__.__name__}") from exc
+            raise _unavailable("storage request", exc) from exc
         return True
 
     async def _multipart(self, key: str, source: Path, content_type: str) -> None:
@@ -99,9 +102,9 @@ class S3AudioStore:
         try:
             await self._s3.delete_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
-            raise StorageUnavailableError(f"storage delete failed: {_code(exc)}") from exc
+            raise _unavailable("storage delete", exc) from exc
         except BotoCoreError as exc:
-            raise StorageUnavailableError(f"storage unreachable: {exc.__class__.__name__}") from exc
+            raise _unavailable("storage request", exc) from exc
 
     async def sweep(self) -> int:
         """Nothing to do here: incomplete multipart uploads are aborted by the bucket's lifecycle
@@ -112,9 +115,9 @@ class S3AudioStore:
         try:
             await self._s3.head_bucket(Bucket=self._bucket)
         except ClientError as exc:
-            raise StorageUnavailableError(f"bucket check failed: {_code(exc)}") from exc
+            raise _unavailable("bucket check", exc) from exc
         except BotoCoreError as exc:
-            raise StorageUnavailableError(f"storage unreachable: {exc.__class__.__name__}") from exc
+            raise _unavailable("storage request", exc) from exc
 
     def public_url(self, key: str) -> str:
         return f"{self._public_base_url}/{key}"
@@ -122,3 +125,10 @@ class S3AudioStore:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "error"))
+
+
+def _unavailable(action: str, exc: Exception) -> StorageUnavailableError:
+    """The error for relay's callers (no S3 error code or exception class); the detail is logged."""
+    detail = _code(exc) if isinstance(exc, ClientError) else f"{type(exc).__name__}: {exc}"
+    log.warning("%s failed: %s", action, detail)
+    return StorageUnavailableError("the audio store is unavailable; try again later")

@@ -1,0 +1,97 @@
+"""Commits that touch tracks, turned into index changes only when the signed commit proves them.
+
+A commit is trusted when its signature verifies against the repo's signing key (its DID
+document; a rotated key is fetched once more) and it names its own repo. Its ops come from the
+unsigned envelope, so each is checked against the signed tree: a create or update counts only
+when the MST rooted at the commit's ``data`` holds that key with that record CID, a delete only
+when the MST proves the key absent — from the event's own blocks, each read against its CID. The
+signed ``rev`` is used, never the envelope's. What cannot be proven schedules a backfill of the
+repo, which reads it from the source.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from relay.atproto.car import VerifiedBlocks
+from relay.atproto.commits import block, mst_lookup, verify_commit
+from relay.atproto.records import TRACK_NSID
+from relay.db.sync import Change, RecordDelete
+from relay.errors import CommitError
+from relay.services.backfill import BackfillRequest
+from relay.services.identity_cache import IdentityCache
+from relay.services.ingest import TrackIngest
+
+# The atproto record key grammar.
+_RKEY = re.compile(r"^[A-Za-z0-9._:~-]{1,512}$")
+
+Schedule = Callable[[BackfillRequest], object]
+
+
+class TrackCommits:
+    def __init__(
+        self, identities: IdentityCache, ingest: TrackIngest, schedule_backfill: Schedule
+    ) -> None:
+        self._identities = identities
+        self._ingest = ingest
+        self._schedule_backfill = schedule_backfill
+
+    async def changes(self, commit: Any) -> list[Change]:
+        """The proven changes of a ``#commit`` event (none for other collections); raises
+        ``CommitError`` (after scheduling a backfill of the repo) when it cannot be proven."""
+        ops = [op for op in commit.ops if op.path.startswith(f"{TRACK_NSID}/")]
+        if not ops:
+            return []  # other collections: no signature check, no decoding
+        if commit.too_big:
+            self._schedule_backfill(BackfillRequest(dids=(commit.repo,)))
+            return []
+        blocks = VerifiedBlocks.from_car(commit.blocks)
+        signed = block(blocks, commit.commit)
+        identity = await self._identities.get(commit.repo)
+        try:
+            verify_commit(signed, repo=commit.repo, signing_key=identity.signing_key)
+        except CommitError as exc:
+            if exc.reason != "bad_signature":
+                raise
+            # The key may have rotated: check once more against a fresh DID document.
+            identity = await self._identities.get(commit.repo, refresh=True)
+            verify_commit(signed, repo=commit.repo, signing_key=identity.signing_key)
+        try:
+            return self._proven_changes(commit.repo, ops, blocks, signed, identity.handle)
+        except CommitError:
+            # The envelope says something the signed tree does not: read the repo itself.
+            self._schedule_backfill(BackfillRequest(dids=(commit.repo,)))
+            raise
+
+    def _proven_changes(
+        self, repo: str, ops: list[Any], blocks: VerifiedBlocks, signed: Any, handle: str | None
+    ) -> list[Change]:
+        """The event's ops on tracks, each proven by the signed commit's tree: a create or update
+        only when the tree holds that key with that record CID, a delete only when the tree proves
+        the key gone. The rev is the signed one; the envelope's is not trusted."""
+        rev = signed.get("rev")
+        if not isinstance(rev, str):
+            raise CommitError("malformed", f"the commit of {repo} has no rev")
+        changes: list[Change] = []
+        for op in ops:
+            rkey = op.path.split("/", 1)[1]
+            if not _RKEY.match(rkey) or rkey in (".", ".."):
+                raise CommitError("bad_rkey", f"{op.path!r:.600} is not a record path")
+            uri = f"at://{repo}/{op.path}"
+            proven = mst_lookup(blocks, signed["data"], op.path)
+            if op.action == "delete":
+                if proven is not None:
+                    raise CommitError("unproven", f"delete of {uri}, which the signed tree holds")
+                changes.append(RecordDelete(uri))
+                continue
+            if op.cid is None or proven != str(op.cid):
+                raise CommitError("unproven", f"{op.action} of {uri} is not in the signed tree")
+            change = self._ingest.upsert(
+                did=repo, rkey=rkey, cid=proven, rev=rev, value=block(blocks, proven),
+                handle=handle,
+            )  # fmt: skip
+            if change is not None:
+                changes.append(change)
+        return changes

@@ -1,0 +1,137 @@
+"""Ops are applied only when the signed commit proves them. A proxy between the real PDS and relay
+keeps every genuine, correctly signed commit and edits only the envelope around it — nothing it
+writes reaches the index; each tampered event is dropped and counted, and the repo is read again
+(backfill), so the honest records still arrive."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from relay.sandbox import Account, LocalNetwork
+from relay.settings import Settings
+from tests.e2e.test_firehose import TRACK, firehose_settings, status, warm_up
+from tests.harness.client import RelayClient
+from tests.harness.forging_firehose import (
+    FORGED_TITLE,
+    FakeForgingFirehose,
+    account_deleted,
+    add_delete,
+    change_path,
+    change_rev,
+    swap_block,
+)
+from tests.harness.pds import create_record, delete_account, put_record, track_record
+from tests.harness.server import run_relay
+from tests.harness.waiting import eventually
+
+
+@dataclass
+class Setup:
+    proxy: FakeForgingFirehose
+    client: RelayClient
+    network: LocalNetwork
+    musician: Account
+
+    async def title(self, uri: str) -> str | None:
+        row = (await self.client.gql(TRACK, {"u": uri})).data["track"]
+        return None if row is None else str(row["title"])
+
+    async def indexed(self, record: dict[str, Any], title: str) -> None:
+        async def there() -> bool:
+            return await self.title(record["uri"]) == title
+
+        await eventually(there, what=f"{title!r} indexed")
+
+    async def dropped(self, reason: str) -> int:
+        counts = {d["name"]: d["count"] for d in (await status(self.client))["dropped"]}
+        return int(counts.get(reason, 0))
+
+
+@pytest.fixture
+async def setup(
+    relay_settings: Settings, network: LocalNetwork, accounts: dict[str, Account]
+) -> AsyncIterator[Setup]:
+    async with FakeForgingFirehose(f"ws://localhost:{network.pds_port}/xrpc") as proxy:
+        settings = firehose_settings(
+            relay_settings, network, accounts["alice"], firehose_url=proxy.url
+        )
+        async with run_relay(settings) as relay, relay.client(accounts["alice"]) as client:
+            await warm_up(client, network)
+            musician = network.create_account(f"p{secrets.token_hex(3)}.test")
+            yield Setup(proxy, client, network, musician)
+
+
+async def no_forged_title(setup: Setup) -> None:
+    found = await setup.client.gql(
+        "query($s: String!) { tracks(where: {search: $s}) { totalCount } }", {"s": FORGED_TITLE}
+    )
+    assert found.data["tracks"]["totalCount"] == 0
+
+
+async def test_a_swapped_record_block_is_not_indexed(setup: Setup) -> None:
+    setup.proxy.edits[setup.musician.did] = swap_block
+    made = await create_record(setup.network, setup.musician, track_record("Genuine"))
+    await eventually(lambda: _at_least(setup, "unproven", 1), what="an unproven drop")
+    assert setup.proxy.edited == 1
+    # The repo is read again: the genuine record arrives, the swapped one never did.
+    await setup.indexed(made, "Genuine")
+    await no_forged_title(setup)
+
+
+async def test_an_added_delete_removes_nothing(setup: Setup) -> None:
+    kept = await create_record(setup.network, setup.musician, track_record("Keep me"))
+    await setup.indexed(kept, "Keep me")
+    setup.proxy.edits[setup.musician.did] = add_delete(kept["uri"].split("/", 3)[3])
+    made = await create_record(setup.network, setup.musician, track_record("Next"))
+    await eventually(lambda: _at_least(setup, "unproven", 1), what="an unproven drop")
+    await setup.indexed(made, "Next")
+    assert await setup.title(kept["uri"]) == "Keep me"
+
+
+async def test_a_moved_op_overwrites_nothing(setup: Setup) -> None:
+    kept = await create_record(setup.network, setup.musician, track_record("Original"))
+    await setup.indexed(kept, "Original")
+    setup.proxy.edits[setup.musician.did] = change_path(kept["uri"].split("/", 3)[3])
+    made = await create_record(setup.network, setup.musician, track_record("Elsewhere"))
+    await eventually(lambda: _at_least(setup, "unproven", 1), what="an unproven drop")
+    await setup.indexed(made, "Elsewhere")
+    assert await setup.title(kept["uri"]) == "Original"
+
+
+async def test_the_signed_rev_is_kept_not_the_envelopes(setup: Setup) -> None:
+    made = await create_record(setup.network, setup.musician, track_record("One"))
+    await setup.indexed(made, "One")
+    # The envelope claims a far-future rev; had relay stored it, every later genuine update
+    # would look older and be ignored.
+    setup.proxy.edits[setup.musician.did] = change_rev
+    await put_record(setup.network, setup.musician, made["uri"], track_record("Two"))
+    await setup.indexed(made, "Two")
+    assert setup.proxy.edited == 1
+    await put_record(setup.network, setup.musician, made["uri"], track_record("Three"))
+    await setup.indexed(made, "Three")
+
+
+async def _at_least(setup: Setup, reason: str, count: int) -> bool:
+    return await setup.dropped(reason) >= count
+
+
+async def test_an_account_deletion_is_confirmed_before_tracks_go(setup: Setup) -> None:
+    kept = await create_record(setup.network, setup.musician, track_record("Still here"))
+    await setup.indexed(kept, "Still here")
+    # A forged "#account deleted" for a live account: its PDS still has the repo.
+    setup.proxy.edits[setup.musician.did] = account_deleted
+    await create_record(setup.network, setup.musician, track_record("Carrier"))
+    await eventually(lambda: _at_least(setup, "unconfirmed_deletion", 1), what="a refused deletion")
+    assert await setup.title(kept["uri"]) == "Still here"
+    # A real deletion on the PDS: confirmed there, and the tracks go.
+    await delete_account(setup.network, setup.musician)
+
+    async def gone() -> bool:
+        return await setup.title(kept["uri"]) is None
+
+    await eventually(gone, what="the deleted account's tracks removed")

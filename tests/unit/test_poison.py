@@ -1,0 +1,49 @@
+"""What the index cannot hold, named before anything is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from relay.atproto.records import TrackRecord
+from relay.domain import FileType
+from relay.services.ingest import poison_reason
+
+DID = "did:plc:" + "a" * 24
+TID = "3kaaaaaaaaaa2"
+
+
+def record(**changes: Any) -> TrackRecord:
+    values: dict[str, Any] = {
+        "title": "T", "artist": "A", "album": None, "audio_url": "https://cdn.example/a.mp3",
+        "file_type": FileType.MP3, "duration": 120, "created_at": "2026-01-01T00:00:00.000Z",
+    }  # fmt: skip
+    return TrackRecord(**{**values, **changes})
+
+
+def test_an_honest_record_passes() -> None:
+    assert poison_reason(did=DID, rkey=TID, rev=TID, record=record()) is None
+    assert poison_reason(did=DID, rkey=TID, rev=None, record=record(duration=None)) is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"did": "did:web:" + "h" * 260}, "bad_did"),
+        ({"did": "not a did"}, "bad_did"),
+        ({"rkey": "k" * 100}, "bad_rkey"),
+        ({"rkey": "self"}, "bad_rkey"),
+        ({"rkey": "3KAAAAAAAAAA2"}, "bad_rkey"),
+        ({"rev": "z" * 64}, "bad_rev"),
+        ({"record": record(audio_url="javascript:alert(1)")}, "bad_audio_url"),
+        ({"record": record(audio_url="https:///nohost")}, "bad_audio_url"),
+        ({"record": record(audio_url=f"https://{'h' * 300}.example/a")}, "bad_audio_url"),
+        ({"record": record(duration=2**31)}, "bad_duration"),
+        ({"record": record(duration=-1)}, "bad_duration"),
+        ({"record": record(created_at="2026-01-01T00:00:00." + "1" * 80 + "Z")}, "bad_created_at"),
+    ],
+)
+def test_poison_is_named(changes: dict[str, Any], reason: str) -> None:
+    values: dict[str, Any] = {"did": DID, "rkey": TID, "rev": TID, "record": record()}
+    assert poison_reason(**{**values, **changes}) == reason

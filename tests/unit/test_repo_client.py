@@ -1,0 +1,80 @@
+"""Reading a stranger's repo listings: a cursor that cycles ends the repo as failed instead of
+paging forever, a page larger than asked for is refused, records of other repos are ignored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import pytest
+
+from relay.atproto.repos import RepoClient
+from relay.errors import RepoUnavailableError
+from relay.net.outbound import OutboundPolicy, outbound_client
+from tests.harness.listener import FakeOfflineDns, answer, listening
+
+DID = "did:plc:" + "a" * 24
+
+
+def record(did: str, rkey: str) -> dict[str, Any]:
+    return {"uri": f"at://{did}/app.relay.track/{rkey}", "cid": "bafy" + rkey, "value": {}}
+
+
+def paging(pages: Mapping[Any, Any]) -> Any:
+    """listRecords answering by the request's cursor."""
+
+    async def handler(head: bytes, writer: asyncio.StreamWriter) -> None:
+        target = head.split(b" ", 2)[1].decode()
+        query = httpx.URL(target).params
+        await answer("200 OK", json.dumps(pages[query.get("cursor")]).encode())(head, writer)
+
+    return handler
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    policy = OutboundPolicy(allow_private=True)
+    async with outbound_client(policy, resolve=FakeOfflineDns()) as client:
+        yield client
+
+
+async def collect(client: RepoClient, url: str) -> list[str]:
+    return [r.rkey async for page in client.list_records(url, DID, "app.relay.track") for r in page]
+
+
+async def test_a_cycling_cursor_fails_the_repo(http: httpx.AsyncClient) -> None:
+    pages = {
+        None: {"records": [record(DID, "a")], "cursor": "x"},
+        "x": {"records": [record(DID, "b")], "cursor": "y"},
+        "y": {"records": [record(DID, "c")], "cursor": "x"},
+    }
+    async with listening(paging(pages)) as listener:
+        with pytest.raises(RepoUnavailableError, match="repeats"):
+            await collect(RepoClient(http, page_size=10), listener.url)
+        assert len(listener.requests) == 3
+
+
+async def test_an_oversized_page_is_refused(http: httpx.AsyncClient) -> None:
+    pages = {None: {"records": [record(DID, str(i)) for i in range(11)]}}
+    async with listening(paging(pages)) as listener:
+        with pytest.raises(RepoUnavailableError):
+            await collect(RepoClient(http, page_size=10), listener.url)
+
+
+async def test_records_of_other_repos_are_not_this_listings(http: httpx.AsyncClient) -> None:
+    other = "did:plc:" + "b" * 24
+    pages = {
+        None: {
+            "records": [
+                record(DID, "mine"),
+                record(other, "theirs"),
+                {"uri": f"at://{DID}/app.bsky.feed.post/p", "cid": "bafyp", "value": {}},
+                "not an object",
+            ]
+        }
+    }
+    async with listening(paging(pages)) as listener:
+        assert await collect(RepoClient(http, page_size=10), listener.url) == ["mine"]
