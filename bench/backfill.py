@@ -27,10 +27,10 @@ from relay.settings import Settings
 from tests.harness.pds import session, track_record
 
 
-def seed(network: LocalNetwork, account: Account, count: int) -> None:
+async def seed(network: LocalNetwork, account: Account, count: int) -> None:
     """Write ``count`` records with applyWrites, 200 per commit."""
-    token = session(network, account)
-    with httpx.Client(timeout=60) as http:
+    token = await session(network, account)
+    async with httpx.AsyncClient(timeout=60) as http:
         for start in range(0, count, 200):
             writes = [
                 {
@@ -40,7 +40,7 @@ def seed(network: LocalNetwork, account: Account, count: int) -> None:
                 }
                 for i in range(min(200, count - start))
             ]
-            response = http.post(
+            response = await http.post(
                 f"{network.pds_url}/xrpc/com.atproto.repo.applyWrites",
                 json={"repo": account.did, "writes": writes},
                 headers={"Authorization": f"Bearer {token}"},
@@ -84,7 +84,7 @@ async def main(repos: int, per_repo: int, database_url: str | None) -> None:
             ]
             started = time.perf_counter()
             for account in accounts:
-                seed(network, account, per_repo)
+                await seed(network, account, per_repo)
             print(
                 f"seeded {repos} repos x {per_repo} records in {time.perf_counter() - started:.1f}s"
             )

@@ -47,7 +47,7 @@ async def main(rate: float, seconds: float) -> None:
             async with run_relay(settings) as relay, httpx.AsyncClient(timeout=30) as http:
                 subscription = await GraphQLSubscription.open(relay.url, EVENTS, {"d": account.did})
                 await asyncio.sleep(2)  # let the consumer connect and its start-up backfill end
-                token = session(network, account)
+                token = await session(network, account)
                 written: dict[str, float] = {}
                 lags: list[float] = []
 

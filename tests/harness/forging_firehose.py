@@ -24,8 +24,13 @@ import websockets
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
-from relay.atproto.commits import CidLink, encode_dag_cbor, unsigned_commit_bytes
+from relay.atproto.commits import unsigned_commit_bytes
 from relay.sandbox import free_port
+
+
+def encode_dag_cbor(value: Any) -> bytes:
+    return bytes(libipld.encode_dag_cbor(value))
+
 
 _K256_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -74,7 +79,7 @@ def read_car(data: bytes) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
 
 
 def write_car(root: bytes, blocks: list[tuple[bytes, bytes]]) -> bytes:
-    header = encode_dag_cbor({"version": 1, "roots": [CidLink(root)]})
+    header = encode_dag_cbor({"version": 1, "roots": [root]})
     out = _varint(len(header)) + header
     for cid, block in blocks:
         out += _varint(len(cid) + len(block)) + cid + block
@@ -120,9 +125,6 @@ def forge(frame: bytes) -> bytes:
         if cid == body["commit"]:
             commit = libipld.decode_dag_cbor(block)
             commit["sig"] = _sign_with_wrong_key(unsigned_commit_bytes(commit))
-            for name in ("data", "prev"):
-                if commit.get(name) is not None:
-                    commit[name] = CidLink(commit[name])
             block = encode_dag_cbor(commit)
             cid = _cid_of(block)
             new_commit_cid = cid
@@ -133,15 +135,7 @@ def forge(frame: bytes) -> bytes:
 
 
 def _encode_event(header: dict[str, Any], body: dict[str, Any]) -> bytes:
-    """The event re-encoded, with CID fields back as CID links."""
-    body["commit"] = CidLink(body["commit"])
-    for op in body["ops"]:
-        for name in ("cid", "prev"):
-            if op.get(name) is not None:
-                op[name] = CidLink(op[name])
-    if body.get("prevData") is not None:
-        body["prevData"] = CidLink(body["prevData"])
-    body["blobs"] = [CidLink(b) for b in body.get("blobs", [])]
+    """The event re-encoded (libipld writes CIDs, decoded as their bytes, as links again)."""
     return encode_dag_cbor(header) + encode_dag_cbor(body)
 
 

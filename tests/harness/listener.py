@@ -31,15 +31,19 @@ class Listener:
 async def listening(handler: Handler) -> AsyncIterator[Listener]:
     listener = Listener()
 
+    writers: set[asyncio.StreamWriter] = set()
+
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         listener.connections += 1
+        writers.add(writer)
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
             listener.requests.append(head.split(b"\r\n", 1)[0].decode())
             await handler(head, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
         finally:
+            writers.discard(writer)
             writer.close()
 
     server = await asyncio.start_server(accept, "127.0.0.1", 0)
@@ -48,7 +52,9 @@ async def listening(handler: Handler) -> AsyncIterator[Listener]:
         yield listener
     finally:
         server.close()
-        await server.wait_closed()
+        for writer in list(writers):
+            writer.close()
+        await asyncio.wait_for(server.wait_closed(), timeout=10)
 
 
 def answer(status: str, body: bytes = b"", **headers: str) -> Handler:

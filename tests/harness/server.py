@@ -4,8 +4,9 @@ ASGI transport) where a test needs no socket."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,15 +75,19 @@ async def run_relay(
     settings = settings.model_copy(update={"port": port, "host": "127.0.0.1"})
     app = create_app(settings, collaborators)
     if in_process:
-        async with app.router.lifespan_context(app) as state:
+        async with AsyncExitStack() as stack:
+            state = await stack.enter_async_context(app.router.lifespan_context(app))
             assert state is not None
             transport = httpx.ASGITransport(app=_WithLifespanState(app, state))
-            yield RunningRelay(
-                url=f"http://127.0.0.1:{port}",
-                parts=state["relay"],
-                settings=settings,
-                transport=transport,
-            )
+            try:
+                yield RunningRelay(
+                    url=f"http://127.0.0.1:{port}",
+                    parts=state["relay"],
+                    settings=settings,
+                    transport=transport,
+                )
+            finally:
+                await _shut_down(stack.pop_all())
         return
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -99,4 +104,24 @@ async def run_relay(
         )
     finally:
         server.should_exit = True
-        await task
+        await _shut_down(task)
+
+
+SHUTDOWN_SECONDS = 60
+
+
+async def _shut_down(running: AsyncExitStack | asyncio.Task[None]) -> None:
+    """Stop relay; if it does not stop within a minute, fail naming every task still waiting
+    (a hang in shutdown is a bug to see, not a suite that never ends)."""
+    stopping = asyncio.ensure_future(
+        running.aclose() if isinstance(running, AsyncExitStack) else running
+    )
+    done, _ = await asyncio.wait({stopping}, timeout=SHUTDOWN_SECONDS)
+    if stopping in done:
+        stopping.result()
+        return
+    stacks = io.StringIO()
+    for task in asyncio.all_tasks():
+        print(f"--- {task.get_name()}", file=stacks)
+        task.print_stack(limit=12, file=stacks)
+    raise AssertionError(f"relay did not stop within {SHUTDOWN_SECONDS}s:\n{stacks.getvalue()}")

@@ -1,4 +1,4 @@
-"""Repo commits: canonical DAG-CBOR, signature checks, MST walks and record extraction.
+"""Repo commits: signature checks, MST walks and proofs, record extraction.
 
 A commit is trusted only when its signature verifies against the signing key in the repo's DID
 document and its ``did`` is the repo the event claims. Records are taken only from the event's own
@@ -7,68 +7,20 @@ blocks, by the CIDs its ops name.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+import libipld
 from atproto_core.cid import CID
 from atproto_crypto.verify import verify_signature
 
 from relay.errors import CommitError
 
 
-@dataclass(frozen=True)
-class CidLink:
-    """A CID inside DAG-CBOR (tag 42), as raw binary CID bytes."""
-
-    raw: bytes
-
-
-def _head(major: int, value: int) -> bytes:
-    if value < 24:
-        return bytes([major << 5 | value])
-    for info, fmt in ((24, ">B"), (25, ">H"), (26, ">I"), (27, ">Q")):
-        if value < 1 << (8 * struct.calcsize(fmt)):
-            return bytes([major << 5 | info]) + struct.pack(fmt, value)
-    raise ValueError("integer too large for CBOR")
-
-
-def encode_dag_cbor(value: Any) -> bytes:
-    """Canonical DAG-CBOR for the data model subset commits and records use."""
-    if value is None:
-        return b"\xf6"
-    if value is True:
-        return b"\xf5"
-    if value is False:
-        return b"\xf4"
-    if isinstance(value, int):
-        return _head(0, value) if value >= 0 else _head(1, -1 - value)
-    if isinstance(value, str):
-        data = value.encode()
-        return _head(3, len(data)) + data
-    if isinstance(value, bytes):
-        return _head(2, len(value)) + value
-    if isinstance(value, CidLink):
-        inner = b"\x00" + value.raw  # the multibase identity prefix DAG-CBOR requires
-        return b"\xd8\x2a" + _head(2, len(inner)) + inner
-    if isinstance(value, list | tuple):
-        return _head(4, len(value)) + b"".join(encode_dag_cbor(item) for item in value)
-    if isinstance(value, Mapping):
-        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
-        body = b"".join(encode_dag_cbor(k) + encode_dag_cbor(value[k]) for k in keys)
-        return _head(5, len(value)) + body
-    raise TypeError(f"cannot encode {type(value).__name__} as DAG-CBOR")
-
-
 def unsigned_commit_bytes(commit: Mapping[str, Any]) -> bytes:
-    """The bytes a repo's signature covers: the commit object without ``sig``."""
-    unsigned: dict[str, Any] = {}
-    for key, value in commit.items():
-        if key == "sig":
-            continue
-        unsigned[key] = CidLink(value) if key in ("data", "prev") and value is not None else value
-    return encode_dag_cbor(unsigned)
+    """The bytes a repo's signature covers: the commit object without ``sig``, as canonical
+    DAG-CBOR (libipld; CIDs, decoded as their bytes, are encoded as links again)."""
+    return bytes(libipld.encode_dag_cbor({k: v for k, v in commit.items() if k != "sig"}))
 
 
 def verify_commit(commit: Mapping[str, Any], *, repo: str, signing_key: str | None) -> None:

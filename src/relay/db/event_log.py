@@ -83,6 +83,8 @@ async def _hold(conn: asyncpg.Connection, wake: Callable[[], None], *, check_eve
     wake()
     while not lost.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(lost.wait(), timeout=check_every)
+            async with asyncio.timeout(check_every):  # not wait_for: it can swallow a cancel
+                await lost.wait()
         # A connection can die without telling: ask it something now and then.
-        await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=check_every)
+        async with asyncio.timeout(check_every):
+            await conn.fetchval("SELECT 1")

@@ -126,8 +126,11 @@ class SharedEventBus:
         pruned_at = self._clock.now()
         while True:
             # A notification wakes delivery at once; the timeout is a safety net for a lost one.
+            # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancel that
+            # arrives as its timeout fires, and this loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+                async with asyncio.timeout(self._poll_seconds):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._deliver_new()

@@ -191,7 +191,8 @@ class FirehoseConsumer:
                 self.state.connect(self._clock.now())
                 log.info("firehose %s: connected (cursor %s)", self.source, cursor)
                 while not self._stopping:
-                    raw = await asyncio.wait_for(socket.recv(), timeout=self._recv_timeout)
+                    async with asyncio.timeout(self._recv_timeout):
+                        raw = await socket.recv()
                     if isinstance(raw, bytes):
                         await self._on_frame(raw)
             finally:

@@ -65,6 +65,9 @@ class PublishWorker:
                 await self.run_once()
             except Exception:
                 log.exception("publish worker pass failed; retrying")
+            # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancel that
+            # arrives as its timeout fires, and this loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
             self._wake.clear()

@@ -52,7 +52,8 @@ class ReadinessProbe:
 
     async def _database(self) -> str:
         try:
-            pending = await asyncio.wait_for(pending_migrations(self._engine), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                pending = await pending_migrations(self._engine)
         except (TimeoutError, OSError, SQLAlchemyError) as exc:
             log.warning("readiness: database unreachable: %s", exc.__class__.__name__)
             return "unreachable"
@@ -69,7 +70,8 @@ class ReadinessProbe:
 
     async def _storage(self) -> str:
         try:
-            await asyncio.wait_for(self._store.check(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await self._store.check()
         except TimeoutError:
             log.warning("readiness: audio store did not answer within %ss", self._timeout)
             return "unreachable"
