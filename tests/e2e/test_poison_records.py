@@ -55,7 +55,8 @@ async def test_the_firehose_drops_poison_and_indexes_the_rest(
         await eventually(honest_only, what="the honest record, alone")
         after = await drops(client)
         for reason, _, _ in POISON:
-            assert after.get(reason, 0) - before.get(reason, 0) == 1, (reason, after)
+            # At least once: relay's start-up backfill of the host may read the repo too.
+            assert after.get(reason, 0) - before.get(reason, 0) >= 1, (reason, after)
         # The stream goes on: a later record still arrives.
         later = await create_record(network, musician, track_record("Later"))
 
