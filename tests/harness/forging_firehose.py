@@ -24,6 +24,7 @@ import websockets
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
+from relay.atproto.car import read_car
 from relay.atproto.commits import unsigned_commit_bytes
 from relay.sandbox import free_port
 
@@ -43,39 +44,6 @@ def _varint(value: int) -> bytes:
         out.append(byte | (0x80 if value else 0))
         if not value:
             return bytes(out)
-
-
-def _read_varint(data: bytes, at: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, at
-
-
-def _cid_length(data: bytes, at: int) -> int:
-    start = at
-    for _ in range(3):  # version, codec, hash code
-        _, at = _read_varint(data, at)
-    size, at = _read_varint(data, at)
-    return at + size - start
-
-
-def read_car(data: bytes) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
-    size, at = _read_varint(data, 0)
-    header = libipld.decode_dag_cbor(data[at : at + size])
-    at += size
-    blocks = []
-    while at < len(data):
-        size, at = _read_varint(data, at)
-        end = at + size
-        cid_len = _cid_length(data, at)
-        blocks.append((data[at : at + cid_len], data[at + cid_len : end]))
-        at = end
-    return header, blocks
 
 
 def write_car(root: bytes, blocks: list[tuple[bytes, bytes]]) -> bytes:

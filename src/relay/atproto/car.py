@@ -18,6 +18,8 @@ from atproto_core.cid import CID
 
 from relay.errors import CommitError
 
+Block = tuple[bytes, bytes]  # (binary CID, the block's bytes)
+
 _DAG_CBOR = 0x71
 _SHA2_256 = 0x12
 
@@ -43,6 +45,30 @@ def _cid_end(data: bytes, at: int) -> int:
     return at + size
 
 
+def read_car(data: bytes, *, max_blocks: int = 100_000) -> tuple[dict[str, Any], list[Block]]:
+    """A CARv1's header and its blocks as (binary CID, bytes), unchecked, in file order."""
+    size, at = _varint(data, 0)
+    try:
+        header = libipld.decode_dag_cbor(data[at : at + size])
+    except Exception as exc:  # the codec raises several kinds for garbage
+        raise CommitError("malformed", f"unreadable CAR header: {exc}") from None
+    at += size
+    if not isinstance(header, dict) or header.get("version") != 1:
+        raise CommitError("malformed", "not a CARv1 file")
+    blocks: list[Block] = []
+    while at < len(data):
+        if len(blocks) >= max_blocks:
+            raise CommitError("too_large", f"the CAR holds more than {max_blocks} blocks")
+        size, at = _varint(data, at)
+        end = at + size
+        cid_end = _cid_end(data, at)
+        if size == 0 or end > len(data) or cid_end > end:
+            raise CommitError("malformed", "a CAR block is cut short")
+        blocks.append((data[at:cid_end], data[cid_end:end]))
+        at = end
+    return header, blocks
+
+
 class VerifiedBlocks(Mapping[CID, Any]):
     """A CAR's blocks by CID; reading one checks its hash first (``CommitError`` otherwise)."""
 
@@ -53,27 +79,9 @@ class VerifiedBlocks(Mapping[CID, Any]):
 
     @classmethod
     def from_car(cls, data: bytes, *, max_blocks: int = 100_000) -> VerifiedBlocks:
-        size, at = _varint(data, 0)
-        try:
-            header = libipld.decode_dag_cbor(data[at : at + size])
-        except Exception as exc:  # the codec raises several kinds for garbage
-            raise CommitError("malformed", f"unreadable CAR header: {exc}") from None
-        at += size
-        if not isinstance(header, dict) or header.get("version") != 1:
-            raise CommitError("malformed", "not a CARv1 file")
+        header, blocks = read_car(data, max_blocks=max_blocks)
         roots = [CID.decode(root) for root in header.get("roots") or [] if isinstance(root, bytes)]
-        raw: dict[bytes, bytes] = {}
-        while at < len(data):
-            if len(raw) >= max_blocks:
-                raise CommitError("too_large", f"the CAR holds more than {max_blocks} blocks")
-            size, at = _varint(data, at)
-            end = at + size
-            cid_end = _cid_end(data, at)
-            if size == 0 or end > len(data) or cid_end > end:
-                raise CommitError("malformed", "a CAR block is cut short")
-            raw[data[at:cid_end]] = data[cid_end:end]
-            at = end
-        return cls(roots, raw)
+        return cls(roots, dict(blocks))
 
     def _key(self, cid: CID | bytes | str) -> bytes:
         if isinstance(cid, bytes):

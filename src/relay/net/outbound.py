@@ -20,7 +20,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import httpcore
 import httpx
@@ -145,13 +145,13 @@ _MAPPED: list[tuple[type[Exception], type[httpx.HTTPError]]] = [
 ]
 
 
-def _as_httpx(exc: Exception) -> Exception:
-    if isinstance(exc, httpx.HTTPError):
-        return exc
-    for source, target in _MAPPED:
-        if isinstance(exc, source):
-            return target(str(exc))
-    return exc
+def _reraise(exc: Exception) -> NoReturn:
+    """Raise ``exc`` as the httpx exception it corresponds to (itself when there is none)."""
+    if not isinstance(exc, httpx.HTTPError):
+        for source, target in _MAPPED:
+            if isinstance(exc, source):
+                raise target(str(exc)) from exc
+    raise exc
 
 
 class _BoundedStream(httpx.AsyncByteStream):
@@ -175,10 +175,7 @@ class _BoundedStream(httpx.AsyncByteStream):
             except TimeoutError:
                 raise TotalTimeoutError(self._total) from None
             except Exception as exc:
-                mapped = _as_httpx(exc)
-                if mapped is exc:
-                    raise
-                raise mapped from exc
+                _reraise(exc)
             seen += len(chunk)
             if seen > self._limit:
                 raise ResponseTooLargeError(self._limit)
@@ -225,10 +222,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         except TimeoutError:
             raise TotalTimeoutError(total) from None
         except Exception as exc:
-            mapped = _as_httpx(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            _reraise(exc)
         response = httpx.Response(
             status_code=answer.status,
             headers=answer.headers,
