@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -14,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from relay.atproto.records import TrackRecord
 from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.models import SyncCursorRow, TrackRow
-from relay.db.sync import Cursor, RecordUpsert, SyncStore
+from relay.db.sync import Cursor, RecordDelete, RecordUpsert, SyncStore
+from relay.db.tracks import Lease, TrackIndex
 from relay.domain import FileType, TrackEventKind
 from tests.harness.catalog import EPOCH, catalog_row
 
@@ -88,3 +90,34 @@ async def test_an_insert_committed_under_a_running_apply_is_found_on_retry(
     applied = await asyncio.wait_for(applying, timeout=10)
     assert [a.kind for a in applied] == [TrackEventKind.UPDATED]
     assert [(row.title, row.rev) for row in await rows(sessions)] == [("Newer", "3kzzzzzzzzzz2")]
+
+
+async def test_relays_delete_and_the_firehoses_delete_meet_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Relay's own delete (under its lease) and the firehose's delete of the same record, in
+    either order: the row goes once, the second finds it gone, no error and no second event."""
+    index, store = TrackIndex(sessions), SyncStore(sessions)
+    lease = Lease(token="t", now=EPOCH, until=EPOCH + timedelta(minutes=2))
+    for first in ("firehose", "relay"):
+        row = await index.insert(catalog_row(DID, RKEY, title="T", artist="Cy", created_at=EPOCH))
+        assert await index.claim(row.id, lease)
+        if first == "firehose":
+            assert len(await store.apply([RecordDelete(row.uri)], now=EPOCH)) == 1
+            assert await index.delete(row.id, lease), "gone already counts as deleted"
+        else:
+            assert await index.delete(row.id, lease)
+            assert await store.apply([RecordDelete(row.uri)], now=EPOCH) == []
+        assert await rows(sessions) == []
+
+
+async def test_a_delete_without_the_lease_is_refused(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    index = TrackIndex(sessions)
+    row = await index.insert(catalog_row(DID, RKEY, title="T", artist="Cy", created_at=EPOCH))
+    held = Lease(token="held", now=EPOCH, until=EPOCH + timedelta(minutes=2))
+    assert await index.claim(row.id, held)
+    other = Lease(token="other", now=EPOCH, until=EPOCH + timedelta(minutes=2))
+    assert not await index.delete(row.id, other)
+    assert [r.uri for r in await rows(sessions)] == [row.uri]

@@ -139,8 +139,7 @@ class SyncStore:
             row = (await db.execute(select(TrackRow).where(TrackRow.uri == change.uri))).scalar()
             if row is None:
                 return []
-            await self._remove(db, [row], now)
-            return [Applied(TrackEventKind.DELETED, row)]
+            return [Applied(TrackEventKind.DELETED, r) for r in await self._remove(db, [row], now)]
         if isinstance(change, AccountHidden):
             await db.execute(
                 update(TrackRow)
@@ -158,16 +157,23 @@ class SyncStore:
         rows = list(
             (await db.execute(select(TrackRow).where(TrackRow.artist_did == change.did))).scalars()
         )
-        await self._remove(db, rows, now)
-        return [Applied(TrackEventKind.DELETED, row) for row in rows]
+        return [Applied(TrackEventKind.DELETED, r) for r in await self._remove(db, rows, now)]
 
     @staticmethod
-    async def _remove(db: AsyncSession, rows: Sequence[TrackRow], now: datetime) -> None:
-        """Delete rows, uncounting relay-owned audio in the same transaction."""
+    async def _remove(db: AsyncSession, rows: Sequence[TrackRow], now: datetime) -> list[TrackRow]:
+        """Delete rows, uncounting relay-owned audio in the same transaction; the rows this
+        transaction removed (not those another writer removed first)."""
+        removed: list[TrackRow] = []
         for row in rows:
-            await db.delete(row)
+            # A conditional statement, not the unit of work: relay's own delete may have removed
+            # the row meanwhile (and uncounted its audio).
+            gone = await db.execute(delete(TrackRow).where(TrackRow.id == row.id))
+            if not getattr(gone, "rowcount", 0):
+                continue
+            removed.append(row)
             if row.file_id is not None:
                 await drop_ref(db, row.file_id, now)
+        return removed
 
     async def _upsert_many(
         self, db: AsyncSession, changes: Sequence[RecordUpsert], now: datetime

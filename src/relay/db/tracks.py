@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -226,14 +226,18 @@ class TrackIndex:
         also when the row is gone already (the firehose may remove it first); False when the
         lease was lost."""
         async with self._sessions() as db, db.begin():
-            row = await db.get(TrackRow, track_id, with_for_update=True)
-            if row is None:
-                return True
-            if row.lease_token != lease.token:
-                return False
-            await db.delete(row)
-            if row.file_id is not None:
-                await drop_ref(db, row.file_id, lease.now)
+            # One conditional statement: the firehose may delete the row between a read and a
+            # delete here (then it has uncounted the audio itself).
+            gone = await db.execute(
+                delete(TrackRow)
+                .where(TrackRow.id == track_id, TrackRow.lease_token == lease.token)
+                .returning(TrackRow.file_id)
+            )
+            deleted = gone.first()
+            if deleted is None:
+                return await db.get(TrackRow, track_id) is None
+            if deleted.file_id is not None:
+                await drop_ref(db, deleted.file_id, lease.now)
         return True
 
     async def due_for_publish(self, now: datetime, limit: int) -> list[TrackRow]:
