@@ -93,6 +93,9 @@ async def test_creates_updates_and_deletes_arrive_in_queries_and_subscriptions(
         event = (await subscription.next())["trackEvents"]
         assert (event["kind"], event["uri"]) == ("DELETED", made["uri"])
         assert (await client.gql(TRACK, {"u": made["uri"]})).data["track"] is None
+        # Each genuine commit was proven — signature, MST paths, and its ops inverted to the
+        # previous tree (sync v1.1) — none was dropped and read again by a backfill.
+        assert (await status(client))["dropped"] == []
     finally:
         await subscription.close()
 

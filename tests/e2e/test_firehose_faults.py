@@ -5,6 +5,7 @@ service answers. The cursor only moves past events that were applied or delibera
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
@@ -29,8 +30,10 @@ class FakeFailingIdentity:
         self.inner = inner
         self.failing: dict[str, int] = {}
         self.refused = 0
+        self.asked: Counter[str] = Counter()
 
     async def resolve(self, identifier: str) -> Identity:
+        self.asked[identifier] += 1
         left = self.failing.get(identifier, 0)
         if left > 0:
             self.failing[identifier] = left - 1
@@ -69,8 +72,16 @@ async def test_identity_failures_are_retried_then_backfilled(
         async def indexed(uri: str) -> bool:
             return (await client.gql(TRACK, {"u": uri})).data["track"] is not None
 
+        async def settled(account: Account) -> None:
+            # A new account's #sync event has relay read its (empty) repo: a lookup of its own.
+            async def asked() -> bool:
+                return identity.asked[account.did] >= 1
+
+            await eventually(asked, what="the #sync backfill")
+
         # Two failures: the third try answers, and the event is applied as it came.
         brief = network.create_account(f"r{secrets.token_hex(3)}.test")
+        await settled(brief)
         identity.failing[brief.did] = 2
         made = await create_record(network, brief, track_record("Retried"))
         await eventually(lambda: indexed(made["uri"]), what="the retried event applied")
@@ -79,6 +90,7 @@ async def test_identity_failures_are_retried_then_backfilled(
         # Down for longer than the retries: the event is dropped, counted, and the repo is
         # backfilled — whose own lookups succeed once the service is back.
         down = network.create_account(f"s{secrets.token_hex(3)}.test")
+        await settled(down)
         identity.failing[down.did] = 3
         lost = await create_record(network, down, track_record("Backfilled"))
 

@@ -24,9 +24,16 @@ from tests.harness.forging_firehose import (
     add_delete,
     change_path,
     change_rev,
+    omit_op,
     swap_block,
 )
-from tests.harness.pds import create_record, delete_account, put_record, track_record
+from tests.harness.pds import (
+    apply_writes,
+    create_record,
+    delete_account,
+    put_record,
+    track_record,
+)
 from tests.harness.server import run_relay
 from tests.harness.waiting import eventually
 
@@ -99,6 +106,33 @@ async def test_an_op_aimed_at_another_record_changes_nothing(
     await eventually(lambda: _at_least(setup, "unproven", 1), what="an unproven drop")
     await setup.indexed(made, "Next")
     assert await setup.title(kept["uri"]) == "Keep me"
+
+
+async def test_an_op_left_out_of_the_envelope_is_detected(setup: Setup) -> None:
+    """Sync v1.1: undoing the listed ops on the signed tree must give the previous tree. A proxy
+    that hides a delete (so a removed track would stay listed) fails that check."""
+    gone = await create_record(setup.network, setup.musician, track_record("Deleted upstream"))
+    await setup.indexed(gone, "Deleted upstream")
+    path = gone["uri"].split("/", 3)[3]
+    setup.proxy.edits[setup.musician.did] = omit_op(path)
+    results = await apply_writes(
+        setup.network, setup.musician,
+        [
+            {"$type": "com.atproto.repo.applyWrites#delete", "collection": "app.relay.track",
+             "rkey": path.split("/")[1]},
+            {"$type": "com.atproto.repo.applyWrites#create", "collection": "app.relay.track",
+             "value": track_record("Made with it")},
+        ],
+    )  # fmt: skip
+    await eventually(lambda: _at_least(setup, "unproven", 1), what="an unproven drop")
+    assert setup.proxy.edited == 1
+    # The repo is read again: the new track arrives and the deleted one goes.
+    await setup.indexed(results[1], "Made with it")
+
+    async def removed() -> bool:
+        return await setup.title(gone["uri"]) is None
+
+    await eventually(removed, what="the hidden delete applied by the backfill")
 
 
 async def test_the_signed_rev_is_kept_not_the_envelopes(setup: Setup) -> None:

@@ -149,6 +149,17 @@ def change_path(path: str) -> Edit:
     return edit
 
 
+def omit_op(path: str) -> Edit:
+    """The op on ``path`` left out of the envelope (the commit and its blocks unchanged)."""
+
+    def edit(frame: bytes) -> bytes:
+        header, body = libipld.decode_dag_cbor_multi(frame)
+        body["ops"] = [op for op in body["ops"] if op["path"] != path]
+        return _encode_event(header, body)
+
+    return edit
+
+
 def change_rev(frame: bytes) -> bytes:
     header, body = libipld.decode_dag_cbor_multi(frame)
     body["rev"] = "zzzzzzzzzzzzz"

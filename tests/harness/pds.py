@@ -86,6 +86,20 @@ def track_record(title: str, **extra: object) -> dict[str, object]:
     }
 
 
+async def apply_writes(
+    network: LocalNetwork, account: Account, writes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Several writes in one commit (``com.atproto.repo.applyWrites``), as another client would;
+    each write is ``{"$type": "...#create", "collection": ..., "value": ...}`` or a delete."""
+    response = await _call(
+        network, "POST", "com.atproto.repo.applyWrites", account=account,
+        body={"repo": account.did, "writes": writes},
+    )  # fmt: skip
+    response.raise_for_status()
+    results: list[dict[str, Any]] = response.json().get("results", [])
+    return results
+
+
 async def create_record(
     network: LocalNetwork, account: Account, record: dict[str, object], rkey: str | None = None
 ) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from typing import Any
 
 import libipld
 from atproto_core.cid import CID
-from atproto_crypto.verify import verify_signature
 
+from relay.atproto.signatures import signed_by
 from relay.errors import CommitError
 
 
@@ -33,9 +33,9 @@ def verify_commit(commit: Mapping[str, Any], *, repo: str, signing_key: str | No
     if signing_key is None:
         raise CommitError("unverifiable", f"{repo} has no signing key in its DID document")
     try:
-        valid = verify_signature(signing_key, unsigned_commit_bytes(commit), commit["sig"])
-    except Exception as exc:  # the crypto library raises several kinds for garbage input
-        raise CommitError("bad_signature", f"signature check failed: {exc}") from exc
+        valid = signed_by(signing_key, unsigned_commit_bytes(commit), commit["sig"])
+    except ValueError as exc:
+        raise CommitError("bad_signature", f"signature check failed: {exc}") from None
     if not valid:
         raise CommitError("bad_signature", f"commit of {repo} is not signed by its key")
 
@@ -52,11 +52,11 @@ def cid_string(value: Any) -> str:
 
 def block(blocks: Mapping[Any, Any], cid: Any) -> Any:
     """The decoded block ``cid`` (CID object, string or raw bytes) from a CAR's blocks."""
-    key = cid if isinstance(cid, CID) else CID.decode(cid_string(cid))
+    key = cid if isinstance(cid, CID | bytes) else CID.decode(cid_string(cid))
     try:
         return blocks[key]
     except KeyError:
-        raise CommitError("missing_block", f"block {key} is not in the event") from None
+        raise CommitError("missing_block", f"block {cid_string(key)} is not in the event") from None
 
 
 def walk_mst(
@@ -104,10 +104,10 @@ def walk_mst(
 MAX_MST_DEPTH = 64
 
 
-def mst_lookup(blocks: Mapping[Any, Any], root: Any, key: str) -> str | None:
-    """The value CID the MST rooted at ``root`` holds for ``key``, or None when the tree proves
-    the key absent. Reads only the nodes on the key's path — exactly what a commit's blocks must
-    carry — and raises ``CommitError("unproven")`` when one of them is not there."""
+def mst_lookup(blocks: Mapping[Any, Any], root: Any, key: str) -> bytes | None:
+    """The binary value CID the MST rooted at ``root`` holds for ``key``, or None when the tree
+    proves the key absent. Reads only the nodes on the key's path — exactly what a commit's blocks
+    must carry — and raises ``CommitError("unproven")`` when one of them is not there."""
     target = key.encode()
     node_cid: Any = root
     for _ in range(MAX_MST_DEPTH):
@@ -128,7 +128,10 @@ def mst_lookup(blocks: Mapping[Any, Any], root: Any, key: str) -> str | None:
                 raise CommitError("malformed", "MST entries out of order")
             last = entry_key
             if entry_key == target:
-                return cid_string(entry["v"])
+                value = entry["v"]
+                if not isinstance(value, bytes):
+                    raise CommitError("malformed", "an MST entry's value is not a link")
+                return value
             if entry_key > target:
                 break
             subtree = entry.get("t")

@@ -241,6 +241,12 @@ class SyncStore:
             )
             return set((await db.execute(stmt)).scalars())
 
+    async def has_tracks(self, did: str) -> bool:
+        """Whether the index holds any track of ``did`` (an index lookup)."""
+        async with self._sessions() as db:
+            stmt = select(TrackRow.id).where(TrackRow.artist_did == did).limit(1)
+            return (await db.execute(stmt)).first() is not None
+
     async def cursor(self, source: str) -> SyncCursorRow | None:
         async with self._sessions() as db:
             return await db.get(SyncCursorRow, source)

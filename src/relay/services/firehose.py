@@ -1,11 +1,15 @@
 """Live ingest from ``com.atproto.sync.subscribeRepos`` (a PDS or a relay host).
 
-Each event is verified and turned into index changes that are applied in one transaction with the
-new cursor, so a crash or restart resumes with nothing missed and nothing applied twice. Commits
-must be signed by the repo's key (from its DID document) and claim their own repo; forged or
-unreadable events are dropped and counted, and the consumer keeps going. A missing or outdated
-cursor, a ``#sync`` event, or a commit too big to carry its blocks leads to a backfill of the
-affected repos.
+Each frame is decoded once (libipld). Commits touching no track — most of the network — are
+counted and passed over without reading their blocks; the rest are verified and proven
+(``TrackCommits``). The changes of consecutive events are applied in one transaction together
+with the cursor of the last of them, so a crash or restart resumes with nothing missed and nothing
+applied twice. A batch is stored as soon as the stream pauses (``batch_wait``), or when it holds
+``batch_changes`` changes or is ``batch_seconds`` old: a quiet stream is applied at once, a busy
+one in few transactions.
+Forged or unreadable events are dropped and counted, and the consumer keeps going. A missing or
+outdated cursor, a ``#sync`` event, or a commit too big to carry its blocks leads to a backfill of
+the affected repos.
 """
 
 from __future__ import annotations
@@ -15,17 +19,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-import libipld
-from atproto_client import models
-from atproto_firehose import parse_subscribe_repos_message
-from atproto_subscription.frames import ErrorFrame, Frame
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from relay.atproto import stream
 from relay.atproto.identity import Identity, IdentityResolver
 from relay.atproto.records import TRACK_NSID
 from relay.atproto.repos import RepoClient
@@ -37,6 +37,7 @@ from relay.db.sync import (
     Change,
     Cursor,
     HandleChanged,
+    RecordUpsert,
     SyncStore,
 )
 from relay.domain import TrackEventKind
@@ -80,13 +81,34 @@ class StreamState:
 _TRACK_PREFIX = f"{TRACK_NSID}/"
 
 
-def _time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+@dataclass
+class _Batch:
+    """Events read but not yet stored: their changes and the cursor of the last of them."""
+
+    changes: list[Change] = field(default_factory=list)
+    # Identity refreshes running while later frames are read; their changes join the batch.
+    refreshes: dict[str, asyncio.Task[list[Change]]] = field(default_factory=dict)
+    artists: set[str] = field(default_factory=set)  # DIDs whose records the batch writes
+    cursor: Cursor | None = None
+    events: int = 0
+    since: float = 0.0  # when the first of them was read (monotonic)
+    changes_since: float = 0.0  # when the first change was added
+
+    def note(self, cursor: Cursor | None, changes: list[Change], now: float) -> None:
+        if cursor is not None:
+            if self.cursor is None:
+                self.since = now
+            self.cursor = cursor
+            self.events += 1
+        if changes:
+            if not self.changes:
+                self.changes_since = now
+            self.changes += changes
+            self.artists.update(c.did for c in changes if isinstance(c, RecordUpsert))
+
+    def cancel(self) -> None:
+        for task in self.refreshes.values():
+            task.cancel()
 
 
 class FirehoseConsumer:
@@ -109,12 +131,17 @@ class FirehoseConsumer:
         identity_retry_seconds: float = 0.5,
         cursor_flush_events: int = 5000,
         cursor_flush_seconds: float = 1.0,
+        batch_changes: int = 500,
+        batch_seconds: float = 0.25,
+        batch_wait: float = 0.002,
     ) -> None:
         self._cursor_flush_events = cursor_flush_events
         self._cursor_flush_seconds = cursor_flush_seconds
-        self._pending: Cursor | None = None
-        self._pending_count = 0
-        self._pending_since = 0.0
+        self._batch_changes = batch_changes
+        self._batch_seconds = batch_seconds
+        self._batch_wait = batch_wait
+        self._batch = _Batch()
+        self._writing: asyncio.Task[None] | None = None
         self._identity_attempts = identity_attempts
         self._identity_retry_seconds = identity_retry_seconds
         self._recv_timeout = recv_timeout
@@ -183,6 +210,8 @@ class FirehoseConsumer:
         url = f"{self.source}/com.atproto.sync.subscribeRepos"
         if cursor is not None:
             url += f"?cursor={cursor}"
+        self._batch.cancel()
+        self._batch = _Batch()  # whatever was not stored is read again from the stored cursor
         async with connect(
             url, max_size=self._max_frame_bytes, open_timeout=self._recv_timeout, close_timeout=1
         ) as socket:
@@ -190,15 +219,56 @@ class FirehoseConsumer:
             try:
                 self.state.connect(self._clock.now())
                 log.info("firehose %s: connected (cursor %s)", self.source, cursor)
-                while not self._stopping:
-                    async with asyncio.timeout(self._recv_timeout):
-                        raw = await socket.recv()
-                    if isinstance(raw, bytes):
-                        await self._on_frame(raw)
+                await self._read(socket)
             finally:
                 self._socket = None
-                with contextlib.suppress(Exception):  # best effort: a replay is harmless
-                    await self._flush_cursor()
+                with contextlib.suppress(Exception):  # best effort: it is read again if not
+                    await self._drain()
+                self._batch.cancel()
+
+    async def _read(self, socket: ClientConnection) -> None:
+        last_frame = time.monotonic()
+        while not self._stopping:
+            silent_until = last_frame + self._recv_timeout
+            try:
+                wait = min(silent_until, self._due(last_frame)) - time.monotonic()
+                async with asyncio.timeout(wait):
+                    raw = await socket.recv()  # at once when a frame is already here
+            except TimeoutError:
+                if time.monotonic() >= silent_until:
+                    raise
+                await self._store()  # nothing more waiting: store what was read
+                continue
+            last_frame = time.monotonic()
+            if isinstance(raw, bytes):
+                await self._on_frame(raw)
+            if self._full(last_frame):
+                await self._store()
+
+    def _due(self, last_frame: float) -> float:
+        """When, if no further frame comes, what was read is stored (monotonic): changes as soon
+        as the stream pauses, a cursor alone after a while."""
+        batch = self._batch
+        if batch.changes:
+            return last_frame + self._batch_wait
+        if batch.cursor is not None:
+            return batch.since + self._cursor_flush_seconds
+        return float("inf")
+
+    def _full(self, now: float) -> bool:
+        """Whether a busy stream's batch is stored now: by its changes' count or age, or — for a
+        cursor alone — after many events or a while. Replaying that many events after a crash is
+        harmless; a write per event is not."""
+        batch = self._batch
+        if batch.changes:
+            return (
+                len(batch.changes) >= self._batch_changes
+                or now - batch.changes_since >= self._batch_seconds
+            )
+        return batch.cursor is not None and (
+            batch.events >= self._cursor_flush_events
+            or now - batch.since >= self._cursor_flush_seconds
+        )
 
     async def stop(self) -> None:
         """Close the stream; ``run`` returns instead of reconnecting."""
@@ -206,93 +276,89 @@ class FirehoseConsumer:
         if self._socket is not None:
             await self._socket.close()
 
-    async def _on_frame(self, raw: bytes) -> None:
-        if await self._skipped(raw):
-            return
-        try:
-            frame = Frame.from_bytes(raw)
-        except Exception:
-            self._ingest.stats.drop("malformed")
-            return
-        if isinstance(frame, ErrorFrame):
-            if frame.body.error == "OutdatedCursor":
-                self._schedule_backfill(BackfillRequest(stream_hosts=(self.host,)))
-            raise StreamError(f"error frame: {frame.body.error} {frame.body.message or ''}")
-        await self._on_message(frame)
+    async def _store(self) -> None:
+        """Hand what was read to the writer — one transaction of its changes and cursor — and
+        go on reading while it is written. One write at a time, in order: a write that fails
+        ends the connection before a later one starts, so the stored cursor never passes it."""
+        batch, self._batch = self._batch, _Batch()
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            await writing
+        if batch.changes or batch.cursor is not None or batch.refreshes:
+            self._writing = asyncio.create_task(self._write(batch))
 
-    async def _skipped(self, raw: bytes) -> bool:
-        """The fast path for most of the network: a commit touching no track is counted and its
-        seq noted, without building the SDK's models or reading its blocks."""
-        try:
-            header, body = libipld.decode_dag_cbor_multi(raw)
-        except Exception:
-            return False  # the full path names what is wrong with it
-        if header.get("t") != "#commit" or header.get("op") != 1 or not isinstance(body, dict):
-            return False
-        ops, seq = body.get("ops"), body.get("seq")
-        if not isinstance(ops, list) or not isinstance(seq, int):
-            return False
-        for op in ops:
-            path = op.get("path") if isinstance(op, dict) else None
-            if not isinstance(path, str) or path.startswith(_TRACK_PREFIX):
-                return False
-        event_time = _time(body.get("time")) if isinstance(body.get("time"), str) else None
-        self._ingest.stats.saw_event(event_time)
-        await self._advance(Cursor(self.source, seq, event_time))
-        return True
+    async def _drain(self) -> None:
+        """Store what was read and wait for it to be written."""
+        await self._store()
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            await writing
 
-    async def _advance(self, cursor: Cursor | None) -> None:
-        """Note ``cursor`` for an event that changed nothing; it is written with the next change,
-        or after ``cursor_flush_events`` events or ``cursor_flush_seconds`` — replaying that many
-        events after a crash is harmless, a write per event is not."""
-        if cursor is None:
+    async def _write(self, batch: _Batch) -> None:
+        for refresh in batch.refreshes.values():
+            batch.changes += await refresh
+        if not batch.changes and batch.cursor is None:
             return
-        now = time.monotonic()
-        if self._pending is None:
-            self._pending_since = now
-        self._pending, self._pending_count = cursor, self._pending_count + 1
-        if (
-            self._pending_count >= self._cursor_flush_events
-            or now - self._pending_since >= self._cursor_flush_seconds
-        ):
-            await self._flush_cursor()
-
-    async def _flush_cursor(self) -> None:
-        if self._pending is None:
+        applied = await self._sync.apply(batch.changes, now=self._clock.now(), cursor=batch.cursor)
+        if not applied:
             return
-        cursor, self._pending, self._pending_count = self._pending, None, 0
-        await self._sync.apply([], now=self._clock.now(), cursor=cursor)
-
-    async def _on_message(self, frame: Any) -> None:
-        try:
-            message = parse_subscribe_repos_message(frame)
-        except Exception:
-            self._ingest.stats.drop("malformed")
-            return
-        seq = getattr(message, "seq", None)
-        event_time = _time(getattr(message, "time", None))
-        self._ingest.stats.saw_event(event_time)
-        changes = await self._checked_changes(message, seq)
-        cursor = Cursor(self.source, seq, event_time) if isinstance(seq, int) else None
-        if not changes:
-            await self._advance(cursor)
-            return
-        applied = await self._sync.apply(changes, now=self._clock.now(), cursor=cursor)
-        if cursor is not None:
-            self._pending, self._pending_count = None, 0
         await self._ingest.announce(applied)
         removed = [change.row for change in applied if change.kind is TrackEventKind.DELETED]
         if removed and self._on_removed is not None:
             await self._on_removed(removed)
 
-    async def _checked_changes(self, message: Any, seq: object) -> list[Change]:
+    async def _on_frame(self, raw: bytes) -> None:
+        try:
+            header, body = stream.decode(raw)
+        except ValueError:
+            self._ingest.stats.drop("malformed")
+            return
+        if (
+            header.get("t") == "#commit"
+            and header.get("op") == 1
+            and isinstance(body.get("seq"), int)
+            and not stream.touches(body, _TRACK_PREFIX)
+        ):
+            # The fast path for most of the network: a commit touching no track is counted and
+            # its seq noted, without reading its blocks.
+            self._noted(body["seq"], stream.event_time(body.get("time")), [])
+            return
+        event = stream.parse(header, body)
+        if isinstance(event, stream.Malformed):
+            self._ingest.stats.drop("malformed")
+            log.info("firehose %s: malformed frame: %s", self.source, event.reason)
+            return
+        if isinstance(event, stream.Error):
+            if event.error == "OutdatedCursor":
+                self._schedule_backfill(BackfillRequest(stream_hosts=(self.host,)))
+            raise StreamError(f"error frame: {event.error:.256} {event.message or '':.512}")
+        if isinstance(event, stream.Info):
+            if event.name == "OutdatedCursor":
+                self._schedule_backfill(BackfillRequest(stream_hosts=(self.host,)))
+            return
+        changes = await self._checked(event, lambda: self._changes(event))
+        if event.seq is not None:
+            self._noted(event.seq, event.time, changes)
+        elif changes:
+            self._batch.note(None, changes, time.monotonic())
+
+    def _noted(self, seq: int, at: datetime | None, changes: list[Change]) -> None:
+        self._ingest.stats.saw_event(at)
+        self._batch.note(Cursor(self.source, seq, at), changes, time.monotonic())
+
+    async def _checked(
+        self,
+        event: stream.Commit | stream.Identity | stream.Account | stream.Sync | stream.Other,
+        produce: Callable[[], Awaitable[list[Change]]],
+    ) -> list[Change]:
         """The event's changes, or none when it is deliberately dropped (counted, logged). An
         identity service that fails is asked again a few times; if it keeps failing, the event
         is dropped and its repo scheduled for a backfill, which reads it once the service is
         back — the stream is not held up by one unreachable DID document."""
+        seq = event.seq
         for attempt in range(self._identity_attempts):
             try:
-                return await self._changes(message)
+                return await produce()
             except CommitError as exc:
                 self._ingest.stats.drop(exc.reason)
                 log.warning("dropped firehose event %s: %s", seq, exc)
@@ -303,7 +369,9 @@ class FirehoseConsumer:
                     continue
                 self._ingest.stats.drop("identity_unavailable")
                 log.warning("firehose event %s: %s; its repo will be backfilled", seq, exc)
-                repo = getattr(message, "repo", None) or getattr(message, "did", None)
+                repo = (
+                    event.repo if isinstance(event, stream.Commit) else getattr(event, "did", None)
+                )
                 if isinstance(repo, str):
                     self._schedule_backfill(BackfillRequest(dids=(repo,)))
             except RelayError as exc:
@@ -312,31 +380,46 @@ class FirehoseConsumer:
                 return []
         return []
 
-    async def _changes(self, message: Any) -> list[Change]:
-        if isinstance(message, models.ComAtprotoSyncSubscribeRepos.Commit):
-            return await self._commits.changes(message)
-        if isinstance(message, models.ComAtprotoSyncSubscribeRepos.Identity):
-            identity = await self._identity_of(message.did, refresh=True)
-            return [HandleChanged(message.did, identity.handle)]
-        if isinstance(message, models.ComAtprotoSyncSubscribeRepos.Account):
-            if message.active:
-                return [AccountHidden(message.did, hidden=False)]
-            if message.status == "deleted":
+    async def _changes(
+        self, event: stream.Commit | stream.Identity | stream.Account | stream.Sync | stream.Other
+    ) -> list[Change]:
+        if isinstance(event, stream.Commit):
+            return await self._commits.changes(event)
+        if isinstance(event, stream.Identity):
+            if not await self._known(event.did):
+                self._identities.forget(event.did)  # read afresh if ever needed
+            elif event.did not in self._batch.refreshes:
+                # The handle shown on its tracks (and its key, PDS): read while the stream goes on.
+                self._batch.refreshes[event.did] = asyncio.create_task(self._refresh(event))
+            return []
+        if isinstance(event, stream.Account):
+            if not await self._known(event.did):
+                return []  # no track of theirs to hide, show or remove
+            if event.active:
+                return [AccountHidden(event.did, hidden=False)]
+            if event.status == "deleted":
                 # The event is not signed: the deletion is confirmed where the account lives.
-                if await self._confirmed_deleted(message.did):
-                    return [AccountRemoved(message.did)]
+                if await self._confirmed_deleted(event.did):
+                    return [AccountRemoved(event.did)]
                 self._ingest.stats.drop("unconfirmed_deletion")
-                log.warning("firehose: %s reported deleted, but its PDS has it", message.did)
+                log.warning("firehose: %s reported deleted, but its PDS has it", event.did)
                 return []
-            return [AccountHidden(message.did, hidden=True)]
-        if isinstance(message, models.ComAtprotoSyncSubscribeRepos.Sync):
-            self._schedule_backfill(BackfillRequest(dids=(message.did,)))
-            return []
-        if isinstance(message, models.ComAtprotoSyncSubscribeRepos.Info):
-            if message.name == "OutdatedCursor":
-                self._schedule_backfill(BackfillRequest(stream_hosts=(self.host,)))
-            return []
+            return [AccountHidden(event.did, hidden=True)]
+        if isinstance(event, stream.Sync):
+            self._schedule_backfill(BackfillRequest(dids=(event.did,)))
         return []
+
+    async def _known(self, did: str) -> bool:
+        """Whether relay indexes tracks of ``did`` (or is about to): most identity and account
+        events on the network are about others, and cost no lookup."""
+        return did in self._batch.artists or await self._sync.has_tracks(did)
+
+    async def _refresh(self, event: stream.Identity) -> list[Change]:
+        async def handle() -> list[Change]:
+            identity = await self._identity_of(event.did, refresh=True)
+            return [HandleChanged(event.did, identity.handle)]
+
+        return await self._checked(event, handle)
 
     async def _confirmed_deleted(self, did: str) -> bool:
         """A DID that no longer resolves, or whose PDS says its repo is deleted."""

@@ -44,3 +44,7 @@ class IdentityCache:
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
         return identity
+
+    def forget(self, did: str) -> None:
+        """Drop ``did``'s entry: it is resolved afresh when next needed."""
+        self._entries.pop(did, None)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+
+import libipld
 
 from relay.atproto.car import VerifiedBlocks
 from relay.atproto.commits import block, mst_lookup, verify_commit
+from relay.atproto.inversion import check_inversion
 from relay.atproto.records import TRACK_NSID
+from relay.atproto.stream import Commit, Op
 from relay.db.sync import Change, RecordDelete
 from relay.errors import CommitError
 from relay.services.backfill import BackfillRequest
@@ -26,6 +29,7 @@ from relay.services.ingest import TrackIngest
 
 # The atproto record key grammar.
 _RKEY = re.compile(r"^[A-Za-z0-9._:~-]{1,512}$")
+_TRACK_PREFIX = f"{TRACK_NSID}/"
 
 Schedule = Callable[[BackfillRequest], object]
 
@@ -38,10 +42,10 @@ class TrackCommits:
         self._ingest = ingest
         self._schedule_backfill = schedule_backfill
 
-    async def changes(self, commit: Any) -> list[Change]:
+    async def changes(self, commit: Commit) -> list[Change]:
         """The proven changes of a ``#commit`` event (none for other collections); raises
         ``CommitError`` (after scheduling a backfill of the repo) when it cannot be proven."""
-        ops = [op for op in commit.ops if op.path.startswith(f"{TRACK_NSID}/")]
+        ops = [op for op in commit.ops if op.path.startswith(_TRACK_PREFIX)]
         if not ops:
             return []  # other collections: no signature check, no decoding
         if commit.too_big:
@@ -59,38 +63,47 @@ class TrackCommits:
             identity = await self._identities.get(commit.repo, refresh=True)
             verify_commit(signed, repo=commit.repo, signing_key=identity.signing_key)
         try:
-            return self._proven_changes(commit.repo, ops, blocks, signed, identity.handle)
+            data, rev = signed.get("data"), signed.get("rev")
+            if not isinstance(data, bytes) or not isinstance(rev, str):
+                raise CommitError("malformed", f"the commit of {commit.repo} has no data or rev")
+            if commit.prev_data is not None:
+                # Sync v1.1: the listed ops are all the commit changed — none left out.
+                check_inversion(blocks, data, commit.prev_data, commit.ops)
+            return self._proven_changes(commit.repo, ops, blocks, data, rev, identity.handle)
         except CommitError:
             # The envelope says something the signed tree does not: read the repo itself.
             self._schedule_backfill(BackfillRequest(dids=(commit.repo,)))
             raise
 
     def _proven_changes(
-        self, repo: str, ops: list[Any], blocks: VerifiedBlocks, signed: Any, handle: str | None
+        self,
+        repo: str,
+        ops: list[Op],
+        blocks: VerifiedBlocks,
+        data: bytes,
+        rev: str,
+        handle: str | None,
     ) -> list[Change]:
         """The event's ops on tracks, each proven by the signed commit's tree: a create or update
         only when the tree holds that key with that record CID, a delete only when the tree proves
         the key gone. The rev is the signed one; the envelope's is not trusted."""
-        rev = signed.get("rev")
-        if not isinstance(rev, str):
-            raise CommitError("malformed", f"the commit of {repo} has no rev")
         changes: list[Change] = []
         for op in ops:
             rkey = op.path.split("/", 1)[1]
             if not _RKEY.match(rkey) or rkey in (".", ".."):
                 raise CommitError("bad_rkey", f"{op.path!r:.600} is not a record path")
             uri = f"at://{repo}/{op.path}"
-            proven = mst_lookup(blocks, signed["data"], op.path)
+            proven = mst_lookup(blocks, data, op.path)
             if op.action == "delete":
                 if proven is not None:
                     raise CommitError("unproven", f"delete of {uri}, which the signed tree holds")
                 changes.append(RecordDelete(uri))
                 continue
-            if op.cid is None or proven != str(op.cid):
+            if op.cid is None or proven != op.cid:
                 raise CommitError("unproven", f"{op.action} of {uri} is not in the signed tree")
             change = self._ingest.upsert(
-                did=repo, rkey=rkey, cid=proven, rev=rev, value=block(blocks, proven),
-                handle=handle,
+                did=repo, rkey=rkey, cid=libipld.encode_cid(proven), rev=rev,
+                value=block(blocks, proven), handle=handle,
             )  # fmt: skip
             if change is not None:
                 changes.append(change)
