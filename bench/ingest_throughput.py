@@ -2,15 +2,22 @@
 like the network's — mostly other collections, a few app.relay.track commits.
 
     .venv/bin/python -m bench.ingest_throughput [--events 2000] [--repeat 25] [--track-share 0.05]
+        [--account-events] [--save-frames FILE]
 
 1. Writes ``--events`` real commits to the sandbox PDS (posts, likes and follows, and
-   ``--track-share`` of app.relay.track records) from a few accounts, one commit per event, and
-   records the PDS's firehose: genuine signed commits.
+   ``--track-share`` of app.relay.track records by two artists, who also make a tenth of the rest;
+   eight listeners make the others), one commit per event, and
+   records the PDS's firehose after the accounts were made: genuine signed commits, each with
+   sync v1.1's prevData. (``--account-events`` records the accounts' creation events too; replayed
+   25 times, each refreshes an artist's identity or backfills its repo.)
 2. Serves the recording ``--repeat`` times, with increasing ``seq``, from a WebSocket server in a
    separate process, as fast as the client reads.
 3. Measures, on the same stream and machine: a bare WebSocket reader (the floor), the reader plus
    libipld decoding every frame, and relay's firehose consumer (SQLite) — which verifies the
-   signature and proves every op of each app.relay.track commit and stores its cursor.
+   signature, inverts the ops to prevData and proves every op of each app.relay.track commit,
+   checks every commit of the artists' repos against the last one verified (the chain), and
+   stores the changes and cursor. The share of a core relay's process and event loop used is
+   printed with it.
 
 Prints events/s for each and relay's ratio to the floor. Goal: >= 30,000 events/s on one core.
 Figures only.
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import random
 import secrets
@@ -51,8 +59,29 @@ def other_record(collection: str, account: Account, i: int) -> dict[str, Any]:
     return {"$type": collection, "subject": account.did, "createdAt": now}
 
 
-async def write_commits(network: LocalNetwork, count: int, track_share: float) -> int:
-    accounts = [network.create_account(f"t{secrets.token_hex(3)}.test") for _ in range(4)]
+async def last_seq(network: LocalNetwork) -> int:
+    """The PDS's latest event so far (the accounts' own #identity/#account/#sync events)."""
+    url = f"ws://localhost:{network.pds_port}/xrpc/com.atproto.sync.subscribeRepos?cursor=0"
+    seq = 0
+    async with websockets.connect(url, max_size=None) as socket:
+        with contextlib.suppress(TimeoutError):
+            while True:
+                frame = await asyncio.wait_for(socket.recv(), timeout=2)
+                _, body = libipld.decode_dag_cbor_multi(frame)  # type: ignore[arg-type]
+                seq = max(seq, body.get("seq", 0))
+    return seq
+
+
+async def write_commits(
+    network: LocalNetwork,
+    artists: list[Account],
+    listeners: list[Account],
+    count: int,
+    track_share: float,
+) -> int:
+    """``count`` commits: ``track_share`` of them tracks by the artists; the rest posts, likes
+    and follows — a tenth of them by the artists, the others by listeners."""
+    accounts = artists + listeners
     tokens = {a.did: await session(network, a) for a in accounts}
     rng = random.Random(7)
     tracks = 0
@@ -61,11 +90,16 @@ async def write_commits(network: LocalNetwork, count: int, track_share: float) -
 
         async def one(i: int) -> None:
             nonlocal tracks
-            account = accounts[i % len(accounts)]
             if rng.random() < track_share:
+                account = artists[i % len(artists)]
                 collection, record = "app.relay.track", track_record(f"Track {i}")
                 tracks += 1
             else:
+                account = (
+                    artists[i % len(artists)]
+                    if rng.random() < 0.1
+                    else listeners[i % len(listeners)]
+                )
                 collection = OTHER[i % len(OTHER)]
                 record = other_record(collection, account, i)
             async with gate:
@@ -80,9 +114,9 @@ async def write_commits(network: LocalNetwork, count: int, track_share: float) -
     return tracks
 
 
-async def record_stream(network: LocalNetwork, expected_commits: int) -> list[bytes]:
-    """Every frame the PDS has emitted, from the start."""
-    url = f"ws://localhost:{network.pds_port}/xrpc/com.atproto.sync.subscribeRepos?cursor=0"
+async def record_stream(network: LocalNetwork, after: int, expected_commits: int) -> list[bytes]:
+    """Every frame the PDS has emitted after seq ``after``."""
+    url = f"ws://localhost:{network.pds_port}/xrpc/com.atproto.sync.subscribeRepos?cursor={after}"
     frames: list[bytes] = []
     commits = 0
     async with websockets.connect(url, max_size=None) as socket:
@@ -135,13 +169,21 @@ async def relay_consumer(settings: Settings, total: int) -> tuple[float, dict[st
         while stats.events == 0:  # noqa: ASYNC110 — polling the counters is the measurement
             await asyncio.sleep(0.001)
         started, first = time.perf_counter(), stats.events
+        cpu, loop_cpu = time.process_time(), time.thread_time()
         while stats.events < total:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
-        elapsed = (time.perf_counter() - started) * total / (total - first)
+        wall = time.perf_counter() - started
+        elapsed = wall * total / (total - first)
+        print(
+            f"relay's process used {(time.process_time() - cpu) / wall:.0%} of a core, "
+            f"its event loop {(time.thread_time() - loop_cpu) / wall:.0%}"
+        )
         return elapsed, {"applied": stats.applied, "dropped": dict(stats.dropped)}
 
 
-async def main(events: int, repeat: int, track_share: float) -> None:
+async def main(
+    events: int, repeat: int, track_share: float, account_events: bool, save: Path | None
+) -> None:
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
         root = Path(tmp)
         network = LocalNetwork(root / "net", plc_port=free_port(), pds_port=free_port())
@@ -150,11 +192,21 @@ async def main(events: int, repeat: int, track_share: float) -> None:
         server: Any = None
         try:
             print(f"writing {events} commits to the sandbox PDS …")
-            tracks = await write_commits(network, events, track_share)
-            frames = await record_stream(network, events)
+            artists = [network.create_account(f"a{secrets.token_hex(3)}.test") for _ in range(2)]
+            listeners = [network.create_account(f"l{secrets.token_hex(3)}.test") for _ in range(8)]
+            # The network's stream is commits, with a rare account event; replaying the accounts'
+            # creation 25 times over would make it 0.6% account events, all of artists.
+            after = 0 if account_events else await last_seq(network)
+            tracks = await write_commits(network, artists, listeners, events, track_share)
+            frames = await record_stream(network, after, events)
+            if save is not None:  # for profiling relay's handling alone, offline
+                await asyncio.to_thread(save.write_bytes, libipld.encode_dag_cbor(frames))
             kinds: dict[str, int] = {}
+            artist_dids = {a.did for a in artists}
             for frame in frames:
                 header, body = libipld.decode_dag_cbor_multi(frame)
+                if isinstance(body, dict) and body.get("repo") in artist_dids:
+                    kinds["by artists"] = kinds.get("by artists", 0) + 1
                 kinds[str(header.get("t"))] = kinds.get(str(header.get("t")), 0) + 1
                 if isinstance(body, dict) and body.get("prevData") is not None:
                     kinds["with prevData"] = kinds.get("with prevData", 0) + 1
@@ -201,5 +253,12 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=25)
     parser.add_argument("--track-share", type=float, default=0.05)
+    parser.add_argument(
+        "--account-events", action="store_true",
+        help="also replay the accounts' creation events (#identity, #account, #sync)",
+    )  # fmt: skip
+    parser.add_argument("--save-frames", type=Path, help="also write the recording here")
     args = parser.parse_args()
-    asyncio.run(main(args.events, args.repeat, args.track_share))
+    asyncio.run(
+        main(args.events, args.repeat, args.track_share, args.account_events, args.save_frames)
+    )

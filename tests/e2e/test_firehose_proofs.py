@@ -26,11 +26,13 @@ from tests.harness.forging_firehose import (
     change_rev,
     omit_op,
     swap_block,
+    withhold,
 )
 from tests.harness.pds import (
     apply_writes,
     create_record,
     delete_account,
+    delete_record,
     put_record,
     track_record,
 )
@@ -133,6 +135,24 @@ async def test_an_op_left_out_of_the_envelope_is_detected(setup: Setup) -> None:
         return await setup.title(gone["uri"]) is None
 
     await eventually(removed, what="the hidden delete applied by the backfill")
+
+
+async def test_a_withheld_commit_is_noticed_at_the_next_one(setup: Setup) -> None:
+    """The chain: each commit's prevData must be the tree root relay verified last for the repo.
+    A stream that holds back a commit (here: a delete) is caught by the one after it."""
+    gone = await create_record(setup.network, setup.musician, track_record("Withheld delete"))
+    await setup.indexed(gone, "Withheld delete")
+    setup.proxy.edits[setup.musician.did] = withhold
+    await delete_record(setup.network, setup.musician, gone["uri"])
+    made = await create_record(setup.network, setup.musician, track_record("After the gap"))
+    await setup.indexed(made, "After the gap")
+
+    async def removed() -> bool:
+        return await setup.title(gone["uri"]) is None
+
+    await eventually(removed, what="the withheld delete applied by the backfill")
+    assert setup.proxy.edited == 1
+    assert (await setup.client.gql("{ syncStatus { gaps } }")).data["syncStatus"]["gaps"] >= 1
 
 
 async def test_the_signed_rev_is_kept_not_the_envelopes(setup: Setup) -> None:

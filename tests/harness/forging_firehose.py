@@ -160,6 +160,11 @@ def omit_op(path: str) -> Edit:
     return edit
 
 
+def withhold(frame: bytes) -> bytes:
+    """The whole event kept back (nothing is sent)."""
+    return b""
+
+
 def change_rev(frame: bytes) -> bytes:
     header, body = libipld.decode_dag_cbor_multi(frame)
     body["rev"] = "zzzzzzzzzzzzz"
@@ -223,7 +228,8 @@ class FakeForgingFirehose:
                     elif repo is not None:
                         frame = self.edits.pop(repo)(frame)  # type: ignore[arg-type]
                         self.edited += 1
-                    await client.send(frame)
+                    if frame:
+                        await client.send(frame)
 
             # Stop when either side goes away (the client leaving must not wait for upstream).
             pumping = asyncio.create_task(pump())

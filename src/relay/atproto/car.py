@@ -25,6 +25,8 @@ _SHA256_DAG_CBOR = bytes([0x01, 0x71, 0x12, 0x20])
 
 
 def _varint(data: bytes, at: int) -> tuple[int, int]:
+    if at < len(data) and data[at] < 0x80:  # one byte: most of them
+        return data[at], at + 1
     value = shift = 0
     while True:
         if at >= len(data) or shift > 56:
@@ -39,6 +41,8 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
 
 def _cid_end(data: bytes, at: int) -> int:
     """Where the binary CIDv1 starting at ``at`` ends."""
+    if data.startswith(_SHA256_DAG_CBOR, at):  # what a repo's blocks are named by
+        return at + len(_SHA256_DAG_CBOR) + 32
     for _ in range(3):  # version, codec, multihash code
         _, at = _varint(data, at)
     size, at = _varint(data, at)

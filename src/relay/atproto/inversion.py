@@ -112,15 +112,17 @@ def _entries(node: Any, layer: int | None) -> tuple[int, list[tuple[bytes, int |
             raise CommitError("malformed", "an MST entry is not an entry") from None
         if not isinstance(value, bytes) or (last and key <= last):
             raise CommitError("malformed", "an MST entry is out of order or has no value")
+        if not entries:
+            # The node's layer is its keys' layer; a tree is rebuilt only from nodes read
+            # against their CIDs, so only its author could have mixed layers in one node.
+            own = key_layer(key)
+            if layer not in (None, own):
+                raise CommitError("malformed", "an MST node on the wrong layer")
+            layer = own
         last = key
-        entries.append(_Leaf(key, value, key_layer(key)))
+        entries.append(_Leaf(key, value, own))
         subtrees.append(_optional_link(entry.get("t")))
-    if entries:
-        own = entries[0].layer
-        if any(leaf.layer != own for leaf in entries) or layer not in (None, own):
-            raise CommitError("malformed", "an MST node mixes layers")
-        layer = own
-    elif layer is None:
+    if layer is None:
         if subtrees[0] is not None:
             raise CommitError("malformed", "an MST root with no entries")
         return 0, []
@@ -205,14 +207,22 @@ def _node(items: Sequence[_Item], layer: int, built: Built | None) -> bytes:
             left = subtree
         if item is None:
             break
-        shared = 0
-        for a, b in zip(last, item.key, strict=False):
-            if a != b:
-                break
-            shared += 1
+        shared = _shared(last, item.key)
         entries.append({"k": item.key[shared:], "p": shared, "t": None, "v": item.value})
         last = item.key
     return _cid({"e": entries, "l": left}, built)
+
+
+def _shared(a: bytes, b: bytes) -> int:
+    """The length of the prefix ``a`` and ``b`` share (a binary search of slice comparisons)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _below(gap: Sequence[_Item], layer: int, built: Built | None) -> bytes | None:

@@ -113,7 +113,7 @@ class RecordSchema:
             raise self._fail(f"must be at most {schema['maxLength']} bytes (UTF-8)", path)
         if "minLength" in schema and size < schema["minLength"]:
             raise self._fail(f"must be at least {schema['minLength']} bytes (UTF-8)", path)
-        if "maxGraphemes" in schema or "minGraphemes" in schema:
+        if _graphemes_matter(schema, value):
             count: int = grapheme.length(value)
             if "maxGraphemes" in schema and count > schema["maxGraphemes"]:
                 raise self._fail(f"must be at most {schema['maxGraphemes']} characters", path)
@@ -194,3 +194,12 @@ class LexiconCatalog:
 def default_lexicon_dir() -> Path:
     """The lexicons shipped inside the package (a copy of the repository's ``lexicons/``)."""
     return Path(str(files("relay").joinpath("lexicons")))
+
+
+def _graphemes_matter(schema: Mapping[str, Any], value: str) -> bool:
+    """Whether the grapheme bounds need counting (slow): a string has at most as many grapheme
+    clusters as code points, and a non-empty one at least one."""
+    high, low = schema.get("maxGraphemes"), schema.get("minGraphemes")
+    return (high is not None and len(value) > high) or (
+        low is not None and low > (1 if value else 0)
+    )

@@ -55,6 +55,7 @@ class Account:
 class Sync:
     seq: int
     did: str
+    rev: str | None  # the repo's rev the event describes (unsigned)
     time: datetime | None
 
 
@@ -187,7 +188,10 @@ def parse(header: object, body: object, *, max_ops: int = 200) -> Event:
                 event_time(body.get("time")),
             )  # fmt: skip
         if kind == "#sync":
-            return Sync(_seq(body), _text(body, "did", limit=2048), event_time(body.get("time")))
+            return Sync(
+                _seq(body), _text(body, "did", limit=2048), _optional_text(body, "rev", limit=64),
+                event_time(body.get("time")),
+            )  # fmt: skip
         if kind == "#info":
             return Info(_text(body, "name", limit=256), _optional_text(body, "message"))
         seq = body.get("seq")

@@ -247,6 +247,11 @@ class SyncStore:
             stmt = select(TrackRow.id).where(TrackRow.artist_did == did).limit(1)
             return (await db.execute(stmt)).first() is not None
 
+    async def artist_dids(self) -> set[str]:
+        """Every DID the index holds tracks of."""
+        async with self._sessions() as db:
+            return set((await db.execute(select(TrackRow.artist_did).distinct())).scalars())
+
     async def cursor(self, source: str) -> SyncCursorRow | None:
         async with self._sessions() as db:
             return await db.get(SyncCursorRow, source)

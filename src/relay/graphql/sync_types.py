@@ -87,6 +87,10 @@ class SyncStatus:
     events: int
     events_per_second: float
     applied: int
+    gaps: int = strawberry.field(
+        description="Commits that did not continue the last verified commit of their repo (one "
+        "was withheld or rewritten): the repo was read again."
+    )
     dropped: list[CountByName] = strawberry.field(description="Dropped events by reason.")
     backfill: BackfillProgress | None = strawberry.field(description="The running backfill.")
     last_backfill: BackfillProgress | None
@@ -111,6 +115,7 @@ class SyncStatus:
             events=report.events,
             events_per_second=report.events_per_second,
             applied=report.applied,
+            gaps=report.gaps,
             dropped=[CountByName(name=k, count=v) for k, v in sorted(report.dropped.items())],
             backfill=progress(report.backfill_running),
             last_backfill=progress(report.backfill_last),

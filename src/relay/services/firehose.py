@@ -89,16 +89,17 @@ class _Batch:
     # Identity refreshes running while later frames are read; their changes join the batch.
     refreshes: dict[str, asyncio.Task[list[Change]]] = field(default_factory=dict)
     artists: set[str] = field(default_factory=set)  # DIDs whose records the batch writes
-    cursor: Cursor | None = None
+    seq: int | None = None  # of the last event read
+    time: object = None  # its time, as sent (parsed only when stored)
     events: int = 0
     since: float = 0.0  # when the first of them was read (monotonic)
     changes_since: float = 0.0  # when the first change was added
 
-    def note(self, cursor: Cursor | None, changes: list[Change], now: float) -> None:
-        if cursor is not None:
-            if self.cursor is None:
+    def note(self, seq: int | None, at: object, changes: list[Change], now: float) -> None:
+        if seq is not None:
+            if self.seq is None:
                 self.since = now
-            self.cursor = cursor
+            self.seq, self.time = seq, at
             self.events += 1
         if changes:
             if not self.changes:
@@ -109,6 +110,17 @@ class _Batch:
     def cancel(self) -> None:
         for task in self.refreshes.values():
             task.cancel()
+
+
+def _buffered(socket: ClientConnection) -> bool:
+    """Whether a whole message has arrived and waits to be read (in websockets' queue of received
+    frames); then no timer is needed to read it. A fragment, or no such queue: the read is timed
+    (a peer that stops halfway never holds the consumer)."""
+    queue = getattr(getattr(getattr(socket, "recv_messages", None), "frames", None), "queue", None)
+    try:
+        return bool(queue) and queue[0].fin is True  # type: ignore[index]
+    except (TypeError, AttributeError, IndexError):
+        return False
 
 
 class FirehoseConsumer:
@@ -156,6 +168,8 @@ class FirehoseConsumer:
         self._on_removed = on_removed
         self._identities = IdentityCache(identity, clock)
         self._commits = TrackCommits(self._identities, ingest, schedule_backfill)
+        # Repos relay indexes tracks of: their every commit is verified (the chain).
+        self._artists: set[str] = set()
         self._repos = repos
         self._socket: ClientConnection | None = None
         self._stopping = False
@@ -171,6 +185,7 @@ class FirehoseConsumer:
         """Consume until stopped, reconnecting from the stored cursor with backoff. Every failure
         to reach, keep or read the stream is logged with the URL and the reason, and shown in
         ``state`` (syncStatus)."""
+        self._artists = await self._sync.artist_dids()
         stored = await self._sync.cursor(self.source)
         if stored is None:
             # Nothing consumed yet: index what already exists, then follow from now on.
@@ -231,9 +246,12 @@ class FirehoseConsumer:
         while not self._stopping:
             silent_until = last_frame + self._recv_timeout
             try:
-                wait = min(silent_until, self._due(last_frame)) - time.monotonic()
-                async with asyncio.timeout(wait):
-                    raw = await socket.recv()  # at once when a frame is already here
+                if _buffered(socket):
+                    raw = await socket.recv()  # returns at once
+                else:
+                    wait = min(silent_until, self._due(last_frame)) - time.monotonic()
+                    async with asyncio.timeout(wait):
+                        raw = await socket.recv()
             except TimeoutError:
                 if time.monotonic() >= silent_until:
                     raise
@@ -251,7 +269,7 @@ class FirehoseConsumer:
         batch = self._batch
         if batch.changes:
             return last_frame + self._batch_wait
-        if batch.cursor is not None:
+        if batch.seq is not None:
             return batch.since + self._cursor_flush_seconds
         return float("inf")
 
@@ -265,7 +283,7 @@ class FirehoseConsumer:
                 len(batch.changes) >= self._batch_changes
                 or now - batch.changes_since >= self._batch_seconds
             )
-        return batch.cursor is not None and (
+        return batch.seq is not None and (
             batch.events >= self._cursor_flush_events
             or now - batch.since >= self._cursor_flush_seconds
         )
@@ -284,7 +302,7 @@ class FirehoseConsumer:
         if self._writing is not None:
             writing, self._writing = self._writing, None
             await writing
-        if batch.changes or batch.cursor is not None or batch.refreshes:
+        if batch.changes or batch.seq is not None or batch.refreshes:
             self._writing = asyncio.create_task(self._write(batch))
 
     async def _drain(self) -> None:
@@ -297,9 +315,15 @@ class FirehoseConsumer:
     async def _write(self, batch: _Batch) -> None:
         for refresh in batch.refreshes.values():
             batch.changes += await refresh
-        if not batch.changes and batch.cursor is None:
+        cursor = None
+        if batch.seq is not None:
+            at = stream.event_time(batch.time)
+            self._ingest.stats.saw_events(batch.events, at)
+            cursor = Cursor(self.source, batch.seq, at)
+        if not batch.changes and cursor is None:
             return
-        applied = await self._sync.apply(batch.changes, now=self._clock.now(), cursor=batch.cursor)
+        applied = await self._sync.apply(batch.changes, now=self._clock.now(), cursor=cursor)
+        self._artists.update(c.did for c in batch.changes if isinstance(c, RecordUpsert))
         if not applied:
             return
         await self._ingest.announce(applied)
@@ -318,10 +342,11 @@ class FirehoseConsumer:
             and header.get("op") == 1
             and isinstance(body.get("seq"), int)
             and not stream.touches(body, _TRACK_PREFIX)
+            and body.get("repo") not in self._artists
         ):
-            # The fast path for most of the network: a commit touching no track is counted and
-            # its seq noted, without reading its blocks.
-            self._noted(body["seq"], stream.event_time(body.get("time")), [])
+            # The fast path for most of the network: a commit touching no track, of a repo with
+            # none, is counted and its seq noted, without reading its blocks.
+            self._batch.note(body["seq"], body.get("time"), [], time.monotonic())
             return
         event = stream.parse(header, body)
         if isinstance(event, stream.Malformed):
@@ -337,14 +362,7 @@ class FirehoseConsumer:
                 self._schedule_backfill(BackfillRequest(stream_hosts=(self.host,)))
             return
         changes = await self._checked(event, lambda: self._changes(event))
-        if event.seq is not None:
-            self._noted(event.seq, event.time, changes)
-        elif changes:
-            self._batch.note(None, changes, time.monotonic())
-
-    def _noted(self, seq: int, at: datetime | None, changes: list[Change]) -> None:
-        self._ingest.stats.saw_event(at)
-        self._batch.note(Cursor(self.source, seq, at), changes, time.monotonic())
+        self._batch.note(event.seq, body.get("time"), changes, time.monotonic())
 
     async def _checked(
         self,
@@ -384,7 +402,11 @@ class FirehoseConsumer:
         self, event: stream.Commit | stream.Identity | stream.Account | stream.Sync | stream.Other
     ) -> list[Change]:
         if isinstance(event, stream.Commit):
-            return await self._commits.changes(event)
+            artist = event.repo in self._artists
+            changes = await self._commits.changes(event, artist=artist)
+            if not artist and any(op.path.startswith(_TRACK_PREFIX) for op in event.ops):
+                self._artists.add(event.repo)  # verified: its chain starts here
+            return changes
         if isinstance(event, stream.Identity):
             if not await self._known(event.did):
                 self._identities.forget(event.did)  # read afresh if ever needed
@@ -406,13 +428,20 @@ class FirehoseConsumer:
                 return []
             return [AccountHidden(event.did, hidden=True)]
         if isinstance(event, stream.Sync):
+            if self._commits.chain.stale(event.did, event.rev):
+                return []  # a state older than one verified since (a replay)
             self._schedule_backfill(BackfillRequest(dids=(event.did,)))
         return []
 
     async def _known(self, did: str) -> bool:
         """Whether relay indexes tracks of ``did`` (or is about to): most identity and account
-        events on the network are about others, and cost no lookup."""
-        return did in self._batch.artists or await self._sync.has_tracks(did)
+        events on the network are about others, and cost one index lookup at most."""
+        if did in self._artists or did in self._batch.artists:
+            return True
+        if await self._sync.has_tracks(did):  # indexed by a backfill meanwhile
+            self._artists.add(did)
+            return True
+        return False
 
     async def _refresh(self, event: stream.Identity) -> list[Change]:
         async def handle() -> list[Change]:

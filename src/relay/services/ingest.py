@@ -68,22 +68,29 @@ class SyncStats:
 
     events: int = 0
     applied: int = 0
+    gaps: int = 0  # commits that did not follow the last one verified (the repo was read again)
     dropped: Counter[str] = field(default_factory=Counter)
     last_event_time: datetime | None = None
-    _recent: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    _recent: deque[list[int]] = field(default_factory=lambda: deque(maxlen=120))
 
-    def saw_event(self, event_time: datetime | None) -> None:
-        self.events += 1
-        self._recent.append(time.monotonic())
+    def saw_events(self, count: int, event_time: datetime | None) -> None:
+        """``count`` events read, the last of them stamped ``event_time``."""
+        self.events += count
+        second = int(time.monotonic())
+        if self._recent and self._recent[-1][0] == second:
+            self._recent[-1][1] += count
+        else:
+            self._recent.append([second, count])
         if event_time is not None:
             self.last_event_time = event_time
 
     def drop(self, reason: str) -> None:
         self.dropped[reason] += 1
 
-    def events_per_second(self, window: float = 60.0) -> float:
-        cutoff = time.monotonic() - window
-        return sum(1 for moment in self._recent if moment >= cutoff) / window
+    def events_per_second(self, window: int = 60) -> float:
+        """The mean rate over the last ``window`` seconds (per-second buckets, so any rate)."""
+        cutoff = int(time.monotonic()) - window
+        return sum(count for second, count in self._recent if second > cutoff) / window
 
 
 def _json_size(value: Any) -> int | None:

@@ -29,6 +29,7 @@ class SyncReport:
     events: int
     events_per_second: float
     applied: int
+    gaps: int
     dropped: dict[str, int]
     backfill_running: BackfillReport | None
     backfill_last: BackfillReport | None
@@ -110,6 +111,7 @@ class SyncCoordinator:
             events=self.stats.events,
             events_per_second=self.stats.events_per_second(),
             applied=self.stats.applied,
+            gaps=self.stats.gaps,
             dropped=dict(self.stats.dropped),
             backfill_running=self._running,
             backfill_last=self.last_report,

@@ -11,6 +11,7 @@ repo, which reads it from the source.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 
@@ -26,6 +27,9 @@ from relay.errors import CommitError
 from relay.services.backfill import BackfillRequest
 from relay.services.identity_cache import IdentityCache
 from relay.services.ingest import TrackIngest
+from relay.services.repo_chain import RepoChain
+
+log = logging.getLogger(__name__)
 
 # The atproto record key grammar.
 _RKEY = re.compile(r"^[A-Za-z0-9._:~-]{1,512}$")
@@ -36,17 +40,24 @@ Schedule = Callable[[BackfillRequest], object]
 
 class TrackCommits:
     def __init__(
-        self, identities: IdentityCache, ingest: TrackIngest, schedule_backfill: Schedule
+        self,
+        identities: IdentityCache,
+        ingest: TrackIngest,
+        schedule_backfill: Schedule,
+        chain: RepoChain | None = None,
     ) -> None:
         self._identities = identities
         self._ingest = ingest
         self._schedule_backfill = schedule_backfill
+        self.chain = chain or RepoChain()
 
-    async def changes(self, commit: Commit) -> list[Change]:
-        """The proven changes of a ``#commit`` event (none for other collections); raises
-        ``CommitError`` (after scheduling a backfill of the repo) when it cannot be proven."""
+    async def changes(self, commit: Commit, *, artist: bool = False) -> list[Change]:
+        """The proven changes of a ``#commit`` event; raises ``CommitError`` (after scheduling a
+        backfill of the repo) when it cannot be proven. Commits of other collections are passed
+        over unread — unless ``artist`` (a repo relay indexes tracks of), whose every commit is
+        verified to keep its chain (``RepoChain``)."""
         ops = [op for op in commit.ops if op.path.startswith(_TRACK_PREFIX)]
-        if not ops:
+        if not ops and not artist:
             return []  # other collections: no signature check, no decoding
         if commit.too_big:
             self._schedule_backfill(BackfillRequest(dids=(commit.repo,)))
@@ -69,11 +80,19 @@ class TrackCommits:
             if commit.prev_data is not None:
                 # Sync v1.1: the listed ops are all the commit changed — none left out.
                 check_inversion(blocks, data, commit.prev_data, commit.ops)
-            return self._proven_changes(commit.repo, ops, blocks, data, rev, identity.handle)
+            changes = self._proven_changes(commit.repo, ops, blocks, data, rev, identity.handle)
         except CommitError:
             # The envelope says something the signed tree does not: read the repo itself.
             self._schedule_backfill(BackfillRequest(dids=(commit.repo,)))
             raise
+        if self.chain.follows(commit.repo, rev, commit.prev_data) is False:
+            # A commit was withheld, or an op left out with prevData rewritten to match.
+            log.warning("firehose: %s skipped from its last verified commit; reading it again",
+                        commit.repo)  # fmt: skip
+            self._ingest.stats.gaps += 1
+            self._schedule_backfill(BackfillRequest(dids=(commit.repo,)))
+        self.chain.advance(commit.repo, rev, data)
+        return changes
 
     def _proven_changes(
         self,
