@@ -34,6 +34,20 @@ def search_text(title: str, artist: str, album: str | None) -> str:
     return "\n".join(part.casefold() for part in (title, artist, album or ""))
 
 
+def derived_keys(
+    title: str, artist: str, album: str | None, audio_url: str
+) -> tuple[str, str, str, str | None, str]:
+    """(audio_host, title_key, artist_key, album_key, search_text) of a track's columns:
+    case-folded text and the audio URL's host."""
+    return (
+        (urlparse(audio_url).hostname or "").lower(),
+        title.casefold(),
+        artist.casefold(),
+        album.casefold() if album is not None else None,
+        search_text(title, artist, album),
+    )
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -53,11 +67,9 @@ class TrackRow(Base):
 
     def derive_keys(self) -> None:
         """Refresh the derived columns: case-folded text and the audio URL's host."""
-        self.audio_host = (urlparse(self.audio_url).hostname or "").lower()
-        self.title_key = self.title.casefold()
-        self.artist_key = self.artist.casefold()
-        self.album_key = self.album.casefold() if self.album is not None else None
-        self.search_text = search_text(self.title, self.artist, self.album)
+        self.audio_host, self.title_key, self.artist_key, self.album_key, self.search_text = (
+            derived_keys(self.title, self.artist, self.album, self.audio_url)
+        )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uri: Mapped[str] = mapped_column(String(512), unique=True)

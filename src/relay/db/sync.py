@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from relay.atproto.records import TRACK_NSID, AtUri, TrackRecord
 from relay.db.audio_refs import drop_ref
 from relay.db.models import BackfillRepoRow, SyncCursorRow, TrackRow
-from relay.db.track_mapper import new_track_row, record_columns
+from relay.db.track_mapper import NewTrack, new_track, record_columns
 from relay.domain import PublishState, TrackEventKind
 
 
@@ -64,7 +64,7 @@ class Applied:
     """One change that took effect, for subscribers: ``created``, ``updated`` or ``deleted``."""
 
     kind: TrackEventKind
-    row: TrackRow
+    row: TrackRow | NewTrack  # a new row as the values inserted
 
 
 @dataclass(frozen=True)
@@ -183,27 +183,29 @@ class SyncStore:
             return []
         uris = list({change.uri for change in changes})
         stmt = select(TrackRow).where(TrackRow.uri.in_(uris)).with_for_update()
-        fresh: list[TrackRow] = []
+        fresh: list[NewTrack] = []
         with db.no_autoflush:
-            rows = {row.uri: row for row in (await db.execute(stmt)).scalars()}
+            rows: dict[str, TrackRow | NewTrack] = {
+                row.uri: row for row in (await db.execute(stmt)).scalars()
+            }
             applied = [a for c in changes if (a := self._upsert(rows, fresh, c, now))]
         if fresh:
             # New rows go in as one executemany, bypassing the unit of work.
-            columns = [c.key for c in TrackRow.__table__.columns if c.key != "id"]
-            await db.execute(
-                insert(TrackRow), [{name: getattr(row, name) for name in columns} for row in fresh]
-            )
+            await db.execute(insert(TrackRow), [row.columns() for row in fresh])
         return applied
 
     @staticmethod
     def _upsert(
-        rows: dict[str, TrackRow], fresh: list[TrackRow], change: RecordUpsert, now: datetime
+        rows: dict[str, TrackRow | NewTrack],
+        fresh: list[NewTrack],
+        change: RecordUpsert,
+        now: datetime,
     ) -> Applied | None:
         row = rows.get(change.uri)
         if row is not None and not _newer(change.rev, row.rev):
             return None  # an older (or the same) revision than the one indexed
         if row is None:
-            row = new_track_row(
+            row = new_track(
                 did=change.did,
                 rkey=change.rkey,
                 record=change.record,

@@ -2,15 +2,63 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from relay.atproto.records import TRACK_NSID, AtUri, TrackRecord
-from relay.db.models import TrackRow
+from relay.db.models import TrackRow, derived_keys
 from relay.domain import FileType, PublishState
 
 
-def record_of(row: TrackRow) -> TrackRecord:
+@dataclass(slots=True)
+class NewTrack:
+    """A ``tracks`` row about to be inserted, as plain values: building thousands of ORM objects
+    costs more than inserting them (a backfill inserts its pages with one statement each)."""
+
+    uri: str
+    artist_did: str
+    rkey: str
+    cid: str | None
+    rev: str | None
+    file_id: str | None
+    title: str
+    artist: str
+    album: str | None
+    audio_url: str
+    file_type: str
+    duration: int | None
+    record_created_at: str
+    created_at: datetime
+    indexed_at: datetime
+    artist_handle: str | None
+    publish_state: str
+    publish_error: str | None = None
+    publish_attempts: int = 0
+    next_publish_at: datetime | None = None
+    hidden: bool = False
+    audio_host: str = ""
+    title_key: str = ""
+    artist_key: str = ""
+    album_key: str | None = None
+    search_text: str = ""
+    lease_token: str | None = None
+    lease_until: datetime | None = None
+    delete_requested_at: datetime | None = None
+
+    def derive_keys(self) -> None:
+        self.audio_host, self.title_key, self.artist_key, self.album_key, self.search_text = (
+            derived_keys(self.title, self.artist, self.album, self.audio_url)
+        )
+
+    def columns(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _NEW_TRACK_FIELDS}
+
+
+_NEW_TRACK_FIELDS = tuple(field.name for field in fields(NewTrack))
+
+
+def record_of(row: TrackRow | NewTrack) -> TrackRecord:
     """The record a row stands for (what relay writes, or what was indexed)."""
     return TrackRecord(
         title=row.title,
@@ -50,7 +98,29 @@ def new_track_row(
     file_id: str | None = None,
 ) -> TrackRow:
     """A new row for ``record`` at ``at://did/app.relay.track/rkey``, derived keys filled in."""
-    row = TrackRow(
+    return TrackRow(
+        **new_track(
+            did=did, rkey=rkey, record=record, created_at=created_at, indexed_at=indexed_at,
+            handle=handle, publish_state=publish_state, cid=cid, rev=rev, file_id=file_id,
+        ).columns()
+    )  # fmt: skip
+
+
+def new_track(
+    *,
+    did: str,
+    rkey: str,
+    record: TrackRecord,
+    created_at: datetime,
+    indexed_at: datetime,
+    handle: str | None,
+    publish_state: PublishState,
+    cid: str | None = None,
+    rev: str | None = None,
+    file_id: str | None = None,
+) -> NewTrack:
+    """The values of a new row for ``record``, derived keys filled in."""
+    row = NewTrack(
         uri=str(AtUri(did, TRACK_NSID, rkey)),
         artist_did=did,
         rkey=rkey,
@@ -61,10 +131,6 @@ def new_track_row(
         indexed_at=indexed_at,
         artist_handle=handle,
         publish_state=publish_state.value,
-        publish_error=None,
-        publish_attempts=0,
-        next_publish_at=None,
-        hidden=False,
         **record_columns(record),
     )
     row.derive_keys()

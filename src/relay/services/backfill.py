@@ -254,7 +254,7 @@ class Backfill:
             await self._ingest.announce(applied)
             report.removed += len(applied)
             if self._on_removed is not None:
-                await self._on_removed([change.row for change in applied])
+                await self._on_removed([c.row for c in applied if isinstance(c.row, TrackRow)])
         await self._sync.backfill_mark(
             report.run_id, did, "done", records=count, error=None, now=self._clock.now()
         )

@@ -146,12 +146,14 @@ class FirehoseConsumer:
         batch_changes: int = 500,
         batch_seconds: float = 0.25,
         batch_wait: float = 0.002,
+        drain_seconds: float = 5.0,
     ) -> None:
         self._cursor_flush_events = cursor_flush_events
         self._cursor_flush_seconds = cursor_flush_seconds
         self._batch_changes = batch_changes
         self._batch_seconds = batch_seconds
         self._batch_wait = batch_wait
+        self._drain_seconds = drain_seconds
         self._batch = _Batch()
         self._writing: asyncio.Task[None] | None = None
         self._identity_attempts = identity_attempts
@@ -238,8 +240,12 @@ class FirehoseConsumer:
             finally:
                 self._socket = None
                 with contextlib.suppress(Exception):  # best effort: it is read again if not
-                    await self._drain()
+                    async with asyncio.timeout(self._drain_seconds):
+                        await self._drain()
                 self._batch.cancel()
+                if self._writing is not None:
+                    self._writing.cancel()
+                    self._writing = None
 
     async def _read(self, socket: ClientConnection) -> None:
         last_frame = time.monotonic()
@@ -327,7 +333,11 @@ class FirehoseConsumer:
         if not applied:
             return
         await self._ingest.announce(applied)
-        removed = [change.row for change in applied if change.kind is TrackEventKind.DELETED]
+        removed = [
+            change.row
+            for change in applied
+            if change.kind is TrackEventKind.DELETED and isinstance(change.row, TrackRow)
+        ]
         if removed and self._on_removed is not None:
             await self._on_removed(removed)
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from relay.atproto.records import TrackRecord
 from relay.db.models import TrackRow
-from relay.db.track_mapper import record_of
+from relay.db.track_mapper import NewTrack, record_of
 from relay.db.tracks import ArtistStats, TrackPage
 from relay.domain import FileType, PublishState, TrackEventKind
 
@@ -61,7 +61,7 @@ class TrackView:
         return self.record.duration
 
     @classmethod
-    def of(cls, row: TrackRow) -> TrackView:
+    def of(cls, row: TrackRow | NewTrack) -> TrackView:
         return cls(
             uri=row.uri,
             rkey=row.rkey,
