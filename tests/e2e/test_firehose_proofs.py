@@ -21,6 +21,7 @@ from tests.harness.forging_firehose import (
     Edit,
     FakeForgingFirehose,
     account_deleted,
+    account_event,
     add_delete,
     change_path,
     change_rev,
@@ -34,6 +35,7 @@ from tests.harness.pds import (
     delete_account,
     delete_record,
     put_record,
+    set_active,
     track_record,
 )
 from tests.harness.server import run_relay
@@ -187,3 +189,24 @@ async def test_an_account_deletion_is_confirmed_before_tracks_go(setup: Setup) -
         return await setup.title(kept["uri"]) is None
 
     await eventually(gone, what="the deleted account's tracks removed")
+
+
+async def test_an_account_deactivation_is_confirmed_before_tracks_hide(setup: Setup) -> None:
+    kept = await create_record(setup.network, setup.musician, track_record("Visible"))
+    await setup.indexed(kept, "Visible")
+    # A forged "#account deactivated" for a live account: its PDS says it is active.
+    setup.proxy.edits[setup.musician.did] = account_event("deactivated")
+    await create_record(setup.network, setup.musician, track_record("Carrier"))
+    await eventually(
+        lambda: _at_least(setup, "unconfirmed_account_status", 1), what="a refused status"
+    )
+    assert await setup.title(kept["uri"]) == "Visible"
+    # The account really deactivates: confirmed, hidden; it comes back: shown again.
+    await set_active(setup.network, setup.musician, active=False)
+
+    async def hidden() -> bool:
+        return await setup.title(kept["uri"]) is None
+
+    await eventually(hidden, what="the deactivated account's tracks hidden")
+    await set_active(setup.network, setup.musician, active=True)
+    await setup.indexed(kept, "Visible")

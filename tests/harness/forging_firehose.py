@@ -171,16 +171,23 @@ def change_rev(frame: bytes) -> bytes:
     return _encode_event(header, body)
 
 
-def account_deleted(frame: bytes) -> bytes:
-    """The commit replaced by an ``#account`` event claiming the account was deleted (such events
-    carry no signature)."""
-    _, body = libipld.decode_dag_cbor_multi(frame)
-    header = {"op": 1, "t": "#account"}
-    event = {
-        "seq": body["seq"], "did": body["repo"], "time": body["time"],
-        "active": False, "status": "deleted",
-    }  # fmt: skip
-    return encode_dag_cbor(header) + encode_dag_cbor(event)
+def account_event(status: str) -> Edit:
+    """The commit replaced by an ``#account`` event claiming the account is inactive with
+    ``status`` (such events carry no signature)."""
+
+    def edit(frame: bytes) -> bytes:
+        _, body = libipld.decode_dag_cbor_multi(frame)
+        header = {"op": 1, "t": "#account"}
+        event = {
+            "seq": body["seq"], "did": body["repo"], "time": body["time"],
+            "active": False, "status": status,
+        }  # fmt: skip
+        return encode_dag_cbor(header) + encode_dag_cbor(event)
+
+    return edit
+
+
+account_deleted = account_event("deleted")
 
 
 class FakeForgingFirehose:

@@ -140,3 +140,13 @@ async def delete_account(network: LocalNetwork, account: Account) -> None:
             auth=("admin", network.admin_password),
         )
     response.raise_for_status()
+
+
+async def set_active(network: LocalNetwork, account: Account, *, active: bool) -> None:
+    """The account deactivates itself, or comes back (``com.atproto.server.*Account``)."""
+    method = "activateAccount" if active else "deactivateAccount"
+    body: dict[str, Any] | None = None if active else {}  # activateAccount takes no input
+    response = await _call(
+        network, "POST", f"com.atproto.server.{method}", account=account, body=body
+    )
+    response.raise_for_status()

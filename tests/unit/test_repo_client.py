@@ -78,3 +78,27 @@ async def test_records_of_other_repos_are_not_this_listings(http: httpx.AsyncCli
     }
     async with listening(paging(pages)) as listener:
         assert await collect(RepoClient(http, page_size=10), listener.url) == ["mine"]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "said"),
+    [
+        ("200 OK", {"did": DID, "active": True}, "active"),
+        ("200 OK", {"did": DID, "active": False, "status": "deactivated"}, "deactivated"),
+        ("200 OK", {"did": DID, "active": False, "status": "deleted"}, "deleted"),
+        ("200 OK", {"did": DID, "active": False}, "inactive"),
+        ("200 OK", {"did": DID, "active": False, "status": "x" * 500}, "inactive"),
+        ("400 Bad Request", {"error": "RepoNotFound"}, "deleted"),
+    ],
+)
+async def test_the_repo_status_is_what_its_pds_says(
+    http: httpx.AsyncClient, status: str, body: dict[str, Any], said: str
+) -> None:
+    async with listening(answer(status, json.dumps(body).encode())) as listener:
+        assert await RepoClient(http).repo_status(listener.url, DID) == said
+
+
+async def test_a_pds_that_will_not_say_is_unavailable(http: httpx.AsyncClient) -> None:
+    async with listening(answer("500 Internal Server Error", b"{}")) as listener:
+        with pytest.raises(RepoUnavailableError):
+            await RepoClient(http).repo_status(listener.url, DID)

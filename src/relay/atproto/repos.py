@@ -119,6 +119,12 @@ class RepoClient:
     async def repo_deleted(self, pds_url: str, did: str) -> bool:
         """Whether the PDS says ``did``'s repo is deleted (``sync.getRepoStatus``: not found, or
         inactive with status ``deleted``)."""
+        return await self.repo_status(pds_url, did) == "deleted"
+
+    async def repo_status(self, pds_url: str, did: str) -> str:
+        """What the PDS says of ``did``'s repo (``sync.getRepoStatus``): ``active``, ``deleted``
+        (also when it does not know the repo) or the inactive status it names (``deactivated``,
+        ``takendown``, ``suspended``…; ``inactive`` when it names none)."""
         url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.sync.getRepoStatus"
         try:
             response = await self._http.get(url, params={"did": did}, timeout=self._timeout)
@@ -131,11 +137,14 @@ class RepoClient:
             body = None
         body = body if isinstance(body, dict) else {}
         if response.status_code in (400, 404) and body.get("error") == "RepoNotFound":
-            return True
+            return "deleted"
         if response.status_code != 200:
             log.warning("repo status %s answered HTTP %s", url, response.status_code)
             raise RepoUnavailableError(f"{_host(url)} refused the request")
-        return body.get("active") is False and body.get("status") == "deleted"
+        if body.get("active") is True:
+            return "active"
+        status = body.get("status")
+        return status if isinstance(status, str) and 0 < len(status) <= 64 else "inactive"
 
     async def latest_rev(self, pds_url: str, did: str) -> str | None:
         """The repo's current revision (``sync.getLatestCommit``)."""

@@ -427,16 +427,20 @@ class FirehoseConsumer:
         if isinstance(event, stream.Account):
             if not await self._known(event.did):
                 return []  # no track of theirs to hide, show or remove
-            if event.active:
-                return [AccountHidden(event.did, hidden=False)]
-            if event.status == "deleted":
-                # The event is not signed: the deletion is confirmed where the account lives.
-                if await self._confirmed_deleted(event.did):
+            # The event is not signed: what it says is confirmed where the account lives.
+            status = await self._account_status(event.did)
+            if event.status == "deleted" and not event.active:
+                if status == "deleted":
                     return [AccountRemoved(event.did)]
                 self._ingest.stats.drop("unconfirmed_deletion")
                 log.warning("firehose: %s reported deleted, but its PDS has it", event.did)
                 return []
-            return [AccountHidden(event.did, hidden=True)]
+            if event.active != (status == "active"):
+                self._ingest.stats.drop("unconfirmed_account_status")
+                log.warning("firehose: %s reported %s, but its PDS says %s", event.did,
+                            "active" if event.active else event.status, status)  # fmt: skip
+                return []
+            return [AccountHidden(event.did, hidden=not event.active)]
         if isinstance(event, stream.Sync):
             if self._commits.chain.stale(event.did, event.rev):
                 return []  # a state older than one verified since (a replay)
@@ -460,13 +464,14 @@ class FirehoseConsumer:
 
         return await self._checked(event, handle)
 
-    async def _confirmed_deleted(self, did: str) -> bool:
-        """A DID that no longer resolves, or whose PDS says its repo is deleted."""
+    async def _account_status(self, did: str) -> str:
+        """What the account's PDS says of its repo (``deleted`` when its DID no longer
+        resolves)."""
         try:
             identity = await self._identity_of(did, refresh=True)
         except IdentityError:
-            return True
-        return await self._repos.repo_deleted(identity.pds_url, did)
+            return "deleted"
+        return await self._repos.repo_status(identity.pds_url, did)
 
     async def _identity_of(self, did: str, *, refresh: bool = False) -> Identity:
         return await self._identities.get(did, refresh=refresh)
