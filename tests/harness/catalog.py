@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from relay.atproto.records import TrackRecord
 from relay.db.engine import create_engine, session_factory
 from relay.db.models import TrackRow
-from relay.db.track_mapper import new_track_row
+from relay.db.track_mapper import new_track
 from relay.db.tracks import TrackIndex
 from relay.domain import FileType, PublishState
 from tests.harness.server import RunningRelay
@@ -41,7 +41,7 @@ def catalog_row(
         duration=duration,
         created_at="2026-01-01T00:00:00.000Z",
     )
-    return new_track_row(
+    track = new_track(
         did=did,
         rkey=rkey,
         record=record,
@@ -51,6 +51,7 @@ def catalog_row(
         publish_state=PublishState.PUBLISHED,
         cid=cid,
     )
+    return TrackRow(**track.columns())
 
 
 async def insert_rows(relay: RunningRelay, rows: Iterable[TrackRow]) -> None:

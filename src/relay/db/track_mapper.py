@@ -84,28 +84,6 @@ def record_columns(record: TrackRecord) -> dict[str, Any]:
     }
 
 
-def new_track_row(
-    *,
-    did: str,
-    rkey: str,
-    record: TrackRecord,
-    created_at: datetime,
-    indexed_at: datetime,
-    handle: str | None,
-    publish_state: PublishState,
-    cid: str | None = None,
-    rev: str | None = None,
-    file_id: str | None = None,
-) -> TrackRow:
-    """A new row for ``record`` at ``at://did/app.relay.track/rkey``, derived keys filled in."""
-    return TrackRow(
-        **new_track(
-            did=did, rkey=rkey, record=record, created_at=created_at, indexed_at=indexed_at,
-            handle=handle, publish_state=publish_state, cid=cid, rev=rev, file_id=file_id,
-        ).columns()
-    )  # fmt: skip
-
-
 def new_track(
     *,
     did: str,
@@ -119,7 +97,8 @@ def new_track(
     rev: str | None = None,
     file_id: str | None = None,
 ) -> NewTrack:
-    """The values of a new row for ``record``, derived keys filled in."""
+    """The values of a new row for ``record``, derived keys filled in (``TrackRow(**columns())``
+    for the ORM row)."""
     row = NewTrack(
         uri=str(AtUri(did, TRACK_NSID, rkey)),
         artist_did=did,

@@ -16,7 +16,7 @@ from relay.atproto.records import TrackRecord, format_datetime
 from relay.atproto.tid import TidClock
 from relay.clock import Clock
 from relay.db.models import TrackRow
-from relay.db.track_mapper import new_track_row
+from relay.db.track_mapper import new_track
 from relay.db.tracks import TrackIndex
 from relay.domain import PublishState, TrackEventKind
 from relay.errors import (
@@ -153,7 +153,7 @@ class TrackUploads:
         for _ in range(STORE_ATTEMPTS):
             await self._objects.intend(file_id)  # a crash from here on leaves a collectable object
             await self._store.put(file_id, upload.path, info.content_type)
-            row = new_track_row(
+            track = new_track(
                 did=viewer.did,
                 rkey=rkey,
                 record=record,
@@ -164,7 +164,7 @@ class TrackUploads:
                 file_id=file_id,
             )
             try:
-                return await self._index.insert(row)
+                return await self._index.insert(TrackRow(**track.columns()))
             except AudioRemovedError:
                 # The last other track using these bytes went and the collector took them just
                 # now: store them again (the staged file is still here).
