@@ -271,7 +271,7 @@ async def assemble(
         leases=leases,
         events=events,
     )
-    sync_store = SyncStore(db)
+    sync_store = SyncStore(db, one_writer=settings.resolved_database_url.startswith("sqlite"))
     stats = SyncStats()
     ingest = TrackIngest(
         lexicons=lexicons,

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import httpx
 
+from relay import jsonc
 from relay.atproto.car import VerifiedBlocks
 from relay.atproto.commits import block, verify_commit, walk_mst
 from relay.errors import CommitError, RepoUnavailableError
@@ -50,7 +51,7 @@ class RepoClient:
     async def _json(self, url: str, params: dict[str, Any]) -> dict[str, Any]:
         response = await self._get(url, params)
         try:
-            body = response.json()
+            body = jsonc.loads(response.content)
         except ValueError as exc:
             raise RepoUnavailableError(f"{url} answered with something not JSON") from exc
         if not isinstance(body, dict):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,7 +30,7 @@ class RecordUpsert:
     record: TrackRecord
     handle: str | None
 
-    @property
+    @cached_property
     def uri(self) -> str:
         return str(AtUri(self.did, TRACK_NSID, self.rkey))
 
@@ -81,11 +83,18 @@ def _newer(rev: str | None, than: str | None) -> bool:
 
 # How often ``apply`` starts over when a concurrent writer inserted the same row first.
 _CONFLICT_ATTEMPTS = 3
+_TRACKS: Table = TrackRow.__table__  # type: ignore[assignment]
 
 
 class SyncStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, one_writer: bool = False
+    ) -> None:
+        """``one_writer``: apply one transaction at a time in this process (SQLite, which has
+        one writer: concurrent transactions would wait in its busy handler, which sleeps up to
+        100 ms between tries — a backfill of eight repos spent most of its time asleep)."""
         self._sessions = sessions
+        self._writer = asyncio.Lock() if one_writer else None
 
     async def apply(
         self, changes: Sequence[Change], *, now: datetime, cursor: Cursor | None = None
@@ -97,7 +106,10 @@ class SyncStore:
         """
         for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
             try:
-                return await self._apply(changes, now=now, cursor=cursor)
+                if self._writer is None:
+                    return await self._apply(changes, now=now, cursor=cursor)
+                async with self._writer:
+                    return await self._apply(changes, now=now, cursor=cursor)
             except IntegrityError:
                 if attempt == _CONFLICT_ATTEMPTS:
                     raise
@@ -182,16 +194,20 @@ class SyncStore:
         if not changes:
             return []
         uris = list({change.uri for change in changes})
-        stmt = select(TrackRow).where(TrackRow.uri.in_(uris)).with_for_update()
+        # Which exist, in plain Core (a backfill's pages are mostly new); only those are loaded
+        # as ORM rows, locked, to be updated.
+        found = (await db.execute(select(_TRACKS.c.uri).where(_TRACKS.c.uri.in_(uris)))).scalars()
+        existing = list(found)
         fresh: list[NewTrack] = []
         with db.no_autoflush:
-            rows: dict[str, TrackRow | NewTrack] = {
-                row.uri: row for row in (await db.execute(stmt)).scalars()
-            }
+            rows: dict[str, TrackRow | NewTrack] = {}
+            if existing:
+                stmt = select(TrackRow).where(TrackRow.uri.in_(existing)).with_for_update()
+                rows.update((row.uri, row) for row in (await db.execute(stmt)).scalars())
             applied = [a for c in changes if (a := self._upsert(rows, fresh, c, now))]
         if fresh:
-            # New rows go in as one executemany, bypassing the unit of work.
-            await db.execute(insert(TrackRow), [row.columns() for row in fresh])
+            # New rows go in as one Core executemany: no unit of work, no ORM bulk machinery.
+            await db.execute(_TRACKS.insert(), [row.columns() for row in fresh])
         return applied
 
     @staticmethod

@@ -127,7 +127,9 @@ class Backfill:
         on_removed: OnRemoved | None = None,
         repo_timeout: float = 600.0,
         max_host_repos: int = 10_000,
+        batch_records: int = 500,
     ) -> None:
+        self._batch_records = batch_records
         self._repo_timeout = repo_timeout
         self._max_host_repos = max_host_repos
         self._identity = identity
@@ -233,6 +235,9 @@ class Backfill:
 
     async def _repo(self, did: str, use_car: bool, report: BackfillReport) -> None:
         identity = await self._identity.resolve(did)
+        # What the index held before: of it, what the repo no longer lists is removed at the end
+        # (not what the firehose adds meanwhile, which no page could list).
+        before = await self._sync.uris_of(did)
         seen: set[str] = set()
         count = 0
         if use_car:
@@ -242,11 +247,17 @@ class Backfill:
             count += await self._index(did, rev, identity.handle, records, seen, report)
         else:
             rev = await self._repos.latest_rev(identity.pds_url, did)
+            batch: list[RepoRecord] = []
             async for page in _prefetched(
                 self._repos.list_records(identity.pds_url, did, TRACK_NSID)
             ):
-                count += await self._index(did, rev, identity.handle, page, seen, report)
-        gone = await self._sync.uris_of(did) - seen
+                batch += page  # several pages per transaction: fewer commits and lookups
+                if len(batch) >= self._batch_records:
+                    count += await self._index(did, rev, identity.handle, batch, seen, report)
+                    batch = []
+            if batch:
+                count += await self._index(did, rev, identity.handle, batch, seen, report)
+        gone = before - seen
         if gone:
             applied = await self._sync.apply(
                 [RecordDelete(uri) for uri in sorted(gone)], now=self._clock.now()

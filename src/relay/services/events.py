@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 
 class EventBus(Protocol):
+    @property
+    def listening(self) -> bool:
+        """Whether anyone may receive what is published (else events need not be built)."""
+        ...
+
     async def publish(self, *events: TrackEvent) -> None: ...
 
     def subscribe(self) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[TrackEvent]]: ...
@@ -73,6 +78,10 @@ class TrackEventBus:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def listening(self) -> bool:
+        return bool(self._subscribers)
+
 
 class SharedEventBus:
     """Events of every process sharing one PostgreSQL database."""
@@ -96,6 +105,10 @@ class SharedEventBus:
         self._wake = asyncio.Event()
         self._last_id = 0
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def listening(self) -> bool:
+        return True  # other processes' subscribers are not known here
 
     async def publish(self, *events: TrackEvent) -> None:
         if events:

@@ -9,7 +9,6 @@ never fails the write of the honest ones around it, and nothing unvalidated reac
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import Counter, deque
@@ -18,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
+from relay import jsonc
 from relay.atproto.lexicon import LexiconCatalog
 from relay.atproto.records import TrackRecord
 from relay.clock import Clock
@@ -93,14 +93,6 @@ class SyncStats:
         return sum(count for second, count in self._recent if second > cutoff) / window
 
 
-def _json_size(value: Any) -> int | None:
-    """Bytes of ``value`` as compact JSON; None when it is not JSON at all."""
-    try:
-        return len(json.dumps(value, separators=(",", ":"), default=str).encode())
-    except (TypeError, ValueError):
-        return None
-
-
 class TrackIngest:
     def __init__(
         self,
@@ -121,7 +113,7 @@ class TrackIngest:
         self, *, did: str, rkey: str, cid: str, rev: str | None, value: Any, handle: str | None
     ) -> RecordUpsert | None:
         """The change for one record, or None (counted) when the record is not acceptable."""
-        size = _json_size(value)
+        size = jsonc.size(value)
         if size is None or size > self._bounds.max_bytes:
             self.stats.drop("too_large")
             return None
@@ -140,6 +132,8 @@ class TrackIngest:
 
     async def announce(self, applied: list[Applied]) -> None:
         self.stats.applied += len(applied)
+        if not self._events.listening:
+            return  # a backfill with no subscriber builds no events
         # Subscribers see only what queries would show: nothing of hidden accounts.
         await self._events.publish(
             *(TrackEvent(a.kind, TrackView.of(a.row)) for a in applied if not a.row.hidden)

@@ -6,13 +6,13 @@ them in one place (the services that build them).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import ValidationError
 
+from relay import jsonc
 from relay.atproto.records import TrackRecord
 from relay.db.models import TrackRow
 from relay.db.track_mapper import NewTrack, record_of
@@ -127,7 +127,7 @@ class TrackEvent:
     def to_json(self) -> str:
         """The event as it travels between processes."""
         view = self.track
-        return json.dumps(
+        return jsonc.dumps(
             {
                 "kind": self.kind.value,
                 "uri": view.uri,
@@ -141,15 +141,14 @@ class TrackEvent:
                 "publishState": view.publish_state.value,
                 "publishError": view.publish_error,
                 "audioHost": view.audio_host,
-            },
-            separators=(",", ":"),
+            }
         )
 
     @classmethod
     def from_json(cls, payload: str) -> TrackEvent:
         """Read ``to_json``'s output back; ``ValueError`` when it is not one."""
         try:
-            data = json.loads(payload)
+            data = jsonc.loads(payload)
             view = TrackView(
                 uri=data["uri"],
                 rkey=data["rkey"],
