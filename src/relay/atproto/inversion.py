@@ -14,6 +14,7 @@ carry — the ops are not proven (``CommitError("unproven")``).
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -72,33 +73,55 @@ def _unproven(why: str) -> CommitError:
     return CommitError("unproven", f"the ops do not invert to the previous tree: {why}")
 
 
-def _open(blocks: Mapping[Any, Any], root: bytes) -> list[_Item]:
-    """The tree under ``root`` as leaves and unopened subtrees, in key order."""
+Bound = bytes | None  # a key bound of a subtree's range; None: unbounded
+
+
+def _open(
+    blocks: Mapping[Any, Any], root: bytes, keys: Sequence[bytes] | None = None
+) -> list[_Item]:
+    """The tree under ``root`` as leaves and unopened subtrees, in key order.
+
+    With ``keys`` (sorted), only the nodes whose key range holds or borders one of them are
+    opened — the paths the ops change and the edges a removal merges; every other subtree stays
+    a ``_Subtree`` (its CID is reused as is, as for a node the event does not carry)."""
     items: list[_Item] = []
     opened: set[bytes] = set()
-    # What is left to do, last first: a node to open (with the layer it must have) or an item.
-    stack: list[tuple[bytes, int | None] | _Item] = [(root, None)]
+    # What is left to do, last first: a node to open (with the layer it must have and its key
+    # range) or an item.
+    stack: list[tuple[bytes, int | None, Bound, Bound] | _Item] = [(root, None, None, None)]
     while stack:
         top = stack.pop()
         if not isinstance(top, tuple):
             items.append(top)
             continue
-        cid, layer = top
-        if cid not in blocks:
-            if layer is None:
-                raise _unproven("the new tree's root is not in the event")
+        cid, layer, low, high = top
+        if layer is not None and (cid not in blocks or not _wanted(keys, low, high)):
             items.append(_Subtree(cid, layer))
             continue
+        if cid not in blocks:
+            raise _unproven("the new tree's root is not in the event")
         if cid in opened or len(opened) >= MAX_NODES:
             raise CommitError("malformed", "the MST holds a cycle or too many nodes")
         opened.add(cid)
-        layer, todo = _entries(blocks[cid], layer)
+        layer, todo = _entries(blocks[cid], layer, low, high)
         stack.extend(reversed(todo))
     return items
 
 
-def _entries(node: Any, layer: int | None) -> tuple[int, list[tuple[bytes, int | None] | _Item]]:
-    """A node's layer and its content in key order: subtrees to open and leaves."""
+def _wanted(keys: Sequence[bytes] | None, low: Bound, high: Bound) -> bool:
+    """Whether a subtree ranging from ``low`` to ``high`` (bounds included) holds or borders
+    one of ``keys`` (all of them when None)."""
+    if keys is None:
+        return True
+    at = 0 if low is None else bisect_left(keys, low)
+    return at < len(keys) and (high is None or keys[at] <= high)
+
+
+def _entries(
+    node: Any, layer: int | None, low: Bound, high: Bound
+) -> tuple[int, list[tuple[bytes, int | None, Bound, Bound] | _Item]]:
+    """A node's layer and its content in key order: subtrees to open (with their key ranges)
+    and leaves."""
     if not isinstance(node, dict) or not isinstance(node.get("e"), list):
         raise CommitError("malformed", "an MST node is not a node")
     entries: list[_Leaf] = []
@@ -128,10 +151,11 @@ def _entries(node: Any, layer: int | None) -> tuple[int, list[tuple[bytes, int |
         return 0, []
     if layer == 0 and any(subtrees):
         raise CommitError("malformed", "an MST node below layer 0")
-    todo: list[tuple[bytes, int | None] | _Item] = []
-    for subtree, leaf in zip(subtrees, [*entries, None], strict=True):
+    todo: list[tuple[bytes, int | None, Bound, Bound] | _Item] = []
+    bounds = [low, *(leaf.key for leaf in entries), high]
+    for at, (subtree, leaf) in enumerate(zip(subtrees, [*entries, None], strict=True)):
         if subtree is not None:
-            todo.append((subtree, layer - 1))
+            todo.append((subtree, layer - 1, bounds[at], bounds[at + 1]))
         if leaf is not None:
             todo.append(leaf)
     return layer, todo
@@ -269,7 +293,7 @@ def check_inversion(
     blocks: Mapping[Any, Any], data: bytes, prev_data: bytes, ops: Sequence[InvertibleOp]
 ) -> None:
     """Raise ``CommitError`` unless undoing ``ops`` on the tree at ``data`` gives ``prev_data``."""
-    items = _open(blocks, data)
+    items = _open(blocks, data, sorted({op.path.encode() for op in ops}))
     for op in reversed(ops):
         _undo(items, op)
     if _root(items) != prev_data:
