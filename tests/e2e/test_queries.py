@@ -14,6 +14,7 @@ from relay.settings import Settings
 from tests.harness.catalog import EPOCH, catalog_row, insert_rows
 from tests.harness.client import RelayClient
 from tests.harness.server import RunningRelay, run_relay
+from tests.harness.sql import statements
 
 QUERY = """
 query($first: Int, $after: String, $last: Int, $before: String, $where: TrackFilter,
@@ -173,3 +174,24 @@ async def test_node_and_track_lookups_of_unknown_ids(client: RelayClient) -> Non
         'track(uri: "at://did:plc:x/app.relay.track/y") { id } }'
     )
     assert result.data == {"node": None, "track": None}
+
+
+async def test_tracks_are_counted_only_when_totalcount_is_asked_for(
+    seeded: RunningRelay, client: RelayClient
+) -> None:
+    def counts(sql: list[str]) -> int:
+        return sum("count(" in statement.lower() for statement in sql)
+
+    with statements(seeded) as sql:
+        page = (await client.gql("{ tracks(first: 5) { edges { node { title } } } }")).data
+    assert len(page["tracks"]["edges"]) == 5
+    assert counts(sql) == 0
+    assert len(sql) == 1, "a first page is one statement"
+    fragment = """
+    query { tracks(first: 5) { ...Total } }
+    fragment Total on TrackConnection { totalCount }
+    """
+    with statements(seeded) as sql:
+        total = (await client.gql(fragment)).data["tracks"]["totalCount"]
+    assert total == 26
+    assert counts(sql) == 1

@@ -4,17 +4,16 @@ refused; the documents relay's own clients send pass."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from graphql import get_introspection_query
-from sqlalchemy import event
 
 from relay.settings import Settings
 from tests.harness.client import RelayClient
 from tests.harness.server import RunningRelay, run_relay
+from tests.harness.sql import statements
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -24,21 +23,6 @@ async def relay(relay_settings: Settings) -> AsyncIterator[RunningRelay]:
     quiet = relay_settings.model_copy(update={"publish_worker_interval_seconds": 3600})
     async with run_relay(quiet, in_process=True) as running:
         yield running
-
-
-@contextmanager
-def statements(relay: RunningRelay) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(args[2])
-
-    engine = relay.parts.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def nested(levels: int, page: str = "first: 100") -> str:

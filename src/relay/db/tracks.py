@@ -50,7 +50,6 @@ class TrackPage:
     cursors: Sequence[str]
     has_next_page: bool
     has_previous_page: bool
-    total_count: int
 
 
 def _sort_expression(field: TrackOrderField) -> ColumnElement[Any]:
@@ -276,9 +275,6 @@ class TrackIndex:
         stmt = _ordered(stmt, order, forward=forward).limit(size + 1)
         async with self._sessions() as db:
             rows = list((await db.execute(stmt)).scalars())
-            total = (
-                await db.execute(select(func.count()).select_from(TrackRow).where(*where))
-            ).scalar_one()
             before_exists = False
             if cursor:
                 back = select(exists().where(*where, ~_beyond(order, cursor, forward=forward)))
@@ -293,5 +289,10 @@ class TrackIndex:
             cursors=[encode_cursor(row, order.field) for row in rows],
             has_next_page=has_next,
             has_previous_page=has_previous,
-            total_count=int(total),
         )
+
+    async def count(self, flt: TrackFilter) -> int:
+        """How many tracks match ``flt`` (asked only when a client selects ``totalCount``)."""
+        async with self._sessions() as db:
+            stmt = select(func.count()).select_from(TrackRow).where(*flt.clauses())
+            return int((await db.execute(stmt)).scalar_one())

@@ -45,12 +45,14 @@ class Query:
         where: TrackFilter | None = None,
         order_by: TrackOrderInput | None = None,
     ) -> TrackConnection:
-        page = await info.context.services.reads.page(
-            (where or TrackFilter()).value(await info.context.viewer_did()),
+        reads = info.context.services.reads
+        flt = (where or TrackFilter()).value(await info.context.viewer_did())
+        page = await reads.page(
+            flt,
             order_value(order_by),
             PageRequest(first=first, after=after, last=last, before=before),
         )
-        return TrackConnection.of(page)
+        return TrackConnection.of(page, lambda: reads.count(flt))
 
     @strawberry.field(description="A musician by DID or handle, with their tracks.")
     async def artist(

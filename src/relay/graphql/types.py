@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -121,10 +121,14 @@ class PageInfo:
 class TrackConnection:
     edges: list[TrackEdge]
     page_info: PageInfo
-    total_count: int = strawberry.field(description="Tracks matching the filter, on all pages.")
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Tracks matching the filter, on all pages.")
+    async def total_count(self) -> int:
+        return await self.count()
 
     @classmethod
-    def of(cls, page: TrackPageView) -> TrackConnection:
+    def of(cls, page: TrackPageView, count: Callable[[], Awaitable[int]]) -> TrackConnection:
         edges = [
             TrackEdge(cursor=cursor, node=Track.of(view))
             for view, cursor in zip(page.tracks, page.cursors, strict=True)
@@ -137,7 +141,7 @@ class TrackConnection:
                 start_cursor=page.cursors[0] if page.cursors else None,
                 end_cursor=page.cursors[-1] if page.cursors else None,
             ),
-            total_count=page.total_count,
+            count=count,
         )
 
 
@@ -169,12 +173,14 @@ class Artist:
         before: str | None = None,
         order_by: TrackOrderInput | None = None,
     ) -> TrackConnection:
-        page = await info.context.services.reads.page(
-            TrackFilter(artist_did=self.did, viewer_did=await info.context.viewer_did()),
+        reads = info.context.services.reads
+        flt = TrackFilter(artist_did=self.did, viewer_did=await info.context.viewer_did())
+        page = await reads.page(
+            flt,
             order_value(order_by),
             PageRequest(first=first, after=after, last=last, before=before),
         )
-        return TrackConnection.of(page)
+        return TrackConnection.of(page, lambda: reads.count(flt))
 
 
 @strawberry.type(description="A change to the index: relay's own writes and the network's.")

@@ -25,6 +25,10 @@ class TrackReads:
     async def page(self, flt: TrackFilter, order: TrackOrder, req: PageRequest) -> TrackPageView:
         return TrackPageView.of(await self._index.page(flt, order, req))
 
+    async def count(self, flt: TrackFilter) -> int:
+        """How many tracks match ``flt`` (a count over every page: only when asked for)."""
+        return await self._index.count(flt)
+
     async def artists(self, dids: Sequence[str], viewer_did: str | None) -> dict[str, ArtistView]:
         """Artists with the counts of the tracks the viewer may see."""
         stats = await self._index.artist_stats(dids, viewer_did)

@@ -104,7 +104,6 @@ class TrackPageView:
     cursors: Sequence[str]
     has_next_page: bool
     has_previous_page: bool
-    total_count: int
 
     @classmethod
     def of(cls, page: TrackPage) -> TrackPageView:
@@ -113,7 +112,6 @@ class TrackPageView:
             cursors=list(page.cursors),
             has_next_page=page.has_next_page,
             has_previous_page=page.has_previous_page,
-            total_count=page.total_count,
         )
 
 
