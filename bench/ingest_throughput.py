@@ -2,11 +2,11 @@
 like the network's — mostly other collections, a few app.relay.track commits.
 
     .venv/bin/python -m bench.ingest_throughput [--events 2000] [--repeat 25] [--track-share 0.05]
-        [--account-events] [--save-frames FILE]
+        [--artist-share 0.1] [--account-events] [--save-frames FILE]
 
 1. Writes ``--events`` real commits to the sandbox PDS (posts, likes and follows, and
-   ``--track-share`` of app.relay.track records by two artists, who also make a tenth of the rest;
-   eight listeners make the others), one commit per event, and
+   ``--track-share`` of app.relay.track records by two artists, who also make ``--artist-share``
+   of the rest; eight listeners make the others), one commit per event, and
    records the PDS's firehose after the accounts were made: genuine signed commits, each with
    sync v1.1's prevData. (``--account-events`` records the accounts' creation events too; replayed
    25 times, each refreshes an artist's identity or backfills its repo.)
@@ -78,9 +78,10 @@ async def write_commits(
     listeners: list[Account],
     count: int,
     track_share: float,
+    artist_share: float,
 ) -> int:
     """``count`` commits: ``track_share`` of them tracks by the artists; the rest posts, likes
-    and follows — a tenth of them by the artists, the others by listeners."""
+    and follows — ``artist_share`` of them by the artists, the others by listeners."""
     accounts = artists + listeners
     tokens = {a.did: await session(network, a) for a in accounts}
     rng = random.Random(7)
@@ -97,7 +98,7 @@ async def write_commits(
             else:
                 account = (
                     artists[i % len(artists)]
-                    if rng.random() < 0.1
+                    if rng.random() < artist_share
                     else listeners[i % len(listeners)]
                 )
                 collection = OTHER[i % len(OTHER)]
@@ -182,7 +183,12 @@ async def relay_consumer(settings: Settings, total: int) -> tuple[float, dict[st
 
 
 async def main(
-    events: int, repeat: int, track_share: float, account_events: bool, save: Path | None
+    events: int,
+    repeat: int,
+    track_share: float,
+    artist_share: float,
+    account_events: bool,
+    save: Path | None,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
         root = Path(tmp)
@@ -197,7 +203,9 @@ async def main(
             # The network's stream is commits, with a rare account event; replaying the accounts'
             # creation 25 times over would make it 0.6% account events, all of artists.
             after = 0 if account_events else await last_seq(network)
-            tracks = await write_commits(network, artists, listeners, events, track_share)
+            tracks = await write_commits(
+                network, artists, listeners, events, track_share, artist_share
+            )
             frames = await record_stream(network, after, events)
             if save is not None:  # for profiling relay's handling alone, offline
                 await asyncio.to_thread(save.write_bytes, libipld.encode_dag_cbor(frames))
@@ -254,11 +262,22 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=25)
     parser.add_argument("--track-share", type=float, default=0.05)
     parser.add_argument(
+        "--artist-share", type=float, default=0.1,
+        help="of the other commits, the share the artists make (each verified: the chain)",
+    )  # fmt: skip
+    parser.add_argument(
         "--account-events", action="store_true",
         help="also replay the accounts' creation events (#identity, #account, #sync)",
     )  # fmt: skip
     parser.add_argument("--save-frames", type=Path, help="also write the recording here")
     args = parser.parse_args()
     asyncio.run(
-        main(args.events, args.repeat, args.track_share, args.account_events, args.save_frames)
+        main(
+            args.events,
+            args.repeat,
+            args.track_share,
+            args.artist_share,
+            args.account_events,
+            args.save_frames,
+        )
     )

@@ -32,6 +32,7 @@ from relay.http.audio import serve_audio
 from relay.http.body_limit import JsonBodyLimit
 from relay.http.graphql_view import RelayGraphQL
 from relay.http.oauth_routes import client_metadata, jwks, oauth_callback, oauth_login
+from relay.http.response_cache import ResponseCache
 from relay.http.security_headers import SecurityHeaders, audio_origins, page_policy
 from relay.http.state import LifespanState, relay_of
 from relay.http.uploads import MultipartBounds, remove_stale_staging
@@ -137,6 +138,10 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
             max_files=settings.max_upload_files,
             max_parts=settings.max_upload_files + 6,
             max_part_header_bytes=settings.max_part_header_bytes,
+        ),
+        cache=ResponseCache(
+            entries=settings.response_cache_entries,
+            entry_bytes=settings.response_cache_entry_bytes,
         ),
     )
     graphiql_app = _graphiql(settings.graphiql_dir or packaged_frontend("graphiql"))

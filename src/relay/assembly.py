@@ -27,6 +27,7 @@ from relay.crypto import SecretBox
 from relay.db.audio_refs import AudioRefs
 from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.event_log import EventLog, listen_dsn
+from relay.db.index_version import IndexVersion
 from relay.db.sessions import OAuthRequestStore, SessionStore
 from relay.db.sync import SyncStore
 from relay.db.tracks import PageBounds, TrackIndex
@@ -92,6 +93,7 @@ class Assembled:
     metrics: RelayMetrics
     readiness: ReadinessProbe
     objects: AudioObjects
+    index_version: IndexVersion
 
 
 async def _open_store(settings: Settings, stack: AsyncExitStack) -> AudioStore:
@@ -360,7 +362,10 @@ async def assemble(
         interval=settings.publish_worker_interval_seconds,
         batch_size=settings.publish_batch_size,
     )
+    index_version = IndexVersion(engine, recheck_seconds=settings.response_cache_recheck_seconds)
+    stack.callback(index_version.close)
     return Assembled(
+        index_version=index_version,
         settings=settings,
         engine=engine,
         services=services,

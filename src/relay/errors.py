@@ -10,6 +10,7 @@ Errors carry context as attributes (``.uri``, ``.did``, ``.path``, ``.variable``
     ├── ForbiddenError                 FORBIDDEN         the viewer is not the track's owner
     │   └── InsufficientScopeError                       the grant lacks the collection's scope
     ├── NotFoundError                  NOT_FOUND         .uri / .id names nothing in the index
+    ├── PersistedQueryNotFoundError    PERSISTED_QUERY_NOT_FOUND  a hash relay holds no document of
     ├── BadUserInputError              BAD_USER_INPUT    invalid arguments
     │   ├── InvalidAudioError                            not audio, corrupt, empty, unsupported
     │   ├── RecordValidationError                        a record fails its lexicon (.nsid, .path)
@@ -44,6 +45,7 @@ class ErrorCode(StrEnum):
     UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL = "INTERNAL"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 
 
 class RelayError(Exception):
@@ -83,6 +85,16 @@ class InsufficientScopeError(ForbiddenError):
 
 class NotFoundError(RelayError):
     code = ErrorCode.NOT_FOUND
+
+
+class PersistedQueryNotFoundError(RelayError):
+    """An automatic persisted query's hash relay holds no document for (the client then sends
+    the document with it; message and code as Apollo clients expect)."""
+
+    code = ErrorCode.PERSISTED_QUERY_NOT_FOUND
+
+    def __init__(self) -> None:
+        super().__init__("PersistedQueryNotFound")
 
 
 class BadUserInputError(RelayError):

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(default=5000, ge=10)
     # JSON request bodies (not uploads) over this are refused with 413.
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Answers to anonymous queries kept in memory (0: none), each up to the given size, until
+    # the index changes: this process's writes at once, another process's within the recheck
+    # time (PostgreSQL; on SQLite at once).
+    response_cache_entries: int = Field(default=2000, ge=0)
+    response_cache_entry_bytes: int = Field(default=1024 * 1024, ge=1024)
+    response_cache_recheck_seconds: float = Field(default=0.25, gt=0)
     # Rate limits ("N/second|minute|hour|day", the `limits` notation), per client address or per
     # signed-in account; shared by every replica through Redis when RELAY_REDIS_URL is set.
     redis_url: str | None = None

@@ -63,7 +63,9 @@ def counting(relay: RunningRelay) -> Iterator[list[str]]:
     engine = relay.parts.engine.sync_engine
 
     def record(*args: Any) -> None:
-        if "track_events" not in args[2]:  # event delivery, woken when its listener connects
+        # Not event delivery (woken when its listener connects), nor the response cache's look
+        # for other processes' writes (at most every recheck time).
+        if "track_events" not in args[2] and "pg_current_wal_lsn" not in args[2]:
             statements.append(args[2])
 
     event.listen(engine, "before_cursor_execute", record)

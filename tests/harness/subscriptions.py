@@ -29,7 +29,7 @@ class GraphQLSubscription:
             additional_headers={"Authorization": f"Bearer {token}"} if token else None,
         )
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
-        ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        ack = json.loads(_text(await asyncio.wait_for(ws.recv(), 10)))
         assert ack["type"] == "connection_ack", ack
         await ws.send(
             json.dumps(
@@ -44,7 +44,7 @@ class GraphQLSubscription:
 
     async def next(self, timeout: float = 20) -> dict[str, Any]:
         while True:
-            message = json.loads(await asyncio.wait_for(self._ws.recv(), timeout))
+            message = json.loads(_text(await asyncio.wait_for(self._ws.recv(), timeout)))
             if message["type"] == "next":
                 payload: dict[str, Any] = message["payload"]
                 assert "errors" not in payload, payload
@@ -65,3 +65,9 @@ class GraphQLSubscription:
 
     async def close(self) -> None:
         await self._ws.close()
+
+
+def _text(frame: str | bytes) -> str:
+    """graphql-transport-ws speaks in text frames: browsers' clients read nothing else."""
+    assert isinstance(frame, str), f"a binary frame: {frame[:80]!r}"
+    return frame

@@ -13,7 +13,7 @@ from relay.graphql.limits import QueryLimits
 from relay.graphql.mutations import Mutation
 from relay.graphql.queries import Query
 from relay.graphql.subscriptions import Subscription
-from relay.graphql.throttling import MutationRateLimit
+from relay.graphql.throttling import throttle_mutations
 
 
 class RelaySchema(strawberry.Schema):
@@ -26,11 +26,12 @@ class RelaySchema(strawberry.Schema):
 def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
     """The schema; with ``limits``, documents over them are refused before anything runs."""
     bounds = [] if limits is None else limits.extensions()
+    throttle_mutations(Mutation)
     return RelaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[ErrorCodes, *bounds, MutationRateLimit],
+        extensions=[ErrorCodes, *bounds],
     )
 
 

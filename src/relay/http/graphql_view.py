@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from cross_web import HTTPException
+import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.file_uploads.utils import replace_placeholders_with_files
+from strawberry.http import GraphQLRequestData
 from strawberry.schema import BaseSchema
 from strawberry.types.unset import UNSET
 
-from relay.errors import PayloadTooLargeError, RelayError, UnauthenticatedError
+from relay import jsonc
+from relay.errors import (
+    PayloadTooLargeError,
+    PersistedQueryNotFoundError,
+    RelayError,
+    UnauthenticatedError,
+)
 from relay.graphql.context import RelayContext, session_token
+from relay.http.persisted_queries import PersistedQueries
+from relay.http.response_cache import Entry, Lookup, ResponseCache
 from relay.http.state import relay_of
 from relay.http.uploads import PREFLIGHT_HEADERS, MultipartBounds, UploadStaging, staging_dir
 
@@ -50,9 +62,30 @@ def error_response(error: RelayError, status: int) -> JSONResponse:
 
 
 class RelayGraphQL(GraphQL[RelayContext, None]):
-    def __init__(self, schema: BaseSchema, *, bounds: MultipartBounds) -> None:
+    def __init__(
+        self,
+        schema: BaseSchema,
+        *,
+        bounds: MultipartBounds,
+        cache: ResponseCache | None = None,
+        get_max_age: int = 5,
+    ) -> None:
         super().__init__(schema, graphql_ide=None, multipart_uploads_enabled=True)
         self._bounds = bounds
+        self._cache = cache if cache is not None and cache.enabled else None
+        self._persisted = PersistedQueries()
+        self._get_max_age = get_max_age
+
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: the WebSocket protocols send what this returns, and graphql-ws
+        # clients read text frames only.
+        return jsonc.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return jsonc.loads(data)
+        except ValueError as exc:  # e.g. nested too deeply: refused like any other bad JSON
+            raise json.JSONDecodeError(str(exc), "", 0) from None
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -74,7 +107,21 @@ class RelayGraphQL(GraphQL[RelayContext, None]):
         )
         token = _current.set(_HttpRequest(request, staging))
         try:
-            return await super().run(request, context, root_value)
+            lookup = await self._cached(request)
+            if lookup is not None and lookup.hit is not None:
+                return self._answer(request, lookup.hit, "hit")
+            response = await super().run(request, context, root_value)
+            if (
+                lookup is not None
+                and isinstance(response, Response)
+                and response.status_code == 200
+            ):
+                entry = self._cache.keep(lookup, bytes(response.body)) if self._cache else None
+                if entry is not None:
+                    return self._answer(request, entry, "miss")
+            return response
+        except PersistedQueryNotFoundError as exc:
+            return error_response(exc, 200)  # Apollo clients then send the document
         except PayloadTooLargeError as exc:
             return error_response(exc, 413)
         except UnauthenticatedError as exc:
@@ -84,6 +131,51 @@ class RelayGraphQL(GraphQL[RelayContext, None]):
         finally:
             _current.reset(token)
             await staging.cleanup()
+
+    async def _cached(self, request: Request) -> Lookup | None:
+        """The cache entry of an anonymous query (None when it is not one to cache)."""
+        if self._cache is None or session_token(request) is not None:
+            return None
+        try:
+            if request.method == "GET":
+                params = request.query_params
+                query: Any = {
+                    "query": params.get("query"),
+                    "variables": orjson.loads(params.get("variables") or "{}"),
+                    "operationName": params.get("operationName"),
+                    "extensions": orjson.loads(params.get("extensions") or "{}"),
+                }
+            elif request.headers.get("content-type", "").startswith("application/json"):
+                query = orjson.loads(await request.body())
+            else:
+                return None
+            if not isinstance(query, dict):
+                return None
+            query = self._persisted.resolve(query)
+        except (orjson.JSONDecodeError, RelayError):
+            return None  # the request is answered (or refused) the usual way
+        return self._cache.lookup(query, await relay_of(request).index_version.current())
+
+    def _answer(self, request: Request, entry: Entry, how: str) -> Response:
+        """A kept answer; for GET, cacheable by browsers and CDNs for a few seconds, and a 304
+        when the client already holds it."""
+        headers = {"ETag": entry.etag, "X-Relay-Cache": how, "Vary": "Authorization, Cookie"}
+        if request.method != "GET":
+            return Response(entry.body, media_type="application/json", headers=headers)
+        headers["Cache-Control"] = f"public, max-age={self._get_max_age}"
+        if entry.etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        return Response(entry.body, media_type="application/json", headers=headers)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """The request's data, with an automatic persisted query's document filled in."""
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData) and data.extensions:
+            resolved = self._persisted.resolve({"query": data.query, "extensions": data.extensions})
+            data = dataclasses.replace(data, query=resolved["query"])
+        return data
 
     async def parse_multipart(self, request: Any) -> dict[str, str]:
         current = _current.get()

@@ -1,0 +1,117 @@
+"""Answers to anonymous GraphQL queries, kept until the index changes.
+
+A query's answer depends on the document, its variables and operation, what the caller may see —
+here only callers without a session (who all see the same: published tracks) — and the index. The
+key is the SHA-256 of the normalized document (parsed and printed: spacing and comments do not
+matter), the canonical variables and the operation name; an entry is served only while the index
+is at the version read before the answer was computed (``IndexVersion``). Mutations,
+subscriptions, answers with errors and documents that do not parse are never kept. A hit costs a
+JSON parse of the request, a hash and two lookups — no GraphQL execution, no SQL."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse, print_ast
+
+
+@dataclass(frozen=True)
+class Entry:
+    version: object
+    body: bytes
+    etag: str
+
+
+@dataclass(frozen=True)
+class Lookup:
+    key: str
+    version: object
+    hit: Entry | None
+
+
+class ResponseCache:
+    def __init__(self, *, entries: int, entry_bytes: int, documents: int = 512) -> None:
+        self._max_entries = entries
+        self._entry_bytes = entry_bytes
+        self._max_documents = documents
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        # Document text → its normalized form, or None when it is not a query to keep.
+        self._documents: OrderedDict[tuple[str, str | None], str | None] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self._max_entries > 0
+
+    def lookup(self, request: dict[str, Any], version: object) -> Lookup | None:
+        """The entry for a GraphQL ``request`` (its JSON: query, variables, operationName) while
+        the index is at ``version``, or None when the request is not one to cache."""
+        document, variables, operation = (
+            request.get("query"), request.get("variables") or {}, request.get("operationName")
+        )  # fmt: skip
+        if not isinstance(document, str) or not isinstance(variables, dict):
+            return None
+        if operation is not None and not isinstance(operation, str):
+            return None
+        normalized = self._normalized(document, operation)
+        if normalized is None:
+            return None
+        try:
+            canonical = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            return None
+        digest = hashlib.sha256(normalized.encode())
+        digest.update(b"\0" + canonical + b"\0" + (operation or "").encode())
+        key = digest.hexdigest()
+        entry = self._entries.get(key)
+        if entry is not None and entry.version == version:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return Lookup(key, version, entry)
+        self.misses += 1
+        return Lookup(key, version, None)
+
+    def keep(self, lookup: Lookup, body: bytes) -> Entry | None:
+        """Keep an answer computed at ``lookup.version`` (not one with errors, nor a huge one)."""
+        if len(body) > self._entry_bytes:
+            return None
+        answer = orjson.loads(body)
+        if not isinstance(answer, dict) or answer.get("errors") or answer.get("data") is None:
+            return None
+        entry = Entry(lookup.version, body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+        self._entries[lookup.key] = entry
+        self._entries.move_to_end(lookup.key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+        return entry
+
+    def _normalized(self, document: str, operation: str | None) -> str | None:
+        memo = (document, operation)
+        if memo in self._documents:
+            self._documents.move_to_end(memo)
+            return self._documents[memo]
+        result = _normalize(document, operation)
+        self._documents[memo] = result
+        while len(self._documents) > self._max_documents:
+            self._documents.popitem(last=False)
+        return result
+
+
+def _normalize(document: str, operation: str | None) -> str | None:
+    """The printed document when the operation it runs is a query; else None."""
+    try:
+        ast = parse(document, max_tokens=10_000)
+    except GraphQLError:
+        return None
+    operations = [d for d in ast.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen: Any = [
+        o for o in operations if operation is None or (o.name and o.name.value == operation)
+    ]
+    if len(chosen) != 1 or chosen[0].operation is not OperationType.QUERY:
+        return None
+    return print_ast(ast)
