@@ -323,12 +323,12 @@ class FirehoseConsumer:
             batch.changes += await refresh
         cursor = None
         if batch.seq is not None:
-            at = stream.event_time(batch.time)
-            self._ingest.stats.saw_events(batch.events, at)
-            cursor = Cursor(self.source, batch.seq, at)
+            cursor = Cursor(self.source, batch.seq, stream.event_time(batch.time))
         if not batch.changes and cursor is None:
             return
         applied = await self._sync.apply(batch.changes, now=self._clock.now(), cursor=cursor)
+        if cursor is not None:  # counted once stored (syncStatus never runs ahead of the cursor)
+            self._ingest.stats.saw_events(batch.events, cursor.event_time)
         self._artists.update(c.did for c in batch.changes if isinstance(c, RecordUpsert))
         if not applied:
             return
