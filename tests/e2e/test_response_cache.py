@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from relay.db.engine import session_factory
 from relay.db.tracks import TrackIndex
@@ -93,6 +94,23 @@ async def test_a_write_by_this_process_is_seen_at_once(
     fresh = await post(http)
     assert fresh.headers["x-relay-cache"] == "miss"
     assert titles(fresh) == ["Cached 3", "Cached 1"]
+
+
+async def test_a_commit_that_changed_nothing_keeps_answers(
+    relay: RunningRelay, http: httpx.AsyncClient
+) -> None:
+    await post(http)
+    # What a periodic sweep with nothing to do commits (the audio collector, every pass).
+    async with relay.parts.engine.begin() as conn:
+        await conn.execute(text("UPDATE tracks SET hidden = hidden WHERE uri = 'nothing'"))
+    assert (await post(http)).headers["x-relay-cache"] == "hit"
+    async with relay.parts.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE tracks SET title = 'Renamed' WHERE artist_did = :d"), {"d": DID}
+        )
+    renamed = await post(http)
+    assert renamed.headers["x-relay-cache"] == "miss"
+    assert titles(renamed) == ["Renamed"]
 
 
 async def test_signed_in_callers_errors_and_mutations_are_not_kept(

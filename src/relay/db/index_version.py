@@ -1,23 +1,26 @@
 """The index's version: what a cached response is valid for.
 
-It moves on every commit this process makes — as the commit starts and again when its connection
-goes back to the pool, so a read that ran between the two (and saw the data as it was) is never
-taken for current — and on every commit another process makes to the same database — seen
-without a query on SQLite (the WAL file grows or is reset with each commit) and on PostgreSQL by
-``pg_current_wal_lsn()``, read at most every ``recheck_seconds`` (so another process's write shows
-within that time; this process's own writes show at once)."""
+It moves on every commit this process makes that wrote a row (a transaction that changed nothing,
+such as a periodic sweep finding nothing to do, leaves answers valid) — as the commit starts and
+again when its connection goes back to the pool, so a read that ran between the two (and saw the
+data as it was) is never taken for current — and on every commit another process makes to the
+same database: seen without a query on SQLite (the WAL file grows or is reset with each commit)
+and on PostgreSQL by ``pg_current_wal_lsn()``, read at most every ``recheck_seconds`` (so another
+process's write shows within that time; this process's own writes show at once)."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-_COMMITTED = "relay_committed"
+_WROTE = "relay_wrote"  # the transaction on this connection changed a row
+_COMMITTED = "relay_committed"  # and committed: once more when the connection is back
 
 
 class IndexVersion:
@@ -31,16 +34,31 @@ class IndexVersion:
         database = engine.url.database
         if engine.dialect.name == "sqlite" and database and database != ":memory:":
             self._wal = Path(f"{database}-wal")
-        event.listen(engine.sync_engine, "commit", self._committing)
-        event.listen(engine.sync_engine.pool, "checkin", self._checked_in)
+        self._postgres = engine.dialect.name == "postgresql"
+        self._listeners: list[tuple[Any, str, Callable[..., None]]] = [
+            (engine.sync_engine, "after_cursor_execute", self._executed),
+            (engine.sync_engine, "commit", self._committing),
+            (engine.sync_engine, "rollback", self._rolled_back),
+            (engine.sync_engine.pool, "checkin", self._checked_in),
+        ]
+        for target, name, listener in self._listeners:
+            event.listen(target, name, listener)
 
     def close(self) -> None:
-        event.remove(self._engine.sync_engine, "commit", self._committing)
-        event.remove(self._engine.sync_engine.pool, "checkin", self._checked_in)
+        for target, name, listener in self._listeners:
+            event.remove(target, name, listener)
+
+    def _executed(self, connection: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip()[:6].upper() != "SELECT" and cursor.rowcount != 0:
+            connection.info[_WROTE] = True  # rowcount -1: not known, so counted
 
     def _committing(self, connection: Any) -> None:
-        self._commits += 1
-        connection.info[_COMMITTED] = True
+        if connection.info.pop(_WROTE, False):
+            self._commits += 1
+            connection.info[_COMMITTED] = True
+
+    def _rolled_back(self, connection: Any) -> None:
+        connection.info.pop(_WROTE, None)
 
     def _checked_in(self, _dbapi_connection: Any, record: Any) -> None:
         if record is not None and record.info.pop(_COMMITTED, False):
@@ -50,7 +68,7 @@ class IndexVersion:
         """A value that differs after any commit to the database (this process's at once)."""
         if self._wal is not None:
             return self._commits, _file_state(self._wal)
-        if self._engine.dialect.name == "postgresql":
+        if self._postgres:
             now = time.monotonic()
             if now - self._checked_at >= self._recheck:
                 self._checked_at = now
