@@ -1,24 +1,23 @@
 """Automatic persisted queries (Apollo's convention): a client sends the SHA-256 of a document
 instead of the document; relay answers ``PersistedQueryNotFound`` the first time, the client sends
-both, and from then on the hash alone — a short GET URL a CDN can cache. Documents are kept in a
-bounded in-memory LRU, only when their hash matches."""
+both, and from then on the hash alone — a short GET URL a CDN can cache. Documents are kept in an
+in-memory LRU bounded in count and bytes, only when their hash matches."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
 from typing import Any
 
 from relay.errors import BadUserInputError, PersistedQueryNotFoundError
+from relay.lru import BoundedLru
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class PersistedQueries:
-    def __init__(self, *, entries: int = 5000) -> None:
-        self._max = entries
-        self._documents: OrderedDict[str, str] = OrderedDict()
+    def __init__(self, *, entries: int = 5000, total_bytes: int = 16 * 1024 * 1024) -> None:
+        self._documents: BoundedLru[str, str] = BoundedLru(entries=entries, total=total_bytes)
 
     def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
         """``request`` (a GraphQL request's JSON) with its document filled in from its persisted
@@ -38,13 +37,9 @@ class PersistedQueries:
         if isinstance(document, str):
             if hashlib.sha256(document.encode()).hexdigest() != digest:
                 raise BadUserInputError("provided sha does not match query")
-            self._documents[digest] = document
-            self._documents.move_to_end(digest)
-            while len(self._documents) > self._max:
-                self._documents.popitem(last=False)
+            self._documents.put(digest, document, len(document))
             return request
         known = self._documents.get(digest)
         if known is None:
             raise PersistedQueryNotFoundError
-        self._documents.move_to_end(digest)
         return {**request, "query": known}

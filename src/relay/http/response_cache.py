@@ -11,12 +11,13 @@ JSON parse of the request, a hash and two lookups — no GraphQL execution, no S
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse, print_ast
+
+from relay.lru import BoundedLru
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,22 @@ class Lookup:
 
 
 class ResponseCache:
-    def __init__(self, *, entries: int, entry_bytes: int, documents: int = 512) -> None:
+    def __init__(
+        self,
+        *,
+        entries: int,
+        entry_bytes: int,
+        total_bytes: int = 64 * 1024 * 1024,
+        documents: int = 512,
+        document_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
         self._max_entries = entries
         self._entry_bytes = entry_bytes
-        self._max_documents = documents
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._entries: BoundedLru[str, Entry] = BoundedLru(entries=entries, total=total_bytes)
         # Document text → its normalized form, or None when it is not a query to keep.
-        self._documents: OrderedDict[tuple[str, str | None], str | None] = OrderedDict()
+        self._documents: BoundedLru[tuple[str, str | None], str | None] = BoundedLru(
+            entries=documents, total=document_bytes
+        )
         self.hits = 0
         self.misses = 0
 
@@ -70,7 +80,6 @@ class ResponseCache:
         key = digest.hexdigest()
         entry = self._entries.get(key)
         if entry is not None and entry.version == version:
-            self._entries.move_to_end(key)
             self.hits += 1
             return Lookup(key, version, entry)
         self.misses += 1
@@ -84,21 +93,15 @@ class ResponseCache:
         if not isinstance(answer, dict) or answer.get("errors") or answer.get("data") is None:
             return None
         entry = Entry(lookup.version, body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
-        self._entries[lookup.key] = entry
-        self._entries.move_to_end(lookup.key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        self._entries.put(lookup.key, entry, len(body))
         return entry
 
     def _normalized(self, document: str, operation: str | None) -> str | None:
         memo = (document, operation)
         if memo in self._documents:
-            self._documents.move_to_end(memo)
-            return self._documents[memo]
+            return self._documents.get(memo)
         result = _normalize(document, operation)
-        self._documents[memo] = result
-        while len(self._documents) > self._max_documents:
-            self._documents.popitem(last=False)
+        self._documents.put(memo, result, len(document) + len(result or ""))
         return result
 
 
