@@ -273,7 +273,7 @@ async def assemble(
         leases=leases,
         events=events,
     )
-    sync_store = SyncStore(db, one_writer=settings.resolved_database_url.startswith("sqlite"))
+    sync_store = SyncStore(db, one_writer=engine.dialect.name == "sqlite")
     stats = SyncStats()
     ingest = TrackIngest(
         lexicons=lexicons,

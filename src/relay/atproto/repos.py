@@ -117,11 +117,6 @@ class RepoClient:
                 )
             yield records
 
-    async def repo_deleted(self, pds_url: str, did: str) -> bool:
-        """Whether the PDS says ``did``'s repo is deleted (``sync.getRepoStatus``: not found, or
-        inactive with status ``deleted``)."""
-        return await self.repo_status(pds_url, did) == "deleted"
-
     async def repo_status(self, pds_url: str, did: str) -> str:
         """What the PDS says of ``did``'s repo (``sync.getRepoStatus``): ``active``, ``deleted``
         (also when it does not know the repo) or the inactive status it names (``deactivated``,
