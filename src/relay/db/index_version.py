@@ -38,7 +38,7 @@ class IndexVersion:
         self._listeners: list[tuple[Any, str, Callable[..., None]]] = [
             (engine.sync_engine, "after_cursor_execute", self._executed),
             (engine.sync_engine, "commit", self._committing),
-            (engine.sync_engine, "rollback", self._rolled_back),
+            (engine.sync_engine, "begin", self._beginning),
             (engine.sync_engine.pool, "checkin", self._checked_in),
         ]
         for target, name, listener in self._listeners:
@@ -57,7 +57,9 @@ class IndexVersion:
             self._commits += 1
             connection.info[_COMMITTED] = True
 
-    def _rolled_back(self, connection: Any) -> None:
+    def _beginning(self, connection: Any) -> None:
+        # What a rolled-back transaction wrote is forgotten here, not in a rollback listener:
+        # a connection cancelled mid-query rolls back invalidated, and has no info to read.
         connection.info.pop(_WROTE, None)
 
     def _checked_in(self, _dbapi_connection: Any, record: Any) -> None:
