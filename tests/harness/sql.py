@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +18,11 @@ def statements(relay: RunningRelay) -> Iterator[list[str]]:
 
     def record(*args: Any) -> None:
         # Not the response cache's look for other processes' writes (PostgreSQL, at most every
-        # recheck time): it reads no table.
+        # recheck time): it reads no table. Nor what relay's own background tasks (all named
+        # "relay-…": publisher, audio collector, firehose, backfill) send meanwhile.
+        task = asyncio.current_task()
+        if task is not None and task.get_name().startswith("relay-"):
+            return
         if "pg_current_wal_lsn" not in args[2]:
             seen.append(args[2])
 

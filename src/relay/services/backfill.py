@@ -98,7 +98,7 @@ async def _prefetched(pages: AsyncIterator[T], depth: int = 2) -> AsyncIterator[
         else:
             await queue.put((None, None, True))
 
-    producer = asyncio.create_task(produce())
+    producer = asyncio.create_task(produce(), name="relay-backfill-pages")
     try:
         while True:
             page, error, done = await queue.get()

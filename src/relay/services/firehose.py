@@ -309,7 +309,7 @@ class FirehoseConsumer:
             writing, self._writing = self._writing, None
             await writing
         if batch.changes or batch.seq is not None or batch.refreshes:
-            self._writing = asyncio.create_task(self._write(batch))
+            self._writing = asyncio.create_task(self._write(batch), name="relay-firehose-write")
 
     async def _drain(self) -> None:
         """Store what was read and wait for it to be written."""
@@ -422,7 +422,9 @@ class FirehoseConsumer:
                 self._identities.forget(event.did)  # read afresh if ever needed
             elif event.did not in self._batch.refreshes:
                 # The handle shown on its tracks (and its key, PDS): read while the stream goes on.
-                self._batch.refreshes[event.did] = asyncio.create_task(self._refresh(event))
+                self._batch.refreshes[event.did] = asyncio.create_task(
+                    self._refresh(event), name="relay-identity-refresh"
+                )
             return []
         if isinstance(event, stream.Account):
             if not await self._known(event.did):
