@@ -29,6 +29,7 @@ class TrackOrderField(StrEnum):
     CREATED_AT = "CREATED_AT"
     TITLE = "TITLE"
     DURATION = "DURATION"
+    RELEVANCE = "RELEVANCE"
 
 
 class OrderDirection(StrEnum):

@@ -131,6 +131,9 @@ async def test_ordering(
         ({"search": "ÜNÏCODE"}, 1),
         ({"artist": "Bo", "fileType": "MP3"}, 8),
         ({"search": "nothing like this"}, 0),
+        ({"search": "song 2"}, 5),  # "2" begins 20…24, not 02 or 12
+        ({"search": "so"}, 25),  # type-ahead: the start of a word
+        ({"search": "ong"}, 0),
     ],
 )
 async def test_filters(
@@ -139,6 +142,38 @@ async def test_filters(
     page = await _page(client, first=100, where=where)
     assert page["totalCount"] == count
     assert len(page["edges"]) == count
+
+
+async def test_search_by_relevance_over_graphql(seeded: RunningRelay, client: RelayClient) -> None:
+    await insert_rows(
+        seeded,
+        [
+            _row(40, title="Nothing", artist="Echo"),
+            _row(41, title="Echo Echo", artist="Someone"),
+            _row(42, title="Quiet", artist="Ada", album="Echo Chamber"),
+        ],
+    )
+    order = {"field": "RELEVANCE", "direction": "DESC"}
+    first = await _page(client, first=2, where={"search": "ech"}, orderBy=order)
+    assert first["totalCount"] == 3
+    assert _titles(first) == ["Echo Echo", "Nothing"]  # title, then artist, then album
+    rest = await _page(
+        client,
+        first=2,
+        where={"search": "ech"},
+        orderBy=order,
+        after=first["pageInfo"]["endCursor"],
+    )
+    assert _titles(rest) == ["Quiet"]
+    assert rest["pageInfo"]["hasPreviousPage"] and not rest["pageInfo"]["hasNextPage"]
+    unsearched = await client.gql(QUERY, {"first": 2, "orderBy": order})
+    assert unsearched.codes == ["BAD_USER_INPUT"]
+    assert "RELEVANCE needs a search" in unsearched.messages[0]
+    mixed = await client.gql(
+        QUERY,
+        {"first": 2, "where": {"search": "ech"}, "after": first["pageInfo"]["endCursor"]},
+    )
+    assert mixed.codes == ["BAD_USER_INPUT"]
 
 
 @pytest.mark.parametrize(

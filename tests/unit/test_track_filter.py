@@ -7,14 +7,22 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from relay.db.engine import create_engine, ensure_migrated, session_factory
+from relay.db.full_text import full_text_for
 from relay.db.models import TrackRow
 from relay.db.track_filter import TrackFilter
 from relay.db.tracks import TrackIndex
-from relay.domain import FileType, PublishState
+from relay.domain import (
+    FileType,
+    PageRequest,
+    PublishState,
+    TrackOrder,
+    TrackOrderField,
+)
+from relay.errors import BadUserInputError
 from tests.harness.catalog import EPOCH, catalog_row
 
 ADA, BO = "did:plc:" + "a" * 24, "did:plc:" + "b" * 24
@@ -26,6 +34,7 @@ def catalog() -> list[TrackRow]:
         (ADA, "Ünïcode 50% off_sale", "ADA", None, FileType.FLAC),
         (BO, "blue in green", "Bo", "first", FileType.OGG),
         (BO, "Quiet", "Bo Diddley", "Second", FileType.WAV),
+        (ADA, "Straße Café", "Zoë & the 1990s", "Blue-Green", FileType.OGG),
         (BO, "Draft song", "Bo", None, FileType.MP3),
     ]
     rows = [
@@ -59,6 +68,14 @@ FILTERS = [
     TrackFilter(search="ÜNÏ"),
     TrackFilter(search="bo d"),
     TrackFilter(search="nothing"),
+    TrackFilter(search="blue mon"),
+    TrackFilter(search="MONDAY blue"),
+    TrackFilter(search="onday"),
+    TrackFilter(search="strasse cafe"),
+    TrackFilter(search="zoe 199"),
+    TrackFilter(search="green"),
+    TrackFilter(search="  ,;&  "),
+    TrackFilter(search="b"),
     TrackFilter(published=True),
     TrackFilter(published=False),
     TrackFilter(artist_did=BO, search="blue", published=True),
@@ -91,7 +108,8 @@ async def sessions(database_url: str) -> AsyncIterator[Sessions]:
 async def test_sql_and_python_pick_the_same_tracks(sessions: Sessions, flt: TrackFilter) -> None:
     async with sessions() as db:
         rows = list((await db.execute(select(TrackRow))).scalars())
-        by_sql = set((await db.execute(select(TrackRow.uri).where(*flt.clauses()))).scalars())
+        where = flt.clauses(full_text_for(db.bind.dialect.name))
+        by_sql = set((await db.execute(select(TrackRow.uri).where(*where))).scalars())
     by_python = {row.uri for row in rows if flt.matches(row)}
     assert by_sql == by_python
 
@@ -103,7 +121,80 @@ async def test_hidden_accounts_never_match_in_sql(sessions: Sessions) -> None:
     async with sessions() as db:
         found = set(
             (
-                await db.execute(select(TrackRow.artist_did).where(*TrackFilter().clauses()))
+                await db.execute(
+                    select(TrackRow.artist_did).where(
+                        *TrackFilter().clauses(full_text_for(db.bind.dialect.name))
+                    )
+                )
             ).scalars()
         )
     assert found == {BO}
+
+
+def _titles(rows: list[TrackRow]) -> list[str]:
+    return [row.title for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("search", "titles"),
+    [
+        ("blue mon", {"Blue Monday"}),
+        ("blue", {"Blue Monday", "blue in green", "Straße Café"}),  # an album word too
+        ("onday", set()),  # words are found by their start, not their middle
+        ("strasse cafe", {"Straße Café"}),
+        ("ZOË 1990", {"Straße Café"}),
+        ("50%", {"Ünïcode 50% off_sale"}),
+        ("off sale", {"Ünïcode 50% off_sale"}),
+        ("  ,;&  ", set()),  # no words: nothing is found
+    ],
+)
+async def test_search_finds_words_by_their_start(
+    sessions: Sessions, search: str, titles: set[str]
+) -> None:
+    page = await TrackIndex(sessions).page(
+        TrackFilter(search=search), TrackOrder(), PageRequest(first=50)
+    )
+    assert set(_titles(list(page.rows))) == titles
+
+
+async def test_relevance_puts_title_matches_first_and_pages_once(sessions: Sessions) -> None:
+    index = TrackIndex(sessions)
+    order = TrackOrder(field=TrackOrderField.RELEVANCE)
+    flt = TrackFilter(search="blue")
+    first = await index.page(flt, order, PageRequest(first=2))
+    assert _titles(list(first.rows))[1:] != ["Straße Café"]
+    assert "Straße Café" not in _titles(list(first.rows)), "an album match ranks below titles"
+    rest = await index.page(flt, order, PageRequest(first=5, after=first.cursors[-1]))
+    assert _titles(list(rest.rows)) == ["Straße Café"]
+    assert rest.has_previous_page and not rest.has_next_page
+    back = await index.page(flt, order, PageRequest(last=5, before=rest.cursors[0]))
+    assert _titles(list(back.rows)) == _titles(list(first.rows))
+    with pytest.raises(BadUserInputError, match="RELEVANCE needs a search"):
+        await index.page(TrackFilter(), order, PageRequest(first=2))
+
+
+async def test_the_search_index_follows_edits_and_deletes(sessions: Sessions) -> None:
+    index = TrackIndex(sessions)
+
+    async def found(search: str) -> list[str]:
+        page = await index.page(TrackFilter(search=search), TrackOrder(), PageRequest(first=50))
+        return _titles(list(page.rows))
+
+    quiet = next(row for row in catalog() if row.title == "Quiet")
+    async with sessions() as db:
+        row_id = (await db.execute(select(TrackRow.id).where(TrackRow.uri == quiet.uri))).scalar()
+    assert row_id is not None and await found("quiet") == ["Quiet"]
+    await index.update(row_id, title="Loud Again")
+    assert await found("quiet") == []
+    assert await found("loud ag") == ["Loud Again"]
+    assert await found("diddley") == ["Loud Again"]
+    async with sessions() as db, db.begin():
+        await db.execute(delete(TrackRow).where(TrackRow.id == row_id))
+    assert await found("loud") == []
+    assert await found("diddley") == []
+    assert await index.count(TrackFilter(search="blue")) == 3
+
+
+async def test_too_many_words_are_refused(sessions: Sessions) -> None:
+    with pytest.raises(BadUserInputError, match="at most 16 words"):
+        await TrackIndex(sessions).count(TrackFilter(search=" ".join(f"w{i}" for i in range(17))))

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 from datetime import datetime
+from math import isfinite
 from typing import Any
 
 from relay.db.models import TrackRow
@@ -17,8 +18,11 @@ from relay.domain import TrackOrderField
 from relay.errors import BadUserInputError
 
 
-def sort_value(row: TrackRow, field: TrackOrderField) -> Any:
-    """The value a row is ordered by (the SQL side is ``tracks._sort_expression``)."""
+def sort_value(row: TrackRow, field: TrackOrderField, score: float | None = None) -> Any:
+    """The value a row is ordered by (the SQL side is ``tracks._sort_expression``); ``score``
+    is its relevance to the search, for that ordering."""
+    if field is TrackOrderField.RELEVANCE:
+        return float(score or 0.0)
     if field is TrackOrderField.TITLE:
         return row.title_key
     if field is TrackOrderField.DURATION:
@@ -26,8 +30,8 @@ def sort_value(row: TrackRow, field: TrackOrderField) -> Any:
     return row.created_at.isoformat()
 
 
-def encode_cursor(row: TrackRow, field: TrackOrderField) -> str:
-    payload = json.dumps([field.value, sort_value(row, field), row.id])
+def encode_cursor(row: TrackRow, field: TrackOrderField, score: float | None = None) -> str:
+    payload = json.dumps([field.value, sort_value(row, field, score), row.id])
     return base64.urlsafe_b64encode(payload.encode()).decode()
 
 
@@ -49,6 +53,10 @@ def decode_cursor(cursor: str, field: TrackOrderField) -> tuple[Any, int]:
             return datetime.fromisoformat(value), row_id
         except ValueError as exc:
             raise BadUserInputError("invalid pagination cursor") from exc
+    if field is TrackOrderField.RELEVANCE:
+        if not isinstance(value, int | float) or isinstance(value, bool) or not isfinite(value):
+            raise BadUserInputError("invalid pagination cursor")
+        return float(value), row_id
     expected = str if field is TrackOrderField.TITLE else int
     if not isinstance(value, expected) or isinstance(value, bool):
         raise BadUserInputError("invalid pagination cursor")

@@ -9,6 +9,8 @@ from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Te
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from relay.db.text_search import search_text
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
@@ -27,11 +29,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def search_text(title: str, artist: str, album: str | None) -> str:
-    """The case-folded text a search looks in (stored as ``tracks.search_text``)."""
-    return "\n".join(part.casefold() for part in (title, artist, album or ""))
 
 
 def derived_keys(

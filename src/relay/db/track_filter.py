@@ -8,7 +8,9 @@ from typing import Protocol
 
 from sqlalchemy import ColumnElement, or_
 
-from relay.db.models import TrackRow, search_text
+from relay.db.full_text import FullText
+from relay.db.models import TrackRow
+from relay.db.text_search import SearchQuery, search_text
 from relay.domain import FileType, PublishState
 
 
@@ -27,10 +29,6 @@ class FilterableTrack(Protocol):
     def file_type(self) -> str: ...
     @property
     def publish_state(self) -> str: ...
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _key(text: str | None) -> str | None:
@@ -72,9 +70,14 @@ class TrackFilter:
     published: bool | None = None
     viewer_did: str | None = None
 
-    def clauses(self) -> list[ColumnElement[bool]]:
-        """SQL conditions on ``tracks``; tracks of hidden accounts, and tracks being deleted,
-        never match."""
+    def search_query(self) -> SearchQuery | None:
+        """The words searched for (None: no search). Raises ``BadUserInputError`` for too
+        many."""
+        return SearchQuery.parse(self.search)
+
+    def clauses(self, full_text: FullText) -> list[ColumnElement[bool]]:
+        """SQL conditions on ``tracks`` (the search answered by the database's full-text index);
+        tracks of hidden accounts, and tracks being deleted, never match."""
         where: list[ColumnElement[bool]] = [*visible(), seen_by(self.viewer_did)]
         if self.artist_did:
             where.append(TrackRow.artist_did == self.artist_did)
@@ -87,8 +90,8 @@ class TrackFilter:
         if self.published is not None:
             published = TrackRow.publish_state == PublishState.PUBLISHED.value
             where.append(published if self.published else ~published)
-        if (text := _key(self.search)) is not None:
-            where.append(TrackRow.search_text.like(f"%{_escape_like(text)}%", escape="\\"))
+        if (query := self.search_query()) is not None:
+            where.append(full_text.found(query))
         return where
 
     def matches(self, track: FilterableTrack) -> bool:
@@ -107,5 +110,5 @@ class TrackFilter:
         published = track.publish_state == PublishState.PUBLISHED.value
         if self.published is not None and published != self.published:
             return False
-        text = _key(self.search)
-        return text is None or text in search_text(track.title, track.artist, track.album)
+        query = self.search_query()
+        return query is None or query.matches(search_text(track.title, track.artist, track.album))

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from relay.db.audio_refs import add_ref, drop_ref
 from relay.db.cursors import decode_cursor, encode_cursor
+from relay.db.full_text import FullText, full_text_for
 from relay.db.models import TrackRow
 from relay.db.track_filter import TrackFilter, seen_by, visible
 from relay.domain import PageRequest, PublishState, TrackOrder, TrackOrderField
@@ -52,8 +53,13 @@ class TrackPage:
     has_previous_page: bool
 
 
-def _sort_expression(field: TrackOrderField) -> ColumnElement[Any]:
-    """What rows are ordered by (the cursor side is ``cursors.sort_value``)."""
+def _sort_expression(
+    field: TrackOrderField, score: ColumnElement[float] | None = None
+) -> ColumnElement[Any]:
+    """What rows are ordered by (the cursor side is ``cursors.sort_value``); ``score`` is the
+    relevance of a search."""
+    if field is TrackOrderField.RELEVANCE and score is not None:
+        return score
     if field is TrackOrderField.TITLE:
         return TrackRow.title_key  # type: ignore[return-value]
     if field is TrackOrderField.DURATION:
@@ -61,18 +67,30 @@ def _sort_expression(field: TrackOrderField) -> ColumnElement[Any]:
     return TrackRow.created_at  # type: ignore[return-value]
 
 
-def _beyond(order: TrackOrder, cursor: str, *, forward: bool) -> ColumnElement[bool]:
+def _beyond(
+    order: TrackOrder,
+    cursor: str,
+    *,
+    forward: bool,
+    score: ColumnElement[float] | None = None,
+) -> ColumnElement[bool]:
     """Rows strictly after (forward) or before the cursor in the given ordering."""
     value, row_id = decode_cursor(cursor, order.field)
-    expr = _sort_expression(order.field)
+    expr = _sort_expression(order.field, score)
     ascending = forward != order.descending
     if ascending:
         return or_(expr > value, and_(expr == value, TrackRow.id > row_id))
     return or_(expr < value, and_(expr == value, TrackRow.id < row_id))
 
 
-def _ordered(stmt: Select[Any], order: TrackOrder, *, forward: bool) -> Select[Any]:
-    expr = _sort_expression(order.field)
+def _ordered(
+    stmt: Select[Any],
+    order: TrackOrder,
+    *,
+    forward: bool,
+    score: ColumnElement[float] | None = None,
+) -> Select[Any]:
+    expr = _sort_expression(order.field, score)
     ascending = forward != order.descending
     if ascending:
         return stmt.order_by(expr.asc(), TrackRow.id.asc())
@@ -83,10 +101,16 @@ class TrackIndex:
     """The tracks table. Each method runs in its own transaction unless a session is given."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, bounds: PageBounds | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        bounds: PageBounds | None = None,
+        full_text: FullText | None = None,
     ) -> None:
         self._sessions = sessions
         self._bounds = bounds or PageBounds()
+        # Searches use the full-text index of the sessions' database unless told otherwise.
+        self._text = full_text or full_text_for(sessions.kw["bind"].dialect.name)
 
     async def get(self, track_id: int) -> TrackRow | None:
         async with self._sessions() as db:
@@ -264,29 +288,44 @@ class TrackIndex:
         forward = req.last is None
         requested = req.first if forward else req.last
         size = self._bounds.default_size if requested is None else requested
-        where = flt.clauses()
         cursor = req.after if forward else req.before
         other = req.before if forward else req.after
-        stmt = select(TrackRow).where(*where)
+        query = flt.search_query()
+        score: ColumnElement[float] | None = None
+        if order.field is TrackOrderField.RELEVANCE:
+            if query is None:
+                raise BadUserInputError("orderBy RELEVANCE needs a search")
+            where = replace(flt, search=None).clauses(self._text)
+            stmt, score = self._text.ranked(select(TrackRow).where(*where), query)
+            stmt = stmt.add_columns(score)
+        else:
+            where = flt.clauses(self._text)
+            stmt = select(TrackRow).where(*where)
+        base = stmt
         if cursor:
-            stmt = stmt.where(_beyond(order, cursor, forward=forward))
+            stmt = stmt.where(_beyond(order, cursor, forward=forward, score=score))
         if other:
-            stmt = stmt.where(_beyond(order, other, forward=not forward))
-        stmt = _ordered(stmt, order, forward=forward).limit(size + 1)
+            stmt = stmt.where(_beyond(order, other, forward=not forward, score=score))
+        stmt = _ordered(stmt, order, forward=forward, score=score).limit(size + 1)
         async with self._sessions() as db:
-            rows = list((await db.execute(stmt)).scalars())
+            found = (await db.execute(stmt)).all()
             before_exists = False
             if cursor:
-                back = select(exists().where(*where, ~_beyond(order, cursor, forward=forward)))
-                before_exists = bool((await db.execute(back)).scalar())
-        more = len(rows) > size
-        rows = rows[:size]
+                back = base.with_only_columns(TrackRow.id).limit(1)
+                back = back.where(~_beyond(order, cursor, forward=forward, score=score))
+                before_exists = (await db.execute(back)).first() is not None
+        more = len(found) > size
+        found = found[:size]
         if not forward:
-            rows.reverse()
+            found.reverse()
+        rows = [item[0] for item in found]
         has_next, has_previous = (more, before_exists) if forward else (before_exists, more)
         return TrackPage(
             rows=rows,
-            cursors=[encode_cursor(row, order.field) for row in rows],
+            cursors=[
+                encode_cursor(item[0], order.field, item[1] if score is not None else None)
+                for item in found
+            ],
             has_next_page=has_next,
             has_previous_page=has_previous,
         )
@@ -294,5 +333,6 @@ class TrackIndex:
     async def count(self, flt: TrackFilter) -> int:
         """How many tracks match ``flt`` (asked only when a client selects ``totalCount``)."""
         async with self._sessions() as db:
-            stmt = select(func.count()).select_from(TrackRow).where(*flt.clauses())
+            where = flt.clauses(self._text)
+            stmt = select(func.count()).select_from(TrackRow).where(*where)
             return int((await db.execute(stmt)).scalar_one())

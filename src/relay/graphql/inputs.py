@@ -16,7 +16,10 @@ class TrackFilter:
     album: str | None = strawberry.field(default=None, description="Album name, any case.")
     file_type: FileType | None = None
     search: str | None = strawberry.field(
-        default=None, description="Text found in the title, artist or album."
+        default=None,
+        description="Words found in the title, artist or album, each as the start of a word "
+        '(any case and accents: "blue mon" finds "Blue Monday"). Order by RELEVANCE for the '
+        "best matches first.",
     )
     published: bool | None = strawberry.field(
         default=None,
