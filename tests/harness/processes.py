@@ -18,12 +18,13 @@ from tests.harness.waiting import eventually
 
 def relay_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a relay process needs to share ``settings``' database and network."""
+    resolver = settings.handle_resolver_url
     return {
         **os.environ,
         "RELAY_DATA_DIR": str(settings.data_dir),
         "RELAY_DATABASE_URL": settings.resolved_database_url,
         "RELAY_PLC_URL": settings.plc_url,
-        "RELAY_HANDLE_RESOLVER_URL": settings.handle_resolver_url or "",
+        **({"RELAY_HANDLE_RESOLVER_URL": resolver} if resolver else {}),
         "RELAY_AUTO_MIGRATE": "true",
         "RELAY_ALLOW_PRIVATE_ADDRESSES": str(settings.allow_private_addresses).lower(),
         "COLUMNS": "200",

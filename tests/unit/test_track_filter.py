@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from relay.db.engine import create_engine, ensure_migrated, session_factory
-from relay.db.full_text import full_text_for
+from relay.db.full_text import COMMON, full_text_for
 from relay.db.models import TrackRow
 from relay.db.track_filter import TrackFilter
 from relay.db.tracks import TrackIndex
@@ -104,14 +104,25 @@ async def sessions(database_url: str) -> AsyncIterator[Sessions]:
         await engine.dispose()
 
 
+def _index(sessions: Sessions, common: int) -> TrackIndex:
+    """The index, with searches that find more than ``common`` tracks run as common ones (the
+    other plan: walking the ordering, testing each track's words)."""
+    dialect = sessions.kw["bind"].dialect.name
+    return TrackIndex(sessions, full_text=full_text_for(dialect, common=common))
+
+
+@pytest.mark.parametrize("common", [0, COMMON], ids=["common", "rare"])
 @pytest.mark.parametrize("flt", FILTERS, ids=repr)
-async def test_sql_and_python_pick_the_same_tracks(sessions: Sessions, flt: TrackFilter) -> None:
+async def test_sql_and_python_pick_the_same_tracks(
+    sessions: Sessions, flt: TrackFilter, common: int
+) -> None:
     async with sessions() as db:
         rows = list((await db.execute(select(TrackRow))).scalars())
-        where = flt.clauses(full_text_for(db.bind.dialect.name))
-        by_sql = set((await db.execute(select(TrackRow.uri).where(*where))).scalars())
+    page = await _index(sessions, common).page(flt, TrackOrder(), PageRequest(first=100))
+    by_sql = {row.uri for row in page.rows}
     by_python = {row.uri for row in rows if flt.matches(row)}
     assert by_sql == by_python
+    assert await _index(sessions, common).count(flt) == len(by_python)
 
 
 async def test_hidden_accounts_never_match_in_sql(sessions: Sessions) -> None:
@@ -121,11 +132,7 @@ async def test_hidden_accounts_never_match_in_sql(sessions: Sessions) -> None:
     async with sessions() as db:
         found = set(
             (
-                await db.execute(
-                    select(TrackRow.artist_did).where(
-                        *TrackFilter().clauses(full_text_for(db.bind.dialect.name))
-                    )
-                )
+                await db.execute(select(TrackRow.artist_did).where(*TrackFilter().row_clauses()))
             ).scalars()
         )
     assert found == {BO}
@@ -148,17 +155,21 @@ def _titles(rows: list[TrackRow]) -> list[str]:
         ("  ,;&  ", set()),  # no words: nothing is found
     ],
 )
+@pytest.mark.parametrize("common", [0, COMMON], ids=["common", "rare"])
 async def test_search_finds_words_by_their_start(
-    sessions: Sessions, search: str, titles: set[str]
+    sessions: Sessions, search: str, titles: set[str], common: int
 ) -> None:
-    page = await TrackIndex(sessions).page(
+    page = await _index(sessions, common).page(
         TrackFilter(search=search), TrackOrder(), PageRequest(first=50)
     )
     assert set(_titles(list(page.rows))) == titles
 
 
-async def test_relevance_puts_title_matches_first_and_pages_once(sessions: Sessions) -> None:
-    index = TrackIndex(sessions)
+@pytest.mark.parametrize("common", [0, COMMON], ids=["common", "rare"])
+async def test_relevance_puts_title_matches_first_and_pages_once(
+    sessions: Sessions, common: int
+) -> None:
+    index = _index(sessions, common)
     order = TrackOrder(field=TrackOrderField.RELEVANCE)
     flt = TrackFilter(search="blue")
     first = await index.page(flt, order, PageRequest(first=2))

@@ -2,8 +2,17 @@
 and PostgreSQL ``tsvector`` (``tracks.search_vector``, a generated column with a GIN index) — both
 built from ``tracks.search_text`` (see ``text_search``), so both find the same tracks.
 
+How a search runs depends on how many tracks it finds, which a bounded look at the index tells
+first (``is_common``, at most ``COMMON`` entries read):
+- a rare search starts from the full-text index and sorts what it found;
+- a common one walks the page's ordering (an index) and tests each track's words directly
+  (the same test as the index's, on ``search_text``): the page fills after a few rows.
+Either way no search reads every track or every match — except ``count``, asked only for
+``totalCount``.
+
 Relevance weighs a word found in the title above one in the artist, and that above the album
-(1.0, 0.4, 0.2 on both); higher is better.
+(1.0, 0.4, 0.2 on both); higher is better. A common search ranks its ``COMMON`` most recently
+indexed matches (ranking every match of a word found in most tracks would read them all).
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from sqlalchemy import (
     Float,
     Integer,
     Select,
+    and_,
     cast,
     column,
     false,
@@ -25,79 +35,152 @@ from sqlalchemy import (
 )
 from sqlalchemy import table as sql_table
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from relay.db.models import TrackRow
 from relay.db.text_search import SearchQuery
 
 TITLE, ARTIST, ALBUM = 1.0, 0.4, 0.2
+COMMON = 2000
+"""A search that finds more tracks than this is common (see the module's doc)."""
 
 
 class FullText(Protocol):
-    def found(self, query: SearchQuery) -> ColumnElement[bool]:
-        """A condition on ``tracks``: the track is found."""
+    async def is_common(self, db: AsyncSession, query: SearchQuery) -> bool:
+        """Whether ``query`` finds more than ``COMMON`` tracks (reads at most that many)."""
+
+    def found(self, stmt: Select[Any], query: SearchQuery, *, common: bool) -> Select[Any]:
+        """``stmt`` (on ``tracks``) narrowed to the tracks found."""
 
     def ranked(
-        self, stmt: Select[Any], query: SearchQuery
+        self, stmt: Select[Any], query: SearchQuery, *, common: bool
     ) -> tuple[Select[Any], ColumnElement[float]]:
         """``stmt`` narrowed to the tracks found, and their relevance (for ordering)."""
 
 
-class SqliteFullText:
+def _words_present(query: SearchQuery, newline: ColumnElement[str], position: Any) -> Any:
+    """Every word of ``query`` begins a word of ``tracks.search_text`` — tested on the text
+    itself (``position`` is the database's ``instr``/``strpos``): words are separated by one
+    space or newline there, so " word" found in " " + the text is a word's start."""
+    spaced = literal(" ") + func.replace(TrackRow.search_text, newline, literal(" "))
+    return and_(*(position(spaced, literal(" " + word)) > 0 for word in query.words))
+
+
+class _Threshold:
+    def __init__(self, common: int = COMMON, ranked: int = COMMON) -> None:
+        self.common = common
+        self.ranks = ranked
+
+
+class SqliteFullText(_Threshold):
     _fts = sql_table("tracks_fts", column("rowid", Integer), column("tracks_fts"))
 
     def _match(self, query: SearchQuery) -> ColumnElement[bool]:
         return self._fts.c.tracks_fts.op("MATCH")(literal(query.fts5()))
 
-    def found(self, query: SearchQuery) -> ColumnElement[bool]:
+    async def is_common(self, db: AsyncSession, query: SearchQuery) -> bool:
         if not query.words:
-            return false()
-        inner = select(self._fts.c.rowid).where(self._match(query))
-        return TrackRow.id.in_(inner)
+            return False
+        some = select(self._fts.c.rowid).where(self._match(query)).limit(self.common + 1).subquery()
+        found = (await db.execute(select(func.count()).select_from(some))).scalar_one()
+        return int(found) > self.common
+
+    def _from_index(self, stmt: Select[Any]) -> Select[Any]:
+        # The index drives: "+rowid" keeps SQLite from turning the join around (tracks in the
+        # order of the page, the index asked about each row — thousands of times slower).
+        return stmt.select_from(self._fts).join(
+            TrackRow, TrackRow.id == literal_column("+tracks_fts.rowid")
+        )
+
+    def found(self, stmt: Select[Any], query: SearchQuery, *, common: bool) -> Select[Any]:
+        if not query.words:
+            return stmt.where(false())
+        if common:
+            return stmt.where(_words_present(query, literal_column("char(10)"), func.instr))
+        return self._from_index(stmt).where(self._match(query))
 
     def ranked(
-        self, stmt: Select[Any], query: SearchQuery
+        self, stmt: Select[Any], query: SearchQuery, *, common: bool
     ) -> tuple[Select[Any], ColumnElement[float]]:
         if not query.words:
             return stmt.where(false()), literal(0.0, Float)
-        joined = stmt.join(self._fts, self._fts.c.rowid == TrackRow.id).where(self._match(query))
         score = -func.bm25(self._fts.c.tracks_fts, TITLE, ARTIST, ALBUM, type_=Float)
-        return joined, score
+        if not common:
+            return self._from_index(stmt).where(self._match(query)), score
+        newest = (
+            select(self._fts.c.rowid.label("id"), score.label("score"))
+            .where(self._match(query))
+            .order_by(self._fts.c.rowid.desc())
+            .limit(self.ranks)
+            .subquery("candidates")
+        )
+        joined = stmt.select_from(newest).join(
+            TrackRow, TrackRow.id == literal_column("+candidates.id")
+        )
+        return joined, newest.c.score
 
 
-class PostgresFullText:
-    def _vector_of_tracks(self) -> ColumnElement[Any]:
+def _tsquery(query: SearchQuery, word: str | None = None) -> ColumnElement[Any]:
+    # Written into the statement (quoted as any literal): a prepared statement's generic plan
+    # cannot tell a rare word from a common one, and picked the slow plan for both.
+    return cast(literal(query.tsquery(word), literal_execute=True), TSQUERY)
+
+
+class PostgresFullText(_Threshold):
+    def _vector(self) -> ColumnElement[Any]:
         # Not mapped on TrackRow: the database computes it, and SQLite has no such column.
         return literal_column("tracks.search_vector", TSVECTOR)
 
-    def found(self, query: SearchQuery) -> ColumnElement[bool]:
+    def _match(self, query: SearchQuery, word: str | None = None) -> ColumnElement[bool]:
+        return self._vector().op("@@")(_tsquery(query, word))
+
+    async def is_common(self, db: AsyncSession, query: SearchQuery) -> bool:
         if not query.words:
-            return false()
-        tsquery = cast(literal(query.tsquery()), TSQUERY)
-        return self._vector_of_tracks().op("@@")(tsquery)
+            return False
+        some = select(TrackRow.id).where(self._match(query)).limit(self.common + 1).subquery()
+        found = (await db.execute(select(func.count()).select_from(some))).scalar_one()
+        return int(found) > self.common
+
+    def found(self, stmt: Select[Any], query: SearchQuery, *, common: bool) -> Select[Any]:
+        if not query.words:
+            return stmt.where(false())
+        if common:
+            return stmt.where(_words_present(query, literal_column("E'\\n'"), func.strpos))
+        return stmt.where(self._match(query))
 
     def ranked(
-        self, stmt: Select[Any], query: SearchQuery
+        self, stmt: Select[Any], query: SearchQuery, *, common: bool
     ) -> tuple[Select[Any], ColumnElement[float]]:
         if not query.words:
             return stmt.where(false()), literal(0.0, Float)
-        weights: ColumnElement[Any] = literal_column(
-            f"'{{0,{ALBUM},{ARTIST},{TITLE}}}'::real[]"
-        )  # D, C, B, A
-        vector = self._vector_of_tracks()
+        weights: ColumnElement[Any] = literal_column(f"'{{0,{ALBUM},{ARTIST},{TITLE}}}'::real[]")
         # One rank per word, added: ts_rank of an AND of words weighs how close they stand, and
         # the index keeps no word positions (every word is at position 1).
         parts = [
-            func.ts_rank(weights, vector, cast(literal(query.tsquery(word)), TSQUERY), type_=Float)
-            for word in query.words
+            func.ts_rank(weights, self._vector(), _tsquery(query, word)) for word in query.words
         ]
         score: ColumnElement[float] = parts[0]
         for part in parts[1:]:
             score = score + part
-        return stmt.where(self.found(query)), score
+        if not common:
+            return stmt.where(self._match(query)), score
+        newest = (
+            select(TrackRow.id.label("id"))
+            .where(self._match(query))
+            .order_by(TrackRow.id.desc())
+            .limit(self.ranks)
+            .subquery("candidates")
+        )
+        # The candidates as a range of keys (from the oldest of them): joining or "id IN (…)"
+        # made PostgreSQL read every track to hash-join two thousand.
+        oldest = select(func.min(newest.c.id)).scalar_subquery()
+        return stmt.where(self._match(query), TrackRow.id >= oldest), score
 
 
-def full_text_for(dialect: str) -> FullText:
-    """The full-text search of a database by its SQLAlchemy dialect name."""
+def full_text_for(dialect: str, *, common: int = COMMON, ranked: int = COMMON) -> FullText:
+    """The full-text search of a database by its SQLAlchemy dialect name: a search that finds
+    more than ``common`` tracks is run as a common one, which ranks its ``ranked`` most recently
+    indexed matches."""
     if dialect == "postgresql":
-        return PostgresFullText()
-    return SqliteFullText()
+        return PostgresFullText(common, ranked)
+    return SqliteFullText(common, ranked)

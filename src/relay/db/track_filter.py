@@ -8,7 +8,6 @@ from typing import Protocol
 
 from sqlalchemy import ColumnElement, or_
 
-from relay.db.full_text import FullText
 from relay.db.models import TrackRow
 from relay.db.text_search import SearchQuery, search_text
 from relay.domain import FileType, PublishState
@@ -75,9 +74,10 @@ class TrackFilter:
         many."""
         return SearchQuery.parse(self.search)
 
-    def clauses(self, full_text: FullText) -> list[ColumnElement[bool]]:
-        """SQL conditions on ``tracks`` (the search answered by the database's full-text index);
-        tracks of hidden accounts, and tracks being deleted, never match."""
+    def row_clauses(self) -> list[ColumnElement[bool]]:
+        """SQL conditions on ``tracks`` for all but the search (``search_query``), which
+        ``TrackIndex`` answers with the database's full-text index; tracks of hidden accounts,
+        and tracks being deleted, never match."""
         where: list[ColumnElement[bool]] = [*visible(), seen_by(self.viewer_did)]
         if self.artist_did:
             where.append(TrackRow.artist_did == self.artist_did)
@@ -90,8 +90,6 @@ class TrackFilter:
         if self.published is not None:
             published = TrackRow.publish_state == PublishState.PUBLISHED.value
             where.append(published if self.published else ~published)
-        if (query := self.search_query()) is not None:
-            where.append(full_text.found(query))
         return where
 
     def matches(self, track: FilterableTrack) -> bool:

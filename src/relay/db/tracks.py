@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -74,13 +74,13 @@ def _beyond(
     forward: bool,
     score: ColumnElement[float] | None = None,
 ) -> ColumnElement[bool]:
-    """Rows strictly after (forward) or before the cursor in the given ordering."""
+    """Rows strictly after (forward) or before the cursor in the given ordering — as one row
+    comparison, which both databases answer with a seek in the ordering's index (an OR of two
+    comparisons made a deep page scan every row before it)."""
     value, row_id = decode_cursor(cursor, order.field)
-    expr = _sort_expression(order.field, score)
+    key = tuple_(_sort_expression(order.field, score), TrackRow.id)
     ascending = forward != order.descending
-    if ascending:
-        return or_(expr > value, and_(expr == value, TrackRow.id > row_id))
-    return or_(expr < value, and_(expr == value, TrackRow.id < row_id))
+    return key > (value, row_id) if ascending else key < (value, row_id)
 
 
 def _ordered(
@@ -278,6 +278,28 @@ class TrackIndex:
             )
             return list((await db.execute(stmt)).scalars())
 
+    async def _searched(
+        self,
+        db: AsyncSession,
+        stmt: Select[Any],
+        flt: TrackFilter,
+        *,
+        ranked: bool,
+        every_match: bool = False,
+    ) -> tuple[Select[Any], ColumnElement[float] | None]:
+        """``stmt`` narrowed by ``flt`` — its search by the full-text index — and, when
+        ``ranked``, with each track's relevance as a second column. ``every_match``: the
+        caller reads every match (a count), so the index drives however many there are."""
+        stmt = stmt.where(*flt.row_clauses())
+        query = flt.search_query()
+        if query is None:
+            return stmt, None
+        common = not every_match and await self._text.is_common(db, query)
+        if not ranked:
+            return self._text.found(stmt, query, common=common), None
+        stmt, score = self._text.ranked(stmt, query, common=common)
+        return stmt.add_columns(score), score
+
     async def page(self, flt: TrackFilter, order: TrackOrder, req: PageRequest) -> TrackPage:
         if req.first is not None and req.last is not None:
             raise BadUserInputError("pass either first or last, not both")
@@ -290,24 +312,18 @@ class TrackIndex:
         size = self._bounds.default_size if requested is None else requested
         cursor = req.after if forward else req.before
         other = req.before if forward else req.after
+        ranked = order.field is TrackOrderField.RELEVANCE
         query = flt.search_query()
-        score: ColumnElement[float] | None = None
-        if order.field is TrackOrderField.RELEVANCE:
-            if query is None:
-                raise BadUserInputError("orderBy RELEVANCE needs a search")
-            where = replace(flt, search=None).clauses(self._text)
-            stmt, score = self._text.ranked(select(TrackRow).where(*where), query)
-            stmt = stmt.add_columns(score)
-        else:
-            where = flt.clauses(self._text)
-            stmt = select(TrackRow).where(*where)
-        base = stmt
-        if cursor:
-            stmt = stmt.where(_beyond(order, cursor, forward=forward, score=score))
-        if other:
-            stmt = stmt.where(_beyond(order, other, forward=not forward, score=score))
-        stmt = _ordered(stmt, order, forward=forward, score=score).limit(size + 1)
+        if ranked and query is None:
+            raise BadUserInputError("orderBy RELEVANCE needs a search")
         async with self._sessions() as db:
+            stmt, score = await self._searched(db, select(TrackRow), flt, ranked=ranked)
+            base = stmt
+            if cursor:
+                stmt = stmt.where(_beyond(order, cursor, forward=forward, score=score))
+            if other:
+                stmt = stmt.where(_beyond(order, other, forward=not forward, score=score))
+            stmt = _ordered(stmt, order, forward=forward, score=score).limit(size + 1)
             found = (await db.execute(stmt)).all()
             before_exists = False
             if cursor:
@@ -333,6 +349,8 @@ class TrackIndex:
     async def count(self, flt: TrackFilter) -> int:
         """How many tracks match ``flt`` (asked only when a client selects ``totalCount``)."""
         async with self._sessions() as db:
-            where = flt.clauses(self._text)
-            stmt = select(func.count()).select_from(TrackRow).where(*where)
+            stmt, _ = await self._searched(
+                db, select(TrackRow.id), flt, ranked=False, every_match=True
+            )
+            stmt = select(func.count()).select_from(stmt.subquery())
             return int((await db.execute(stmt)).scalar_one())

@@ -23,6 +23,7 @@ class Subscription:
     ) -> AsyncGenerator[TrackEvent, None]:
         # A subscriber sees what its queries would: published tracks, and its own others.
         wanted = (where or TrackFilter()).value(await info.context.viewer_did())
+        wanted.search_query()  # a search of too many words is refused now, not at an event
         async with info.context.services.events.subscribe() as queue:
             while True:
                 event = await queue.get()

@@ -97,7 +97,7 @@ def upgrade() -> None:
         return
     op.execute(
         "CREATE VIRTUAL TABLE tracks_fts USING fts5(title, artist, album, content='', "
-        "tokenize='unicode61 remove_diacritics 0', prefix='1 2 3')"
+        "tokenize='ascii', prefix='1 2 3')"
     )
     for statement in _sqlite_triggers():
         op.execute(statement)
