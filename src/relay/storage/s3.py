@@ -10,7 +10,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import aioboto3
 import anyio
+from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from relay.errors import StorageUnavailableError
@@ -19,6 +21,22 @@ log = logging.getLogger("relay.storage")
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
+
+
+def s3_client(
+    *, endpoint_url: str | None, region: str, access_key_id: str | None, secret_access_key: str
+) -> contextlib.AbstractAsyncContextManager[S3Client]:
+    """An S3 client (enter it to open, leave it to close), retrying as the SDK's standard mode
+    does."""
+    client: contextlib.AbstractAsyncContextManager[S3Client] = aioboto3.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        config=AioConfig(retries={"max_attempts": 3, "mode": "standard"}),
+    )
+    return client
 
 
 def _read_part(handle: Any, size: int) -> bytes:
