@@ -2,8 +2,10 @@
 and PostgreSQL ``tsvector`` (``tracks.search_vector``, a generated column with a GIN index) — both
 built from ``tracks.search_text`` (see ``text_search``), so both find the same tracks.
 
-How a search runs depends on how many tracks it finds, which a bounded look at the index tells
-first (``is_common``, at most ``COMMON`` entries read):
+How a search runs depends on how many tracks it finds. PostgreSQL's planner knows that from its
+statistics of the words. SQLite's does not (it would walk every track for a rare word, or
+collect every match of a common one), so relay asks first — a bounded look at the index
+(``is_common``, at most ``COMMON`` entries read):
 - a rare search starts from the full-text index and sorts what it found;
 - a common one walks the page's ordering (an index) and tests each track's words directly
   (the same test as the index's, on ``search_text``): the page fills after a few rows.
@@ -11,8 +13,9 @@ Either way no search reads every track or every match — except ``count``, aske
 ``totalCount``.
 
 Relevance weighs a word found in the title above one in the artist, and that above the album
-(1.0, 0.4, 0.2 on both); higher is better. A common search ranks its ``COMMON`` most recently
-indexed matches (ranking every match of a word found in most tracks would read them all).
+(1.0, 0.4, 0.2 on both); higher is better. Relevance ranks a search's ``COMMON`` most recently
+indexed matches (all of them when there are fewer): ranking every match of a word found in most
+tracks would read them all.
 """
 
 from __future__ import annotations
@@ -58,12 +61,12 @@ class FullText(Protocol):
         """``stmt`` narrowed to the tracks found, and their relevance (for ordering)."""
 
 
-def _words_present(query: SearchQuery, newline: ColumnElement[str], position: Any) -> Any:
+def _words_present(query: SearchQuery) -> Any:
     """Every word of ``query`` begins a word of ``tracks.search_text`` — tested on the text
-    itself (``position`` is the database's ``instr``/``strpos``): words are separated by one
-    space or newline there, so " word" found in " " + the text is a word's start."""
-    spaced = literal(" ") + func.replace(TrackRow.search_text, newline, literal(" "))
-    return and_(*(position(spaced, literal(" " + word)) > 0 for word in query.words))
+    itself: words are separated by one space or newline there, so " word" found in " " + the
+    text is a word's start."""
+    spaced = literal(" ") + func.replace(TrackRow.search_text, func.char(10), literal(" "))
+    return and_(*(func.instr(spaced, literal(" " + word)) > 0 for word in query.words))
 
 
 class _Threshold:
@@ -96,7 +99,7 @@ class SqliteFullText(_Threshold):
         if not query.words:
             return stmt.where(false())
         if common:
-            return stmt.where(_words_present(query, literal_column("char(10)"), func.instr))
+            return stmt.where(_words_present(query))
         return self._from_index(stmt).where(self._match(query))
 
     def ranked(
@@ -135,17 +138,14 @@ class PostgresFullText(_Threshold):
         return self._vector().op("@@")(_tsquery(query, word))
 
     async def is_common(self, db: AsyncSession, query: SearchQuery) -> bool:
-        if not query.words:
-            return False
-        some = select(TrackRow.id).where(self._match(query)).limit(self.common + 1).subquery()
-        found = (await db.execute(select(func.count()).select_from(some))).scalar_one()
-        return int(found) > self.common
+        # PostgreSQL knows: its statistics of the words estimate how many tracks a search
+        # finds, and its planner picks the plan (a bounded look would read the GIN index's
+        # whole answer, which it cannot cut short).
+        return False
 
     def found(self, stmt: Select[Any], query: SearchQuery, *, common: bool) -> Select[Any]:
         if not query.words:
             return stmt.where(false())
-        if common:
-            return stmt.where(_words_present(query, literal_column("E'\\n'"), func.strpos))
         return stmt.where(self._match(query))
 
     def ranked(
@@ -162,8 +162,7 @@ class PostgresFullText(_Threshold):
         score: ColumnElement[float] = parts[0]
         for part in parts[1:]:
             score = score + part
-        if not common:
-            return stmt.where(self._match(query)), score
+        # The 2,000 newest matches, or all of fewer: the oldest of them bounds the ranked range.
         newest = (
             select(TrackRow.id.label("id"))
             .where(self._match(query))
@@ -171,8 +170,8 @@ class PostgresFullText(_Threshold):
             .limit(self.ranks)
             .subquery("candidates")
         )
-        # The candidates as a range of keys (from the oldest of them): joining or "id IN (…)"
-        # made PostgreSQL read every track to hash-join two thousand.
+        # A range of keys, not a join or "id IN (…)": those made PostgreSQL read every track to
+        # hash-join two thousand.
         oldest = select(func.min(newest.c.id)).scalar_subquery()
         return stmt.where(self._match(query), TrackRow.id >= oldest), score
 
