@@ -47,12 +47,17 @@ class QueryLimits:
 
     def extensions(self) -> list[Callable[[], SchemaExtension]]:
         """Strawberry extensions enforcing these limits (a fresh one per operation)."""
-        rule = cost_rule(self)
+        # The rules are made once (strawberry's limiters make a new rule class per instance):
+        # the same rules for every request let a document's verdict be kept (``prepared``).
+        rules = [
+            *QueryDepthLimiter(max_depth=self.max_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=self.max_aliases).validation_rules,
+            cost_rule(self),
+            OneLoginPerOperation,
+        ]
         return [
             lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
-            lambda: QueryDepthLimiter(max_depth=self.max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
-            lambda: AddValidationRules([rule, OneLoginPerOperation]),
+            lambda: AddValidationRules(rules),
         ]
 
 

@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 from relay.graphql.errors import ErrorCodes
 from relay.graphql.limits import QueryLimits
 from relay.graphql.mutations import Mutation
+from relay.graphql.prepared import PreparedDocuments
 from relay.graphql.queries import Query
 from relay.graphql.subscriptions import Subscription
 from relay.graphql.throttling import throttle_mutations
@@ -31,7 +32,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[ErrorCodes, *bounds],
+        extensions=[ErrorCodes, *bounds, PreparedDocuments().extension()],
     )
 
 
