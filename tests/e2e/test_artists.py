@@ -3,18 +3,15 @@ with the page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from relay.settings import Settings
 from tests.harness.catalog import EPOCH, catalog_row, insert_rows
 from tests.harness.client import RelayClient
 from tests.harness.server import RunningRelay
+from tests.harness.sql import statements
 
 DIDS = ["did:plc:" + c * 24 for c in "abcde"]
 PAGE = """
@@ -57,28 +54,10 @@ async def catalog(relay: RunningRelay) -> RunningRelay:
     return relay
 
 
-@contextmanager
-def counting(relay: RunningRelay) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = relay.parts.engine.sync_engine
-
-    def record(*args: Any) -> None:
-        # Not event delivery (woken when its listener connects), nor the response cache's look
-        # for other processes' writes (at most every recheck time).
-        if "track_events" not in args[2] and "pg_current_wal_lsn" not in args[2]:
-            statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 async def test_artist_profiles_are_batched(catalog: RunningRelay, client: RelayClient) -> None:
-    with counting(catalog) as small:
+    with statements(catalog) as small:
         two = await client.gql(PAGE, {"n": 2})
-    with counting(catalog) as large:
+    with statements(catalog) as large:
         twenty = await client.gql(PAGE, {"n": 20})
     edges = twenty.data["tracks"]["edges"]
     assert len(edges) == 20

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from relay.db.engine import session_factory
+from relay.db.engine import create_engine, session_factory
 from relay.db.tracks import TrackIndex
 from relay.settings import Settings
 from tests.harness.catalog import EPOCH, catalog_row, insert_rows
@@ -111,6 +111,34 @@ async def test_a_commit_that_changed_nothing_keeps_answers(
     renamed = await post(http)
     assert renamed.headers["x-relay-cache"] == "miss"
     assert titles(renamed) == ["Renamed"]
+
+
+async def test_writes_that_change_no_track_keep_answers(
+    relay: RunningRelay, http: httpx.AsyncClient
+) -> None:
+    """A firehose cursor saved (every batch of a live stream, mostly other collections) by this
+    process or another leaves every cached answer valid; a change to a track does not."""
+    cursor = text("INSERT INTO sync_cursors (source, cursor, updated_at) VALUES (:s, 1, :t)")
+    await post(http)
+    async with relay.parts.engine.begin() as conn:  # this process
+        await conn.execute(cursor, {"s": "wss://here.example", "t": EPOCH})
+    assert (await post(http)).headers["x-relay-cache"] == "hit"
+    other = create_engine(relay.settings.resolved_database_url)  # another process
+    try:
+        async with other.begin() as conn:
+            await conn.execute(cursor, {"s": "wss://there.example", "t": EPOCH})
+        await asyncio.sleep(0.25)  # PostgreSQL's recheck time
+        assert (await post(http)).headers["x-relay-cache"] == "hit"
+        async with other.begin() as conn:
+            await conn.execute(
+                text("UPDATE tracks SET title = 'Elsewhere' WHERE artist_did = :d"), {"d": DID}
+            )
+    finally:
+        await other.dispose()
+    await asyncio.sleep(0.25)
+    changed = await post(http)
+    assert changed.headers["x-relay-cache"] == "miss"
+    assert titles(changed) == ["Elsewhere"]
 
 
 async def test_signed_in_callers_errors_and_mutations_are_not_kept(
