@@ -302,6 +302,11 @@ async def test_the_networks_tracks_appear_in_discover(
     await page.get_by_test_id("search").fill("written elsewhere")
     await expect(page.get_by_test_id("track")).to_have_count(1)
     await expect(page).to_have_url(re.compile(r"\?q=written\+elsewhere$"))
+    # A search that finds nothing says so (and an unsearched, empty index would say that).
+    await page.get_by_test_id("search").fill("no such words anywhere")
+    await expect(page.get_by_text("Nothing matches. Try another search.")).to_be_visible()
+    await page.get_by_test_id("search").fill("written elsewhere")
+    await expect(page.get_by_test_id("track")).to_have_count(1)
 
     # More than a page of tracks on the artist's page: the rest load as the list end comes into
     # view (the artist page lists this one account, so its count is exact).
