@@ -19,7 +19,7 @@ from relay.atproto.lexicon import LexiconCatalog, default_lexicon_dir
 from relay.atproto.oauth import OAuthClient
 from relay.atproto.pds import PdsClient, XrpcPdsClient
 from relay.atproto.records import TRACK_NSID
-from relay.atproto.repos import RepoClient
+from relay.atproto.repos import CarBounds, RepoClient
 from relay.clock import Clock, SystemClock
 from relay.crypto import SecretBox
 from relay.db.audio_refs import AudioRefs
@@ -284,8 +284,18 @@ async def assemble(
             max_future=timedelta(seconds=settings.max_record_future_seconds),
         ),
     )
+    spool = settings.data_dir / "tmp"
+    spool.mkdir(parents=True, exist_ok=True)
     repos = inject.repos or RepoClient(
-        http, timeout=settings.repo_timeout_seconds, page_size=settings.repo_page_size
+        http,
+        timeout=settings.repo_timeout_seconds,
+        page_size=settings.repo_page_size,
+        car=CarBounds(
+            max_bytes=settings.backfill_max_car_bytes,
+            max_blocks=settings.backfill_max_car_blocks,
+            seconds=settings.backfill_car_seconds,
+            spool_dir=spool,
+        ),
     )
     backfill = Backfill(
         identity=identity,

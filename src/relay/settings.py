@@ -181,6 +181,12 @@ class Settings(BaseSettings):
     # The firehose's host, backfilled when relay has no cursor for it, may list at most this
     # many repos when it cannot list them by collection (a PDS can; the whole network cannot).
     backfill_max_host_repos: int = Field(default=10_000, ge=1)
+    # A repo fetched as one CAR (backfill useCar): spooled to disk under data_dir/tmp as it
+    # arrives, at most this big, this many blocks (each costs an index entry in memory) and
+    # this long to download.
+    backfill_max_car_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    backfill_max_car_blocks: int = Field(default=500_000, ge=1000)
+    backfill_car_seconds: float = Field(default=300.0, gt=0)
 
     @field_validator(
         "s3_endpoint_url", "public_audio_base_url", "public_url", "handle_resolver_url"

@@ -266,3 +266,49 @@ def test_a_deep_mst_is_walked_without_recursion() -> None:
     assert len(list(walk_mst(blocks, node))) == 3000
     with pytest.raises(CommitError, match="more than"):
         list(walk_mst(blocks, node, max_nodes=100))
+
+
+def test_a_walk_opens_only_subtrees_that_can_hold_the_prefix() -> None:
+    blocks: dict[bytes, Any] = {}
+    value = raw_cid(b"record")
+
+    def leaf(key: str) -> bytes:
+        return _store(blocks, {"l": None, "e": [{"p": 0, "k": key.encode(), "v": value}]})
+
+    profile = leaf("app.bsky.actor.profile/self")  # left of everything the walk wants
+    likes = leaf("app.bsky.feed.like/2")  # between two keys of other collections
+    tracks = leaf("app.relay.track/3kb")  # between a follow and a track: may hold tracks
+    root = _store(
+        blocks,
+        {
+            "l": profile,
+            "e": [
+                {"p": 0, "k": b"app.bsky.feed.like/1", "v": value, "t": likes},
+                {"p": 0, "k": b"app.bsky.graph.follow/1", "v": value, "t": tracks},
+                {"p": 0, "k": b"app.relay.track/3kc", "v": value, "t": None},
+            ],
+        },
+    )
+    del blocks[profile], blocks[likes]  # opening either would be a missing block
+    walked = [key for key, _ in walk_mst(blocks, root, "app.relay.track/")]
+    assert walked == ["app.relay.track/3kb", "app.relay.track/3kc"]
+    with pytest.raises(CommitError) as caught:
+        list(walk_mst(blocks, root))  # everything: the missing subtrees are needed
+    assert caught.value.reason == "missing_block"
+
+
+def test_a_node_with_keys_out_of_order_is_refused() -> None:
+    blocks: dict[bytes, Any] = {}
+    value = raw_cid(b"record")
+    root = _store(
+        blocks,
+        {
+            "l": None,
+            "e": [
+                {"p": 0, "k": b"app.relay.track/3kc", "v": value},
+                {"p": 0, "k": b"app.relay.track/3ka", "v": value},
+            ],
+        },
+    )
+    with pytest.raises(CommitError, match="out of order"):
+        list(walk_mst(blocks, root, "app.relay.track/"))

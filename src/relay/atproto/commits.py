@@ -63,41 +63,69 @@ def walk_mst(
     blocks: Mapping[Any, Any], root: Any, prefix: str = "", *, max_nodes: int = 1_000_000
 ) -> Iterator[tuple[str, str]]:
     """(key, value CID) of every entry under ``root``, in key order, whose key starts with
-    ``prefix``. Iterative (a deep or hostile tree cannot exhaust the stack), each node read once
-    (a tree that points back at itself ends with ``CommitError``), at most ``max_nodes`` nodes."""
-    # The stack holds what is left to do, last first: a node to open, or an entry to yield.
-    stack: list[tuple[str, Any]] = [("node", root)]
+    ``prefix``. Opens only subtrees whose key range can hold such a key (a repo's other
+    collections are not read). Iterative (a deep or hostile tree cannot exhaust the stack), each
+    node read once (a tree that points back at itself ends with ``CommitError``), at most
+    ``max_nodes`` nodes; a node whose keys are not in order is refused."""
+    low_end = prefix.encode()
+    high_end = _after_prefix(low_end)
+
+    def may_hold(low: bytes | None, high: bytes | None) -> bool:
+        # Keys strictly between low and high (None: unbounded) against [prefix, high_end).
+        return (high is None or high > low_end) and (
+            low is None or high_end is None or low < high_end
+        )
+
+    # The stack holds what is left to do, last first: a node to open (with the bounds of its
+    # keys), or an entry to yield.
+    stack: list[tuple[str, Any]] = [("node", (root, None, None))]
     opened: set[str] = set()
     while stack:
         kind, item = stack.pop()
         if kind == "entry":
             yield item
             continue
-        cid = cid_string(item)
+        node_cid, low, high = item
+        cid = cid_string(node_cid)
         if cid in opened:
             raise CommitError("malformed", "the MST holds a cycle")
         if len(opened) >= max_nodes:
             raise CommitError("too_large", f"the MST has more than {max_nodes} nodes")
         opened.add(cid)
-        node = block(blocks, item)
+        node = block(blocks, node_cid)
         if not isinstance(node, Mapping) or not isinstance(node.get("e", []), list):
             raise CommitError("malformed", "an MST node is not a node")
-        todo: list[tuple[str, Any]] = []
-        if node.get("l") is not None:
-            todo.append(("node", node["l"]))
+        entries: list[tuple[bytes, Any, Any]] = []
         last = b""
         for entry in node.get("e", []):
             try:
                 key = last[: entry["p"]] + entry["k"]
             except (KeyError, TypeError):
                 raise CommitError("malformed", "an MST entry is not an entry") from None
+            if entries and key <= last:
+                raise CommitError("malformed", "an MST node's keys are out of order")
             last = key
+            entries.append((key, entry["v"], entry.get("t")))
+        todo: list[tuple[str, Any]] = []
+        first = entries[0][0] if entries else high
+        if node.get("l") is not None and may_hold(low, first):
+            todo.append(("node", (node["l"], low, first)))
+        for index, (key, value, subtree) in enumerate(entries):
             text = key.decode(errors="replace")
             if text.startswith(prefix):
-                todo.append(("entry", (text, cid_string(entry["v"]))))
-            if entry.get("t") is not None:
-                todo.append(("node", entry["t"]))
+                todo.append(("entry", (text, cid_string(value))))
+            following = entries[index + 1][0] if index + 1 < len(entries) else high
+            if subtree is not None and may_hold(key, following):
+                todo.append(("node", (subtree, key, following)))
         stack.extend(reversed(todo))
+
+
+def _after_prefix(prefix: bytes) -> bytes | None:
+    """The least byte string after every string starting with ``prefix`` (None: no bound)."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
 # An MST path is as deep as the tree's layers (a few for any real repo); more is a hostile tree.

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+import mmap
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
+import anyio
 import httpx
 
 from relay import jsonc
 from relay.atproto.car import VerifiedBlocks
 from relay.atproto.commits import block, verify_commit, walk_mst
 from relay.errors import CommitError, RepoUnavailableError
+from relay.net.outbound import MAX_BYTES, TOTAL_SECONDS, ResponseTooLargeError
 
 log = logging.getLogger("relay.repos")
 
@@ -29,13 +34,30 @@ class RepoRecord:
     value: Any
 
 
+@dataclass(frozen=True)
+class CarBounds:
+    """What one ``sync.getRepo`` CAR may be: bytes (spooled to ``spool_dir``, not held in
+    memory), blocks (each costs an entry in the index of where it lies), download time."""
+
+    max_bytes: int = 512 * 2**20
+    max_blocks: int = 500_000
+    seconds: float = 300.0
+    spool_dir: Path | None = None  # None: the system's temporary directory
+
+
 class RepoClient:
     def __init__(
-        self, http: httpx.AsyncClient, *, timeout: float = 30.0, page_size: int = 100
+        self,
+        http: httpx.AsyncClient,
+        *,
+        timeout: float = 30.0,
+        page_size: int = 100,
+        car: CarBounds | None = None,
     ) -> None:
         self._http = http
         self._timeout = timeout
         self._page_size = page_size  # listRecords / listRepos page size (100 is the spec's max)
+        self._car = car or CarBounds()
 
     async def _get(self, url: str, params: dict[str, Any]) -> httpx.Response:
         try:
@@ -155,19 +177,60 @@ class RepoClient:
         against the repo's signing key and every block read against its CID, walked for
         ``collection``. Returns (rev, records)."""
         url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.sync.getRepo"
-        response = await self._get(url, {"did": did})
+        with tempfile.TemporaryFile(dir=self._car.spool_dir) as spool:
+            size = await self._download(url, {"did": did}, spool)
+            if size == 0:
+                raise RepoUnavailableError(f"{_host(url)} sent an empty CAR for {did}")
+            try:
+                # Hashing, decoding and walking a large repo is seconds of CPU: not on the loop.
+                return await anyio.to_thread.run_sync(
+                    _records_in_car, spool, did, collection, signing_key, self._car.max_blocks
+                )
+            except (CommitError, KeyError, ValueError, TypeError) as exc:
+                log.warning("the CAR of %s from %s: %r", did, _host(url), exc)
+                raise RepoUnavailableError(f"the repo of {did} could not be verified") from exc
+
+    async def _download(self, url: str, params: dict[str, Any], spool: BinaryIO) -> int:
+        """Write the body of ``url`` to ``spool`` as it arrives (within ``CarBounds``)."""
+        limits = {MAX_BYTES: self._car.max_bytes, TOTAL_SECONDS: self._car.seconds}
+        written = 0
         try:
-            blocks = VerifiedBlocks.from_car(response.content)
-            if len(blocks.roots) != 1:
-                raise CommitError("malformed", "the CAR does not name one commit")
-            commit = block(blocks, blocks.roots[0])
-            verify_commit(commit, repo=did, signing_key=signing_key)
-            records = [
-                RepoRecord(rkey=key.split("/", 1)[1], cid=cid, value=block(blocks, cid))
-                for key, cid in walk_mst(blocks, commit["data"], prefix=f"{collection}/")
-            ]
-        except (CommitError, KeyError, ValueError, TypeError) as exc:
-            log.warning("the CAR of %s from %s: %r", did, _host(url), exc)
-            raise RepoUnavailableError(f"the repo of {did} could not be verified") from exc
-        rev = commit.get("rev")
-        return (rev if isinstance(rev, str) else None), records
+            async with self._http.stream(
+                "GET", url, params=params, timeout=self._timeout, extensions=limits
+            ) as response:
+                if response.status_code != 200:
+                    log.warning("repo request %s answered HTTP %s", url, response.status_code)
+                    raise RepoUnavailableError(f"{_host(url)} refused the request")
+                async for chunk in response.aiter_bytes():
+                    spool.write(chunk)
+                    written += len(chunk)
+        except ResponseTooLargeError as exc:
+            log.warning("repo request %s: %s", url, exc)
+            raise RepoUnavailableError(
+                f"the repo is larger than {exc.limit} bytes (RELAY_BACKFILL_MAX_CAR_BYTES)"
+            ) from exc
+        except httpx.HTTPError as exc:
+            log.warning("repo request %s failed: %s", url, exc)
+            raise RepoUnavailableError(f"{_host(url)} could not be reached") from exc
+        spool.flush()
+        return written
+
+
+def _records_in_car(
+    spool: BinaryIO, did: str, collection: str, signing_key: str | None, max_blocks: int
+) -> tuple[str | None, list[RepoRecord]]:
+    """(rev, records of ``collection``) of the CAR in ``spool``: its commit checked against the
+    repo's signing key, every block read against its CID, only the collection's part of the tree
+    walked."""
+    with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        blocks = VerifiedBlocks.from_mapped(data, max_blocks=max_blocks)
+        if len(blocks.roots) != 1:
+            raise CommitError("malformed", "the CAR does not name one commit")
+        commit = block(blocks, blocks.roots[0])
+        verify_commit(commit, repo=did, signing_key=signing_key)
+        records = [
+            RepoRecord(rkey=key.split("/", 1)[1], cid=cid, value=block(blocks, cid))
+            for key, cid in walk_mst(blocks, commit["data"], prefix=f"{collection}/")
+        ]
+    rev = commit.get("rev")
+    return (rev if isinstance(rev, str) else None), records

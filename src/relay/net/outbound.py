@@ -30,8 +30,9 @@ from relay.net.addresses import refusal
 # Resolves (host, port) to the IP addresses to try, in order.
 Resolve = Callable[[str, int], Awaitable[list[str]]]
 
-# A request may lower (never raise) the response cap: extensions={MAX_BYTES: n}.
-MAX_BYTES = "relay_max_response_bytes"
+# A request may set its own response cap and total time: extensions={MAX_BYTES: n, ...}.
+MAX_BYTES = "relay_max_response_bytes"  # a request's own bound, instead of the policy's
+TOTAL_SECONDS = "relay_total_seconds"  # likewise, for the whole request
 
 
 @dataclass(frozen=True)
@@ -201,8 +202,10 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         if request.url.scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"relay fetches only http(s) URLs: {request.url}")
         assert isinstance(request.stream, httpx.AsyncByteStream)
-        limit = min(self._policy.max_response_bytes, request.extensions.get(MAX_BYTES, 1 << 62))
-        total = self._policy.total_seconds
+        # A caller may set its own bounds (an identity document: smaller; a repo's CAR, spooled
+        # to disk: larger) — relay's code, never what a remote host says.
+        limit = int(request.extensions.get(MAX_BYTES, self._policy.max_response_bytes))
+        total = float(request.extensions.get(TOTAL_SECONDS, self._policy.total_seconds))
         deadline = asyncio.get_running_loop().time() + total
         core_request = httpcore.Request(
             method=request.method,
