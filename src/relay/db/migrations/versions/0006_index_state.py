@@ -2,8 +2,10 @@
 response cache of every process on the database (``relay.db.index_version``)
 
 Kept by triggers in the writing transaction, so a process that reads a new version also sees the
-change. On PostgreSQL the trigger is per statement and skips statements that changed no row; the
-one row it updates is held until the writer commits (writers of tracks take turns at commit).
+change. On PostgreSQL the trigger is deferred to the commit and bumps once per transaction: the
+one row it updates is locked only while the writer commits — a bump at each statement held the
+lock through the rest of the transaction, and two writers each waiting for the other's rows
+deadlocked.
 
 A later migration that rebuilds ``tracks`` on SQLite must create the triggers again.
 
@@ -23,7 +25,7 @@ branch_labels = None
 depends_on = None
 
 _BUMP = "UPDATE index_state SET version = version + 1 WHERE id = 1"
-_EVENTS = {"insert": "NEW", "update": "NEW", "delete": "OLD"}
+_EVENTS = ("insert", "update", "delete")
 
 
 def upgrade() -> None:
@@ -36,14 +38,18 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION relay_index_changed() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            f"BEGIN IF EXISTS (SELECT 1 FROM changed) THEN {_BUMP}; END IF; RETURN NULL; END $$"
+            "BEGIN "
+            "IF current_setting('relay.index_bumped', true) IS DISTINCT FROM "
+            "txid_current()::text THEN "
+            f"{_BUMP}; "
+            "PERFORM set_config('relay.index_bumped', txid_current()::text, true); "
+            "END IF; RETURN NULL; END $$"
         )
-        for event, rows in _EVENTS.items():
-            op.execute(
-                f"CREATE TRIGGER index_state_{event} AFTER {event.upper()} ON tracks "
-                f"REFERENCING {rows} TABLE AS changed FOR EACH STATEMENT "
-                "EXECUTE FUNCTION relay_index_changed()"
-            )
+        op.execute(
+            "CREATE CONSTRAINT TRIGGER index_state_change AFTER INSERT OR UPDATE OR DELETE "
+            "ON tracks DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+            "EXECUTE FUNCTION relay_index_changed()"
+        )
         return
     for event in _EVENTS:
         op.execute(
@@ -52,11 +58,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for event in _EVENTS:
-        op.execute(
-            f"DROP TRIGGER index_state_{event}"
-            + (" ON tracks" if op.get_bind().dialect.name == "postgresql" else "")
-        )
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER index_state_change ON tracks")
         op.execute("DROP FUNCTION relay_index_changed()")
+    else:
+        for event in _EVENTS:
+            op.execute(f"DROP TRIGGER index_state_{event}")
     op.drop_table("index_state")
