@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from relay.assembly import Collaborators, assemble
+from relay.db import planner_stats
 from relay.graphql.limits import QueryLimits
 from relay.graphql.schema import build_schema
 from relay.http.audio import serve_audio
@@ -49,6 +50,7 @@ def packaged_frontend(name: str) -> Path:
 
 
 log = logging.getLogger(__name__)
+STATISTICS_SECONDS = 3600.0  # how often SQLite's planner statistics are looked at
 
 
 def _web_app(directory: Path) -> ASGIApp:
@@ -90,6 +92,10 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
                 asyncio.create_task(
                     parts.objects.run_forever(settings.collector_interval_seconds),
                     name="relay-collector",
+                ),
+                asyncio.create_task(
+                    planner_stats.refresh_forever(parts.engine, STATISTICS_SECONDS),
+                    name="relay-statistics",
                 ),
             ]
             parts.sync.start()

@@ -55,7 +55,7 @@ class TrackRow(Base):
     __tablename__ = "tracks"
     __table_args__ = (
         Index("ix_tracks_created_at", "created_at", "id"),
-        Index("ix_tracks_artist_did", "artist_did"),
+        Index("ix_tracks_artist_created", "artist_did", "created_at", "id"),
         Index("ix_tracks_file_id", "file_id"),
         Index("ix_tracks_publish_due", "publish_state", "next_publish_at"),
         Index("ix_tracks_artist_key", "artist_key"),
