@@ -53,6 +53,29 @@ async def seed(network: LocalNetwork, account: Account, count: int) -> None:
             response.raise_for_status()
 
 
+async def indexed_relay(
+    network: LocalNetwork, account: Account, records: int, data_dir: Path, database_url: str | None
+) -> Settings:
+    """Seed ``records`` tracks in ``account``'s repo and index them (a backfill) into a new relay
+    at ``data_dir``: the settings of that relay (on a free port), for ``relay serve``."""
+    await seed(network, account, records)
+    settings = Settings(
+        _env_file=None,
+        data_dir=data_dir,
+        database_url=database_url,
+        auto_migrate=True,
+        plc_url=network.plc_url,
+        allow_private_addresses=True,
+        handle_resolver_url=network.pds_url,
+        port=free_port(),
+    )
+    async with AsyncExitStack() as stack:
+        parts = await assemble(settings, stack)
+        report = await parts.sync.backfill.run(BackfillRequest(dids=(account.did,)))
+        assert report.created == records, report
+    return settings
+
+
 async def raw_paging(network: LocalNetwork, dids: list[str], concurrency: int) -> tuple[float, int]:
     gate = asyncio.Semaphore(concurrency)
     total = 0

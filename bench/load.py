@@ -27,17 +27,13 @@ import statistics
 import tempfile
 import time
 from collections import Counter, defaultdict
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.backfill import seed
-from relay.assembly import assemble
+from bench.backfill import indexed_relay
 from relay.sandbox import Account, LocalNetwork, free_port
-from relay.services.backfill import BackfillRequest
-from relay.settings import Settings
 from tests.harness.audio import make_audio
 from tests.harness.client import UPLOAD
 from tests.harness.processes import relay_process, until_serving
@@ -231,21 +227,9 @@ async def main(
         try:
             catalogue = network.create_account(f"c{secrets.token_hex(3)}.test")
             musicians = [network.create_account(f"m{i}{secrets.token_hex(3)}.test") for i in (1, 2)]
-            await seed(network, catalogue, records)
-            settings = Settings(
-                _env_file=None,
-                data_dir=root / "relay",
-                database_url=database_url,
-                auto_migrate=True,
-                plc_url=network.plc_url,
-                allow_private_addresses=True,
-                handle_resolver_url=network.pds_url,
-                port=free_port(),
+            settings = await indexed_relay(
+                network, catalogue, records, root / "relay", database_url
             )
-            async with AsyncExitStack() as stack:
-                parts = await assemble(settings, stack)
-                report_ = await parts.sync.backfill.run(BackfillRequest(dids=(catalogue.did,)))
-                assert report_.created == records, report_
             audio = make_audio(root / "load.mp3", "mp3", seconds=3)
             base_url = f"http://127.0.0.1:{settings.port}"
             async with relay_process(

@@ -30,11 +30,8 @@ from typing import Any
 
 import httpx
 
-from bench.backfill import seed
-from relay.assembly import assemble
+from bench.backfill import indexed_relay
 from relay.sandbox import LocalNetwork, free_port
-from relay.services.backfill import BackfillRequest
-from relay.settings import Settings
 from tests.harness.processes import relay_process, until_serving
 
 PAGE = """
@@ -100,21 +97,7 @@ async def main(
         network.start()
         try:
             account = network.create_account(f"r{secrets.token_hex(3)}.test")
-            await seed(network, account, records)
-            settings = Settings(
-                _env_file=None,
-                data_dir=root / "relay",
-                database_url=database_url,
-                auto_migrate=True,
-                plc_url=network.plc_url,
-                allow_private_addresses=True,
-                handle_resolver_url=network.pds_url,
-                port=free_port(),
-            )
-            async with AsyncExitStack() as stack:
-                parts = await assemble(settings, stack)
-                report = await parts.sync.backfill.run(BackfillRequest(dids=(account.did,)))
-                assert report.created == records, report
+            settings = await indexed_relay(network, account, records, root / "relay", database_url)
             relay_url = f"http://127.0.0.1:{settings.port}"
             for cache in (False, True):
                 entries = "2000" if cache else "0"

@@ -27,11 +27,11 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from sqlalchemy import insert
 
@@ -40,6 +40,7 @@ from relay.db.models import TrackRow
 from relay.db.track_mapper import NewTrack
 from relay.sandbox import free_port
 from relay.settings import Settings
+from tests.harness.postgres import scratch_database
 from tests.harness.processes import relay_process, until_serving
 
 SEARCH = """
@@ -55,7 +56,6 @@ query($after: String) {
   tracks(first: 20, after: $after) { pageInfo { endCursor } edges { node { uri title } } }
 }
 """
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 SYLLABLES = [a + b for a in "bcdfghklmnprstvz" for b in "aeiou"] + ["ly", "ra", "en", "or"]
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -209,34 +209,14 @@ async def measure(base_url: str, catalogue: Catalogue, samples: int) -> dict[str
     return results
 
 
-async def postgres_database() -> tuple[str, str]:
-    name = f"relay_bench_search_{random.randrange(1 << 30)}"
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name, ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-
-
-async def drop_postgres(name: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def run(size: int, database: str, samples: int) -> None:
     with tempfile.TemporaryDirectory(prefix="relay-bench-search-") as tmp:
         root = Path(tmp)
-        dropped = None
-        if database == "postgresql":
-            dropped, server = await postgres_database()
-            url = f"{server}/{dropped}"
-        else:
-            url = f"sqlite+aiosqlite:///{root / 'relay.db'}"
-        try:
+        async with AsyncExitStack() as stack:
+            if database == "postgresql":
+                url = await stack.enter_async_context(scratch_database("relay_bench_search"))
+            else:
+                url = f"sqlite+aiosqlite:///{root / 'relay.db'}"
             catalogue = Catalogue(size)
             print(f"{database}, {size:,} tracks:")
             seconds = await fill(url, catalogue)
@@ -250,15 +230,10 @@ async def run(size: int, database: str, samples: int) -> None:
             ) as proc:  # fmt: skip
                 await until_serving(base_url, proc)
                 results = await measure(base_url, catalogue, samples)
-            for kind, values in results.items():
-                p50, p95 = statistics.median(values), percentile(values, 0.95)
-                verdict = "meets" if p95 <= 50 else "misses"
-                print(
-                    f"  {kind:<30} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  ({verdict} p95 <= 50 ms)"
-                )
-        finally:
-            if dropped is not None:
-                await drop_postgres(dropped)
+        for kind, values in results.items():
+            p50, p95 = statistics.median(values), percentile(values, 0.95)
+            verdict = "meets" if p95 <= 50 else "misses"
+            print(f"  {kind:<30} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  ({verdict} p95 <= 50 ms)")
 
 
 async def main(sizes: list[int], databases: list[str], samples: int) -> None:

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from relay.sandbox import Account, LocalNetwork, free_port
 from relay.settings import Settings
 from tests.harness.audio import make_audio
 from tests.harness.client import RelayClient
+from tests.harness.postgres import scratch_database
 from tests.harness.radosgw import RadosGateway
 from tests.harness.server import RunningRelay, run_relay
 
-POSTGRES_ADMIN_DSN = os.environ.get(
-    "RELAY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
-)
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
@@ -51,36 +46,14 @@ def radosgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadosGateway]:
         gw.stop()
 
 
-async def _postgres_database() -> str:
-    name = f"relay_test_{secrets.token_hex(6)}"
-    conn = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name
-
-
-async def _drop_postgres_database(name: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """Every DB test runs on SQLite and on the PostgreSQL server of the machine."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}"
         return
-    name = await _postgres_database()
-    admin = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    try:
-        yield f"{admin}/{name}"
-    finally:
-        await _drop_postgres_database(name)
+    async with scratch_database() as url:
+        yield url
 
 
 @pytest.fixture
