@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import mmap
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -60,14 +61,9 @@ class RepoClient:
         self._car = car or CarBounds()
 
     async def _get(self, url: str, params: dict[str, Any]) -> httpx.Response:
-        try:
+        with _reaching(url):
             response = await self._http.get(url, params=params, timeout=self._timeout)
-        except httpx.HTTPError as exc:
-            log.warning("repo request %s failed: %s", url, exc)
-            raise RepoUnavailableError(f"{_host(url)} could not be reached") from exc
-        if response.status_code != 200:
-            log.warning("repo request %s answered HTTP %s", url, response.status_code)
-            raise RepoUnavailableError(f"{_host(url)} refused the request")
+        _accepted(url, response)
         return response
 
     async def _json(self, url: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -194,26 +190,37 @@ class RepoClient:
         """Write the body of ``url`` to ``spool`` as it arrives (within ``CarBounds``)."""
         limits = {MAX_BYTES: self._car.max_bytes, TOTAL_SECONDS: self._car.seconds}
         written = 0
-        try:
+        too_large = "the repo is larger than {limit} bytes (RELAY_BACKFILL_MAX_CAR_BYTES)"
+        with _reaching(url, too_large=too_large):
             async with self._http.stream(
                 "GET", url, params=params, timeout=self._timeout, extensions=limits
             ) as response:
-                if response.status_code != 200:
-                    log.warning("repo request %s answered HTTP %s", url, response.status_code)
-                    raise RepoUnavailableError(f"{_host(url)} refused the request")
+                _accepted(url, response)
                 async for chunk in response.aiter_bytes():
                     spool.write(chunk)
                     written += len(chunk)
-        except ResponseTooLargeError as exc:
-            log.warning("repo request %s: %s", url, exc)
-            raise RepoUnavailableError(
-                f"the repo is larger than {exc.limit} bytes (RELAY_BACKFILL_MAX_CAR_BYTES)"
-            ) from exc
-        except httpx.HTTPError as exc:
-            log.warning("repo request %s failed: %s", url, exc)
-            raise RepoUnavailableError(f"{_host(url)} could not be reached") from exc
         spool.flush()
         return written
+
+
+@contextmanager
+def _reaching(url: str, *, too_large: str | None = None) -> Iterator[None]:
+    """A request to ``url`` that fails on the way is a repo that cannot be reached (logged);
+    ``too_large`` (with ``{limit}``) says what an answer over its bound is instead."""
+    try:
+        yield
+    except httpx.HTTPError as exc:
+        log.warning("repo request %s failed: %s", url, exc)
+        if too_large is not None and isinstance(exc, ResponseTooLargeError):
+            raise RepoUnavailableError(too_large.format(limit=exc.limit)) from exc
+        raise RepoUnavailableError(f"{_host(url)} could not be reached") from exc
+
+
+def _accepted(url: str, response: httpx.Response) -> None:
+    """Anything but 200 is a refusal (logged)."""
+    if response.status_code != 200:
+        log.warning("repo request %s answered HTTP %s", url, response.status_code)
+        raise RepoUnavailableError(f"{_host(url)} refused the request")
 
 
 def _records_in_car(

@@ -293,6 +293,8 @@ class TrackIndex:
         stmt = stmt.where(*flt.row_clauses())
         query = flt.search_query()
         if query is None:
+            if ranked:
+                raise BadUserInputError("orderBy RELEVANCE needs a search")
             return stmt, None
         common = not every_match and await self._text.is_common(db, query)
         if not ranked:
@@ -313,9 +315,6 @@ class TrackIndex:
         cursor = req.after if forward else req.before
         other = req.before if forward else req.after
         ranked = order.field is TrackOrderField.RELEVANCE
-        query = flt.search_query()
-        if ranked and query is None:
-            raise BadUserInputError("orderBy RELEVANCE needs a search")
         async with self._sessions() as db:
             stmt, score = await self._searched(db, select(TrackRow), flt, ranked=ranked)
             base = stmt
