@@ -3,16 +3,21 @@ the same tracks — checked against real SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.full_text import COMMON, full_text_for
 from relay.db.models import TrackRow
+from relay.db.text_search import MAX_WORD_CHARS, words
 from relay.db.track_filter import TrackFilter
 from relay.db.tracks import TrackIndex
 from relay.domain import (
@@ -209,3 +214,13 @@ async def test_the_search_index_follows_edits_and_deletes(sessions: Sessions) ->
 async def test_too_many_words_are_refused(sessions: Sessions) -> None:
     with pytest.raises(BadUserInputError, match="at most 16 words"):
         await TrackIndex(sessions).count(TrackFilter(search=" ".join(f"w{i}" for i in range(17))))
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
+def test_ascii_text_is_cut_into_the_same_words_as_any_text(text: str) -> None:
+    # words() takes a shortcut for ASCII; it must agree with the general Unicode path.
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    general = [word[:MAX_WORD_CHARS] for word in re.findall(r"[^\W_]+", bare)]
+    assert words(text) == general
+    assert words("Ünïcode Straße_x") == ["unicode", "strasse", "x"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from relay.errors import BadUserInputError
 
 _WORD = re.compile(r"[^\W_]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")  # _WORD on case-folded ASCII
 MAX_WORD_CHARS = 64
 """Longer words are cut (in the index and in searches alike)."""
 MAX_SEARCH_WORDS = 16
@@ -25,6 +26,8 @@ MAX_SEARCH_WORDS = 16
 def words(text: str) -> list[str]:
     """The searchable words of ``text``: case-folded, without accents, at most
     ``MAX_WORD_CHARS`` long."""
+    if text.isascii():  # most text: nothing to decompose, case-folding is lower-casing
+        return [word[:MAX_WORD_CHARS] for word in _ASCII_WORD.findall(text.lower())]
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     bare = "".join(char for char in decomposed if not unicodedata.combining(char))
     return [word[:MAX_WORD_CHARS] for word in _WORD.findall(bare)]
