@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.full_text import COMMON, full_text_for
-from relay.db.models import TrackRow
+from relay.db.models import StoredTrackColumns, TrackRow
 from relay.db.text_search import MAX_WORD_CHARS, words
 from relay.db.track_filter import TrackFilter
 from relay.db.tracks import TrackIndex
@@ -143,7 +143,7 @@ async def test_hidden_accounts_never_match_in_sql(sessions: Sessions) -> None:
     assert found == {BO}
 
 
-def _titles(rows: list[TrackRow]) -> list[str]:
+def _titles(rows: list[StoredTrackColumns]) -> list[str]:
     return [row.title for row in rows]
 
 
@@ -182,7 +182,7 @@ async def test_relevance_puts_title_matches_first_and_pages_once(
     assert "Straße Café" not in _titles(list(first.rows)), "an album match ranks below titles"
     rest = await index.page(flt, order, PageRequest(first=5, after=first.cursors[-1]))
     assert _titles(list(rest.rows)) == ["Straße Café"]
-    assert rest.has_previous_page and not rest.has_next_page
+    assert await rest.has_previous_page() and not await rest.has_next_page()
     back = await index.page(flt, order, PageRequest(last=5, before=rest.cursors[0]))
     assert _titles(list(back.rows)) == _titles(list(first.rows))
     with pytest.raises(BadUserInputError, match="RELEVANCE needs a search"):

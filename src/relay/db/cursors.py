@@ -13,12 +13,13 @@ from datetime import datetime
 from math import isfinite
 from typing import Any
 
-from relay.db.models import TrackRow
+from relay import jsonc
+from relay.db.models import StoredTrackColumns
 from relay.domain import TrackOrderField
 from relay.errors import BadUserInputError
 
 
-def sort_value(row: TrackRow, field: TrackOrderField, score: float | None = None) -> Any:
+def sort_value(row: StoredTrackColumns, field: TrackOrderField, score: float | None = None) -> Any:
     """The value a row is ordered by (the SQL side is ``tracks._sort_expression``); ``score``
     is its relevance to the search, for that ordering."""
     if field is TrackOrderField.RELEVANCE:
@@ -30,9 +31,11 @@ def sort_value(row: TrackRow, field: TrackOrderField, score: float | None = None
     return row.created_at.isoformat()
 
 
-def encode_cursor(row: TrackRow, field: TrackOrderField, score: float | None = None) -> str:
-    payload = json.dumps([field.value, sort_value(row, field, score), row.id])
-    return base64.urlsafe_b64encode(payload.encode()).decode()
+def encode_cursor(
+    row: StoredTrackColumns, field: TrackOrderField, score: float | None = None
+) -> str:
+    payload = jsonc.dumps_bytes([field.value, sort_value(row, field, score), row.id])
+    return base64.urlsafe_b64encode(payload).decode()
 
 
 def decode_cursor(cursor: str, field: TrackOrderField) -> tuple[Any, int]:

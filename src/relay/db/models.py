@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 from urllib.parse import urlparse
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, TypeDecorator
@@ -43,6 +44,55 @@ def derived_keys(
         album.casefold() if album is not None else None,
         search_text(title, artist, album),
     )
+
+
+class TrackColumns(Protocol):
+    """What reads take from a track: an ORM ``TrackRow``, or a plain row of its columns (what
+    pages and lookups read — no unit of work, identity map or expunge on close)."""
+
+    @property
+    def uri(self) -> str: ...
+    @property
+    def rkey(self) -> str: ...
+    @property
+    def cid(self) -> str | None: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def artist(self) -> str: ...
+    @property
+    def album(self) -> str | None: ...
+    @property
+    def title_key(self) -> str: ...
+    @property
+    def audio_url(self) -> str: ...
+    @property
+    def file_type(self) -> str: ...
+    @property
+    def duration(self) -> int | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def record_created_at(self) -> str: ...
+    @property
+    def indexed_at(self) -> datetime: ...
+    @property
+    def artist_did(self) -> str: ...
+    @property
+    def artist_handle(self) -> str | None: ...
+    @property
+    def publish_state(self) -> str: ...
+    @property
+    def publish_error(self) -> str | None: ...
+    @property
+    def audio_host(self) -> str: ...
+
+
+class StoredTrackColumns(TrackColumns, Protocol):
+    """A track read back from the index (with its row id)."""
+
+    @property
+    def id(self) -> int: ...
 
 
 class Base(DeclarativeBase):

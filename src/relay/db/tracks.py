@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,10 +14,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from relay.db.audio_refs import add_ref, drop_ref
 from relay.db.cursors import decode_cursor, encode_cursor
 from relay.db.full_text import FullText, full_text_for
-from relay.db.models import TrackRow
+from relay.db.models import StoredTrackColumns, TrackRow
 from relay.db.track_filter import TrackFilter, seen_by, visible
 from relay.domain import PageRequest, PublishState, TrackOrder, TrackOrderField
 from relay.errors import AudioRemovedError, BadUserInputError
+
+# Every column of tracks, for reads that only read (no ORM objects).
+_COLUMNS = tuple(TrackRow.__table__.columns)
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,23 @@ class ArtistStats:
 
 @dataclass(frozen=True)
 class TrackPage:
-    rows: Sequence[TrackRow]
+    """A page; whether there are rows past either end is answered when asked (past the cursor
+    a page started from, that takes another statement — most clients never ask)."""
+
+    rows: Sequence[StoredTrackColumns]
     cursors: Sequence[str]
-    has_next_page: bool
-    has_previous_page: bool
+    has_next_page: Answer
+    has_previous_page: Answer
+
+
+Answer = Callable[[], Awaitable[bool]]
+
+
+def _known(value: bool) -> Answer:
+    async def known() -> bool:
+        return value
+
+    return known
 
 
 def _sort_expression(
@@ -122,12 +138,13 @@ class TrackIndex:
 
     async def get_many_by_uri(
         self, uris: Sequence[str], viewer_did: str | None
-    ) -> dict[str, TrackRow]:
+    ) -> dict[str, StoredTrackColumns]:
         """Tracks by AT-URI that ``viewer_did`` may see (not of hidden accounts, not being
-        deleted, published or the viewer's own)."""
+        deleted, published or the viewer's own), as plain rows."""
         async with self._sessions() as db:
-            stmt = select(TrackRow).where(TrackRow.uri.in_(uris), *visible(), seen_by(viewer_did))
-            return {row.uri: row for row in (await db.execute(stmt)).scalars()}
+            stmt = select(*_COLUMNS).where(TrackRow.uri.in_(uris), *visible(), seen_by(viewer_did))
+            found = [cast(StoredTrackColumns, row) for row in (await db.execute(stmt)).all()]
+            return {row.uri: row for row in found}
 
     async def did_for_handle(self, handle: str, viewer_did: str | None) -> str | None:
         """The DID of an artist with tracks ``viewer_did`` may see, by handle."""
@@ -316,7 +333,7 @@ class TrackIndex:
         other = req.before if forward else req.after
         ranked = order.field is TrackOrderField.RELEVANCE
         async with self._sessions() as db:
-            stmt, score = await self._searched(db, select(TrackRow), flt, ranked=ranked)
+            stmt, score = await self._searched(db, select(*_COLUMNS), flt, ranked=ranked)
             base = stmt
             if cursor:
                 stmt = stmt.where(_beyond(order, cursor, forward=forward, score=score))
@@ -324,26 +341,39 @@ class TrackIndex:
                 stmt = stmt.where(_beyond(order, other, forward=not forward, score=score))
             stmt = _ordered(stmt, order, forward=forward, score=score).limit(size + 1)
             found = (await db.execute(stmt)).all()
-            before_exists = False
-            if cursor:
-                back = base.with_only_columns(TrackRow.id).limit(1)
-                back = back.where(~_beyond(order, cursor, forward=forward, score=score))
-                before_exists = (await db.execute(back)).first() is not None
+        before_exists = _known(False)
+        if cursor:
+            back = base.with_only_columns(TrackRow.id).limit(1)
+            before_exists = self._any(
+                back.where(~_beyond(order, cursor, forward=forward, score=score))
+            )
         more = len(found) > size
         found = found[:size]
         if not forward:
             found.reverse()
-        rows = [item[0] for item in found]
-        has_next, has_previous = (more, before_exists) if forward else (before_exists, more)
+        # Plain rows, not ORM objects: a page is only read (the score, if any, is a last column).
+        rows = [cast(StoredTrackColumns, item) for item in found]
+        has_next, has_previous = (
+            (_known(more), before_exists) if forward else (before_exists, _known(more))
+        )
         return TrackPage(
             rows=rows,
             cursors=[
-                encode_cursor(item[0], order.field, item[1] if score is not None else None)
-                for item in found
+                encode_cursor(row, order.field, item[-1] if score is not None else None)
+                for row, item in zip(rows, found, strict=True)
             ],
             has_next_page=has_next,
             has_previous_page=has_previous,
         )
+
+    def _any(self, stmt: Select[Any]) -> Answer:
+        """Whether ``stmt`` finds a row — asked when the answer is needed."""
+
+        async def found() -> bool:
+            async with self._sessions() as db:
+                return (await db.execute(stmt)).first() is not None
+
+        return found
 
     async def count(self, flt: TrackFilter) -> int:
         """How many tracks match ``flt`` (asked only when a client selects ``totalCount``)."""

@@ -9,6 +9,7 @@ from graphql.error import GraphQLError
 from strawberry.types import ExecutionContext
 
 from relay.graphql.errors import ErrorCodes
+from relay.graphql.execution import LeafShortcut
 from relay.graphql.limits import QueryLimits
 from relay.graphql.mutations import Mutation
 from relay.graphql.prepared import PreparedDocuments
@@ -33,6 +34,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[ErrorCodes, *bounds, PreparedDocuments().extension()],
+        execution_context_class=LeafShortcut,
     )
 
 

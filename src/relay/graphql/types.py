@@ -24,6 +24,7 @@ from relay.services.views import ArtistView, TrackPageView, TrackView
 )
 class Track(relay.Node):
     node_uri: relay.NodeID[str]
+    uri: str = strawberry.field(description="The record's AT-URI: at://did/app.relay.track/rkey.")
     rkey: str
     cid: str | None = strawberry.field(description="CID of the record relay last saw on the PDS.")
     title: str
@@ -65,14 +66,11 @@ class Track(relay.Node):
         view = await info.context.artist_loader.load(self.artist_did)
         return Artist.of(self.artist_did, view)
 
-    @strawberry.field(description="The record's AT-URI: at://did/app.relay.track/rkey.")
-    def uri(self) -> str:
-        return self.node_uri
-
     @classmethod
     def of(cls, view: TrackView) -> Track:
         return cls(
             node_uri=view.uri,
+            uri=view.uri,
             rkey=view.rkey,
             cid=view.cid,
             title=view.title,
@@ -111,10 +109,18 @@ class TrackEdge:
 
 @strawberry.type
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
     start_cursor: str | None
     end_cursor: str | None
+    next_page: strawberry.Private[Callable[[], Awaitable[bool]]]
+    previous_page: strawberry.Private[Callable[[], Awaitable[bool]]]
+
+    @strawberry.field
+    async def has_next_page(self) -> bool:
+        return await self.next_page()
+
+    @strawberry.field
+    async def has_previous_page(self) -> bool:
+        return await self.previous_page()
 
 
 @strawberry.type(description="A page of tracks (Relay cursor connection).")
@@ -136,8 +142,8 @@ class TrackConnection:
         return cls(
             edges=edges,
             page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=page.has_previous_page,
+                next_page=page.has_next_page,
+                previous_page=page.has_previous_page,
                 start_cursor=page.cursors[0] if page.cursors else None,
                 end_cursor=page.cursors[-1] if page.cursors else None,
             ),

@@ -14,9 +14,9 @@ from pydantic import ValidationError
 
 from relay import jsonc
 from relay.atproto.records import TrackRecord
-from relay.db.models import TrackRow
-from relay.db.track_mapper import NewTrack, record_of
-from relay.db.tracks import ArtistStats, TrackPage
+from relay.db.models import TrackColumns
+from relay.db.track_mapper import record_of
+from relay.db.tracks import Answer, ArtistStats, TrackPage
 from relay.domain import FileType, PublishState, TrackEventKind
 
 
@@ -61,7 +61,7 @@ class TrackView:
         return self.record.duration
 
     @classmethod
-    def of(cls, row: TrackRow | NewTrack) -> TrackView:
+    def of(cls, row: TrackColumns) -> TrackView:
         return cls(
             uri=row.uri,
             rkey=row.rkey,
@@ -102,8 +102,8 @@ class TrackPageView:
 
     tracks: Sequence[TrackView]
     cursors: Sequence[str]
-    has_next_page: bool
-    has_previous_page: bool
+    has_next_page: Answer  # asked when a client selects it
+    has_previous_page: Answer
 
     @classmethod
     def of(cls, page: TrackPage) -> TrackPageView:
