@@ -9,25 +9,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from pydantic import ValidationError
 
 from relay import jsonc
 from relay.atproto.records import TrackRecord
 from relay.db.models import TrackColumns
-from relay.db.track_mapper import record_of
 from relay.db.tracks import Answer, ArtistStats, TrackPage
 from relay.domain import FileType, PublishState, TrackEventKind
 
 
 @dataclass(frozen=True)
 class TrackView:
-    """One indexed track: its record (as relay writes it, or as indexed) and relay's state."""
+    """One indexed track: its record's fields (as relay writes it, or as indexed) and relay's
+    state. The record itself is built when asked for (most reads show only some fields)."""
 
     uri: str
     rkey: str
     cid: str | None
-    record: TrackRecord
+    title: str
+    artist: str
+    album: str | None
+    audio_url: str
+    file_type: FileType
+    duration: int | None
+    record_created_at: str  # the record's createdAt, as written
     created_at: datetime
     indexed_at: datetime
     artist_did: str
@@ -36,29 +43,17 @@ class TrackView:
     publish_error: str | None
     audio_host: str
 
-    @property
-    def title(self) -> str:
-        return self.record.title
-
-    @property
-    def artist(self) -> str:
-        return self.record.artist
-
-    @property
-    def album(self) -> str | None:
-        return self.record.album
-
-    @property
-    def audio_url(self) -> str:
-        return self.record.audio_url
-
-    @property
-    def file_type(self) -> FileType:
-        return self.record.file_type
-
-    @property
-    def duration(self) -> int | None:
-        return self.record.duration
+    @cached_property
+    def record(self) -> TrackRecord:
+        return TrackRecord(
+            title=self.title,
+            artist=self.artist,
+            album=self.album,
+            audio_url=self.audio_url,
+            file_type=self.file_type,
+            duration=self.duration,
+            created_at=self.record_created_at,
+        )
 
     @classmethod
     def of(cls, row: TrackColumns) -> TrackView:
@@ -66,7 +61,13 @@ class TrackView:
             uri=row.uri,
             rkey=row.rkey,
             cid=row.cid,
-            record=record_of(row),
+            title=row.title,
+            artist=row.artist,
+            album=row.album,
+            audio_url=row.audio_url,
+            file_type=FileType(row.file_type),
+            duration=row.duration,
+            record_created_at=row.record_created_at,
             created_at=row.created_at,
             indexed_at=row.indexed_at,
             artist_did=row.artist_did,
@@ -147,11 +148,18 @@ class TrackEvent:
         """Read ``to_json``'s output back; ``ValueError`` when it is not one."""
         try:
             data = jsonc.loads(payload)
+            record = TrackRecord.model_validate(data["record"])
             view = TrackView(
                 uri=data["uri"],
                 rkey=data["rkey"],
                 cid=data["cid"],
-                record=TrackRecord.model_validate(data["record"]),
+                title=record.title,
+                artist=record.artist,
+                album=record.album,
+                audio_url=record.audio_url,
+                file_type=record.file_type,
+                duration=record.duration,
+                record_created_at=record.created_at,
                 created_at=datetime.fromisoformat(data["createdAt"]),
                 indexed_at=datetime.fromisoformat(data["indexedAt"]),
                 artist_did=data["artistDid"],
