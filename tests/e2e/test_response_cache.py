@@ -96,6 +96,42 @@ async def test_a_write_by_this_process_is_seen_at_once(
     assert titles(fresh) == ["Cached 3", "Cached 1"]
 
 
+async def test_an_answer_about_one_artist_outlives_changes_to_anothers(
+    relay: RunningRelay, http: httpx.AsyncClient
+) -> None:
+    """Answers about named artists (here: DID's page and one of DID's tracks) stay while other
+    artists' tracks change — by this process or another; an answer about every track does not."""
+    one = f'{{ track(uri: "at://{DID}/app.relay.track/3k00000000001") {{ title }} }}'
+    everyone = "{ tracks(first: 5) { edges { node { title } } } }"
+
+    async def ask(query: str = PAGE) -> httpx.Response:
+        response = await post(http, query)
+        assert "errors" not in response.json()
+        return response
+
+    for query in (PAGE, one, everyone):
+        await ask(query)
+    elsewhere = "did:plc:" + "f" * 24
+    await TrackIndex(session_factory(relay.parts.engine)).insert(
+        catalog_row(elsewhere, "3kelsewhere01", title="Here", artist="F", created_at=EPOCH)
+    )
+    await insert_rows(relay, [  # another process
+        catalog_row(elsewhere, "3kelsewhere02", title="There", artist="F", created_at=EPOCH)
+    ])  # fmt: skip
+    await asyncio.sleep(0.25)  # PostgreSQL's recheck time
+    assert (await ask()).headers["x-relay-cache"] == "hit"
+    assert (await ask(one)).headers["x-relay-cache"] == "hit"
+    every = await ask(everyone)
+    assert every.headers["x-relay-cache"] == "miss"
+    assert {"Here", "There"} <= set(titles(every))
+    await insert_rows(relay, [row(2)])  # and now DID's own tracks change
+    await asyncio.sleep(0.25)
+    page = await ask()
+    assert page.headers["x-relay-cache"] == "miss"
+    assert titles(page) == ["Cached 2", "Cached 1"]
+    assert (await ask(one)).headers["x-relay-cache"] == "miss"
+
+
 async def test_a_commit_that_changed_nothing_keeps_answers(
     relay: RunningRelay, http: httpx.AsyncClient
 ) -> None:

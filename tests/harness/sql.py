@@ -17,13 +17,14 @@ def statements(relay: RunningRelay) -> Iterator[list[str]]:
     seen: list[str] = []
 
     def record(*args: Any) -> None:
-        # Not the response cache's look at the index version (index_state: on SQLite after a
-        # commit, on PostgreSQL at most every recheck time). Nor what relay's own background
-        # tasks (all named "relay-…": publisher, audio collector, firehose, backfill) send.
+        # Not the response cache's look at the index version (index_state, artist_versions: on
+        # SQLite after a commit, on PostgreSQL at most every recheck time). Nor what relay's own
+        # background tasks (all named "relay-…": publisher, audio collector, firehose, backfill)
+        # send.
         task = asyncio.current_task()
         if task is not None and task.get_name().startswith("relay-"):
             return
-        if "FROM index_state" not in args[2]:
+        if "FROM index_state" not in args[2] and "FROM artist_versions" not in args[2]:
             seen.append(args[2])
 
     engine = relay.parts.engine.sync_engine

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from relay.db.engine import create_engine, ensure_migrated, session_factory
+from relay.db.index_version import IndexVersion
 from relay.db.tracks import TrackIndex
 from tests.harness.catalog import EPOCH, catalog_row
 
@@ -72,3 +73,57 @@ async def test_two_writers_of_tracks_do_not_deadlock(engine: AsyncEngine) -> Non
         await asyncio.wait_for(crossing, 5)
         await first.commit()
     assert await version(engine) == before + 2
+
+
+OTHER = "did:plc:" + "e" * 24
+
+
+async def test_an_artists_token_moves_only_with_that_artists_tracks(engine: AsyncEngine) -> None:
+    """``artist_versions`` (migration 0008) and ``IndexVersion.token``: a change to one artist's
+    tracks — by this process or another — moves that artist's token and the whole index's, and
+    leaves every other artist's as it was."""
+    index = TrackIndex(session_factory(engine))
+    await index.insert(catalog_row(OTHER, "k9", title="E", artist="E", created_at=EPOCH))
+    versions = IndexVersion(engine, recheck_seconds=0)
+    other = create_engine(str(engine.url.render_as_string(hide_password=False)))
+    try:
+        await versions.refresh()
+        before = {did: versions.token(frozenset({did})) for did in (DID, OTHER)}
+        everything = versions.token(None)
+        async with other.begin() as conn:  # another process renames one of DID's tracks
+            await conn.execute(RENAME, {"t": "renamed", "k": "k0"})
+        await versions.refresh()
+        assert versions.token(frozenset({DID})) != before[DID]
+        assert versions.token(frozenset({OTHER})) == before[OTHER]
+        assert versions.token(frozenset({DID, OTHER})) != (before[DID], before[OTHER])
+        assert versions.token(None) != everything
+        # This process deletes OTHER's track: seen at once, and only for OTHER.
+        moved = versions.token(frozenset({DID}))
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM tracks WHERE artist_did = :d"), {"d": OTHER})
+        await versions.refresh()
+        assert versions.token(frozenset({OTHER})) != before[OTHER]
+        assert versions.token(frozenset({DID})) == moved
+    finally:
+        await other.dispose()
+        versions.close()
+
+
+async def test_artists_past_the_memory_bound_move_every_artists_token(
+    engine: AsyncEngine,
+) -> None:
+    versions = IndexVersion(engine, recheck_seconds=0, max_artists=1)
+    try:
+        await versions.refresh()
+        quiet = versions.token(frozenset({"did:plc:" + "q" * 24}))
+        await TrackIndex(session_factory(engine)).insert(
+            catalog_row(OTHER, "k8", title="E", artist="E", created_at=EPOCH)
+        )
+        async with engine.begin() as conn:
+            await conn.execute(RENAME, {"t": "again", "k": "k1"})
+        await versions.refresh()
+        # Two artists changed, one remembered: the other cannot be told apart from one that
+        # never changed, so every artist's answers go.
+        assert versions.token(frozenset({"did:plc:" + "q" * 24})) != quiet
+    finally:
+        versions.close()

@@ -1,20 +1,32 @@
 """The index's version: what a cached response is valid for.
 
 It moves with every change to ``tracks`` — what anonymous queries read — and with nothing else
-(a firehose cursor saved, a session refreshed, a sweep that found nothing leave answers valid):
+(a firehose cursor saved, a session refreshed, a sweep that found nothing leave answers valid).
+An answer about the whole index is valid for ``token(None)``; an answer about some artists only
+(a track, an artist's page) for ``token(dids)``, which moves only when one of those artists'
+tracks change — so a live firehose does not empty the cache of every artist with each batch.
+
+The whole index's version moves with:
 - this process's commits that changed a row of ``tracks``: as the commit starts and again when
   its connection goes back to the pool, so a read that ran between the two (and saw the data as
   it was) is never taken for current;
 - every process's: ``index_state.version``, moved by triggers on ``tracks`` in the writing
   transaction (migration 0006). SQLite reads it when the WAL file changed (a stat, no query,
   while nothing was committed); PostgreSQL at most every ``recheck_seconds`` (so another
-  process's write shows within that time; this process's own show at once)."""
+  process's write shows within that time; this process's own show at once).
+
+An artist's version is read from ``artist_versions`` (migration 0008: the index version at which
+their tracks last changed) for the artists changed since the last read, whenever the index
+version moved (and at once after this process's own commits). Artists are remembered up to
+``max_artists``; one forgotten, or a gap too large to read, moves every artist's version."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,11 +41,31 @@ _TARGET = re.compile(
 )
 INDEX_TABLES = frozenset({"tracks"})
 _VERSION = text("SELECT version FROM index_state WHERE id = 1")
+_CHANGED = text(
+    "SELECT artist_did, version FROM artist_versions WHERE version > :since AND version <= :upto "
+    "LIMIT :most"
+)
+Scope = frozenset[str] | None  # the artists an answer is about, or None: the whole index
 
 
 class IndexVersion:
-    def __init__(self, engine: AsyncEngine, *, recheck_seconds: float = 0.25) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        recheck_seconds: float = 0.25,
+        max_artists: int = 100_000,
+        max_changed: int = 10_000,
+    ) -> None:
         self._engine = engine
+        self._max_artists = max_artists
+        self._max_changed = max_changed
+        # Per artist, the index version their tracks last changed at (as far as read).
+        self._artists: OrderedDict[str, int] = OrderedDict()
+        self._read_up_to: int | None = None  # the index version artist_versions was read to
+        self._commits_read = 0  # this process's commits, as of that read
+        self._forgotten = 0  # times every artist was forgotten (each moves every artist's token)
+        self._reading = asyncio.Lock()
         self._recheck = recheck_seconds
         self._commits = 0
         self._outside: object = None
@@ -80,22 +112,72 @@ class IndexVersion:
 
     async def current(self) -> tuple[int, object]:
         """A value that differs after any change to the index (this process's at once)."""
+        await self.refresh()
+        return self._commits, self._outside
+
+    def token(self, scope: Scope) -> object:
+        """What an answer about ``scope`` is valid for, as of the last ``refresh``: it differs
+        after any change to those artists' tracks (``None``: to any track)."""
+        if scope is None:
+            return self._commits, self._outside
+        artists = self._artists
+        return self._forgotten, tuple(sorted((did, artists.get(did, 0)) for did in scope))
+
+    async def refresh(self) -> None:
+        """Read what changed, if anything may have: another process's commits (SQLite: the WAL
+        file changed; PostgreSQL: every ``recheck_seconds``) or this process's."""
         if self._wal is not None:
             state = _file_state(self._wal)
             if state != self._wal_seen:  # something was committed: was it the index?
-                self._outside = await self._read_version()
                 self._wal_seen = state
-            return self._commits, self._outside
-        if self._postgres:
+                await self._read()
+        elif self._postgres:
             now = time.monotonic()
-            if now - self._checked_at >= self._recheck:
+            if now - self._checked_at >= self._recheck or self._commits != self._commits_read:
                 self._checked_at = now
-                self._outside = await self._read_version()
-        return self._commits, self._outside
+                await self._read()
+        if self._commits != self._commits_read:
+            await self._read()
 
-    async def _read_version(self) -> object:
+    async def _read(self) -> None:
+        async with self._reading:  # one read at a time: what it learns only ever moves forward
+            await self._read_once()
+
+    async def _read_once(self) -> None:
+        commits = self._commits
         async with self._engine.connect() as conn:
-            return (await conn.execute(_VERSION)).scalar()
+            version = (await conn.execute(_VERSION)).scalar()
+            self._outside = version
+            since = self._read_up_to
+            if not isinstance(version, int):
+                return
+            if since is None or version < since:  # the first read, or a database reset
+                if since is not None:
+                    self._forget_all()
+                self._read_up_to, self._commits_read = version, commits
+                return
+            if version > since:
+                params = {"since": since, "upto": version, "most": self._max_changed + 1}
+                changed = (await conn.execute(_CHANGED, params)).all()
+                if len(changed) > self._max_changed:
+                    self._forget_all()
+                else:
+                    for did, at in changed:
+                        self._remember(did, at)
+            self._read_up_to, self._commits_read = version, commits
+
+    def _remember(self, did: str, version: int) -> None:
+        if version <= self._artists.get(did, 0):
+            return
+        self._artists[did] = version
+        self._artists.move_to_end(did)
+        if len(self._artists) > self._max_artists:
+            # An artist forgotten would read as never changed: every artist's answers go.
+            self._forget_all()
+
+    def _forget_all(self) -> None:
+        self._artists.clear()
+        self._forgotten += 1
 
 
 def _file_state(path: Path) -> object:

@@ -154,7 +154,9 @@ class RelayGraphQL(GraphQL[RelayContext, None]):
             query = self._persisted.resolve(query)
         except (orjson.JSONDecodeError, RelayError):
             return None  # the request is answered (or refused) the usual way
-        return self._cache.lookup(query, await relay_of(request).index_version.current())
+        index_version = relay_of(request).index_version
+        await index_version.refresh()
+        return self._cache.lookup(query, index_version.token)
 
     def _answer(self, request: Request, entry: Entry, how: str) -> Response:
         """A kept answer; for GET, cacheable by browsers and CDNs for a few seconds, and a 304

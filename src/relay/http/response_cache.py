@@ -4,19 +4,23 @@ A query's answer depends on the document, its variables and operation, what the 
 here only callers without a session (who all see the same: published tracks) — and the index. The
 key is the SHA-256 of the normalized document (parsed and printed: spacing and comments do not
 matter), the canonical variables and the operation name; an entry is served only while the index
-is at the version read before the answer was computed (``IndexVersion``). Mutations,
+is at the version read before the answer was computed (``IndexVersion``) — for an answer about
+named artists only (``cache_scope``), while those artists' tracks are. Mutations,
 subscriptions, answers with errors and documents that do not parse are never kept. A hit costs a
 JSON parse of the request, a hash and two lookups — no GraphQL execution, no SQL."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse, print_ast
 
+from relay.db.index_version import Scope
+from relay.http.cache_scope import ScopePlan, plan_scope
 from relay.lru import BoundedLru
 
 
@@ -47,8 +51,9 @@ class ResponseCache:
         self._max_entries = entries
         self._entry_bytes = entry_bytes
         self._entries: BoundedLru[str, Entry] = BoundedLru(entries=entries, total=total_bytes)
-        # Document text → its normalized form, or None when it is not a query to keep.
-        self._documents: BoundedLru[tuple[str, str | None], str | None] = BoundedLru(
+        # Document text → its normalized form and scope plan, or None when it is not a query to
+        # keep.
+        self._documents: BoundedLru[tuple[str, str | None], _Prepared | None] = BoundedLru(
             entries=documents, total=document_bytes
         )
         self.hits = 0
@@ -58,9 +63,10 @@ class ResponseCache:
     def enabled(self) -> bool:
         return self._max_entries > 0
 
-    def lookup(self, request: dict[str, Any], version: object) -> Lookup | None:
+    def lookup(self, request: dict[str, Any], version: Callable[[Scope], object]) -> Lookup | None:
         """The entry for a GraphQL ``request`` (its JSON: query, variables, operationName) while
-        the index is at ``version``, or None when the request is not one to cache."""
+        the index is at ``version(scope)`` for the request's scope, or None when the request is
+        not one to cache."""
         document, variables, operation = (
             request.get("query"), request.get("variables") or {}, request.get("operationName")
         )  # fmt: skip
@@ -68,9 +74,10 @@ class ResponseCache:
             return None
         if operation is not None and not isinstance(operation, str):
             return None
-        normalized = self._normalized(document, operation)
-        if normalized is None:
+        prepared = self._prepared(document, operation)
+        if prepared is None:
             return None
+        normalized, plan = prepared
         try:
             canonical = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
@@ -78,12 +85,13 @@ class ResponseCache:
         digest = hashlib.sha256(normalized.encode())
         digest.update(b"\0" + canonical + b"\0" + (operation or "").encode())
         key = digest.hexdigest()
+        now = version(plan.scope(variables))
         entry = self._entries.get(key)
-        if entry is not None and entry.version == version:
+        if entry is not None and entry.version == now:
             self.hits += 1
-            return Lookup(key, version, entry)
+            return Lookup(key, now, entry)
         self.misses += 1
-        return Lookup(key, version, None)
+        return Lookup(key, now, None)
 
     def keep(self, lookup: Lookup, body: bytes) -> Entry | None:
         """Keep an answer computed at ``lookup.version`` (not one with errors, nor a huge one)."""
@@ -96,17 +104,21 @@ class ResponseCache:
         self._entries.put(lookup.key, entry, len(body))
         return entry
 
-    def _normalized(self, document: str, operation: str | None) -> str | None:
+    def _prepared(self, document: str, operation: str | None) -> _Prepared | None:
         memo = (document, operation)
         if memo in self._documents:
             return self._documents.get(memo)
-        result = _normalize(document, operation)
-        self._documents.put(memo, result, len(document) + len(result or ""))
+        result = _prepare(document, operation)
+        self._documents.put(memo, result, len(document) + (len(result[0]) if result else 0))
         return result
 
 
-def _normalize(document: str, operation: str | None) -> str | None:
-    """The printed document when the operation it runs is a query; else None."""
+_Prepared = tuple[str, ScopePlan]
+
+
+def _prepare(document: str, operation: str | None) -> _Prepared | None:
+    """The printed document and its scope plan when the operation it runs is a query; else
+    None."""
     try:
         ast = parse(document, max_tokens=10_000)
     except GraphQLError:
@@ -117,4 +129,4 @@ def _normalize(document: str, operation: str | None) -> str | None:
     ]
     if len(chosen) != 1 or chosen[0].operation is not OperationType.QUERY:
         return None
-    return print_ast(ast)
+    return print_ast(ast), plan_scope(ast, chosen[0])
