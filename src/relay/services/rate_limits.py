@@ -3,6 +3,11 @@ default, shared by every replica through Redis when ``RELAY_REDIS_URL`` is set.
 
 A limited caller gets ``RateLimitedError`` (``RATE_LIMITED``, HTTP 429) with the seconds until the
 window lets it in again (``Retry-After``).
+
+Windows are sliding counters (two counters per key: this window's and the last one's, weighted):
+a hit costs the same whatever its cost. A moving window keeps one entry per unit of cost — an
+upload counted in bytes added millions of entries per file (a 500 MB upload: a list of 500
+million, in memory or in Redis), and every hit shifted the whole list.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from relay.errors import RateLimitedError
 
@@ -32,7 +37,7 @@ class RateRules:
 
 class RateLimiter:
     def __init__(self, storage: Storage, rules: RateRules, *, prefix: str = "relay") -> None:
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._items: dict[str, RateLimitItem] = {
             name: parse(getattr(rules, name)) for name in RateRules.__dataclass_fields__
         }
