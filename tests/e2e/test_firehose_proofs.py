@@ -157,6 +157,37 @@ async def test_a_withheld_commit_is_noticed_at_the_next_one(setup: Setup) -> Non
     assert (await setup.client.gql("{ syncStatus { gaps } }")).data["syncStatus"]["gaps"] >= 1
 
 
+async def test_a_commit_withheld_across_a_restart_is_noticed(
+    relay_settings: Settings, network: LocalNetwork, accounts: dict[str, Account]
+) -> None:
+    """The chain outlives the process: each repo's last verified commit is stored with the
+    cursor, so the first commit relay reads after a restart is still checked against it."""
+    async with FakeForgingFirehose(f"ws://localhost:{network.pds_port}/xrpc") as proxy:
+        settings = firehose_settings(
+            relay_settings, network, accounts["alice"], firehose_url=proxy.url
+        )
+        musician = network.create_account(f"r{secrets.token_hex(3)}.test")
+        async with run_relay(settings) as relay, relay.client(accounts["alice"]) as client:
+            await warm_up(client, network)
+            gone = await create_record(network, musician, track_record("Withheld at restart"))
+            await Setup(proxy, client, network, musician).indexed(gone, "Withheld at restart")
+        # While relay is down the track is deleted; the stream it resumes from holds that back.
+        proxy.edits[musician.did] = withhold
+        await delete_record(network, musician, gone["uri"])
+        made = await create_record(network, musician, track_record("After the restart"))
+        async with run_relay(settings) as relay, relay.client(accounts["alice"]) as client:
+            setup = Setup(proxy, client, network, musician)
+            await setup.indexed(made, "After the restart")
+
+            async def removed() -> bool:
+                return await setup.title(gone["uri"]) is None
+
+            await eventually(removed, what="the withheld delete applied by the backfill")
+            assert proxy.edited == 1
+            gaps = (await client.gql("{ syncStatus { gaps } }")).data["syncStatus"]["gaps"]
+            assert gaps >= 1
+
+
 async def test_the_signed_rev_is_kept_not_the_envelopes(setup: Setup) -> None:
     made = await create_record(setup.network, setup.musician, track_record("One"))
     await setup.indexed(made, "One")

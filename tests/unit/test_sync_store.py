@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from relay.atproto.records import TrackRecord
 from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.models import SyncCursorRow, TrackRow
-from relay.db.sync import Cursor, RecordDelete, RecordUpsert, SyncStore
+from relay.db.sync import ChainLink, Cursor, RecordDelete, RecordUpsert, SyncStore
 from relay.db.tracks import Lease, TrackIndex
 from relay.domain import FileType, TrackEventKind
 from tests.harness.catalog import EPOCH, catalog_row
@@ -121,3 +121,26 @@ async def test_a_delete_without_the_lease_is_refused(
     other = Lease(token="other", now=EPOCH, until=EPOCH + timedelta(minutes=2))
     assert not await index.delete(row.id, other)
     assert [r.uri for r in await rows(sessions)] == [row.uri]
+
+
+async def test_a_repos_last_verified_commit_is_kept_with_the_cursor(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The chain link of a batch goes in with its cursor; a later rev replaces it, an earlier one
+    (a replay) does not; two stores racing to add the first link both succeed."""
+    store = SyncStore(sessions)
+    assert await store.chain_link(DID) is None
+    cursor = Cursor("wss://host.example", 7, None)
+    first = [ChainLink(DID, "3kaaaaaaaaab2", b"\x01a")]
+    await asyncio.gather(
+        store.apply([], now=EPOCH, cursor=cursor, links=first),
+        SyncStore(sessions).apply([], now=EPOCH, links=first),
+    )
+    newer = ChainLink(DID, "3kaaaaaaaaab4", b"\x01c")
+    older = ChainLink(DID, "3kaaaaaaaaab3", b"\x01b")
+    await store.apply([], now=EPOCH, links=[newer, older])
+    assert await store.chain_link(DID) == newer
+    await store.apply([], now=EPOCH, links=[ChainLink(DID, "3kaaaaaaaaab1", b"\x01z")])
+    assert await store.chain_link(DID) == newer
+    async with sessions() as db:
+        assert (await db.get(SyncCursorRow, "wss://host.example")) is not None

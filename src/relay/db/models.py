@@ -6,7 +6,17 @@ from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import urlparse
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -201,6 +211,19 @@ class SyncCursorRow(Base):
     source: Mapped[str] = mapped_column(String(512), primary_key=True)
     cursor: Mapped[int] = mapped_column(BigInteger)
     event_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RepoChainRow(Base):
+    """The last commit relay verified of an artist's repo (its signed rev and MST root), stored with
+    the cursor of the batch that verified it: after a restart the next commit's ``prevData`` is
+    still checked against it (a commit withheld across a restart is noticed)."""
+
+    __tablename__ = "repo_chains"
+
+    did: Mapped[str] = mapped_column(String(256), primary_key=True)
+    rev: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary(128))  # binary CID of the tree root
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

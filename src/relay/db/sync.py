@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from relay.atproto.records import TRACK_NSID, AtUri, TrackRecord
 from relay.db.audio_refs import drop_ref
-from relay.db.models import BackfillRepoRow, SyncCursorRow, TrackRow
+from relay.db.models import BackfillRepoRow, RepoChainRow, SyncCursorRow, TrackRow
 from relay.db.track_mapper import NewTrack, new_track, record_columns
 from relay.domain import PublishState, TrackEventKind
 
@@ -76,6 +76,15 @@ class Cursor:
     event_time: datetime | None
 
 
+@dataclass(frozen=True)
+class ChainLink:
+    """The last verified commit of a repo: its signed ``rev`` and tree root (binary CID)."""
+
+    did: str
+    rev: str
+    data: bytes
+
+
 def _newer(rev: str | None, than: str | None) -> bool:
     # Revisions are TIDs: they sort as strings. Unknown revisions never block a change.
     return rev is None or than is None or rev > than
@@ -97,9 +106,15 @@ class SyncStore:
         self._writer = asyncio.Lock() if one_writer else None
 
     async def apply(
-        self, changes: Sequence[Change], *, now: datetime, cursor: Cursor | None = None
+        self,
+        changes: Sequence[Change],
+        *,
+        now: datetime,
+        cursor: Cursor | None = None,
+        links: Sequence[ChainLink] = (),
     ) -> list[Applied]:
-        """Apply ``changes`` and move ``cursor`` in one transaction: all of it or none of it.
+        """Apply ``changes``, move ``cursor`` and keep ``links`` (repos' last verified commits) in
+        one transaction: all of it or none of it.
 
         The firehose and a backfill (or two processes) may insert the same new record at once;
         the loser's transaction is rolled back and applied again, now finding the winner's row.
@@ -107,16 +122,21 @@ class SyncStore:
         for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
             try:
                 if self._writer is None:
-                    return await self._apply(changes, now=now, cursor=cursor)
+                    return await self._apply(changes, now=now, cursor=cursor, links=links)
                 async with self._writer:
-                    return await self._apply(changes, now=now, cursor=cursor)
+                    return await self._apply(changes, now=now, cursor=cursor, links=links)
             except IntegrityError:
                 if attempt == _CONFLICT_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
 
     async def _apply(
-        self, changes: Sequence[Change], *, now: datetime, cursor: Cursor | None
+        self,
+        changes: Sequence[Change],
+        *,
+        now: datetime,
+        cursor: Cursor | None,
+        links: Sequence[ChainLink],
     ) -> list[Applied]:
         applied: list[Applied] = []
         async with self._sessions() as db, db.begin():
@@ -142,7 +162,31 @@ class SyncStore:
                     )
                 else:
                     row.cursor, row.event_time, row.updated_at = cursor.seq, cursor.event_time, now
+            await self._keep_links(db, links, now)
         return applied
+
+    @staticmethod
+    async def _keep_links(db: AsyncSession, links: Sequence[ChainLink], now: datetime) -> None:
+        latest: dict[str, ChainLink] = {}
+        for link in links:  # a repo's newest of the batch
+            if link.did not in latest or link.rev > latest[link.did].rev:
+                latest[link.did] = link
+        if not latest:
+            return
+        stmt = select(RepoChainRow).where(RepoChainRow.did.in_(latest)).with_for_update()
+        stored = {row.did: row for row in (await db.execute(stmt)).scalars()}
+        for did, link in latest.items():
+            row = stored.get(did)
+            if row is None:
+                db.add(RepoChainRow(did=did, rev=link.rev, data=link.data, updated_at=now))
+            elif link.rev > row.rev:
+                row.rev, row.data, row.updated_at = link.rev, link.data, now
+
+    async def chain_link(self, did: str) -> ChainLink | None:
+        """The last verified commit of ``did``'s repo that was stored, if any."""
+        async with self._sessions() as db:
+            row = await db.get(RepoChainRow, did)
+            return None if row is None else ChainLink(row.did, row.rev, row.data)
 
     async def _apply_one(
         self, db: AsyncSession, change: OtherChange, now: datetime

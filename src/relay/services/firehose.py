@@ -34,6 +34,7 @@ from relay.db.models import TrackRow
 from relay.db.sync import (
     AccountHidden,
     AccountRemoved,
+    ChainLink,
     Change,
     Cursor,
     HandleChanged,
@@ -89,6 +90,7 @@ class _Batch:
     # Identity refreshes running while later frames are read; their changes join the batch.
     refreshes: dict[str, asyncio.Task[list[Change]]] = field(default_factory=dict)
     artists: set[str] = field(default_factory=set)  # DIDs whose records the batch writes
+    links: dict[str, ChainLink] = field(default_factory=dict)  # repos' last verified commits
     seq: int | None = None  # of the last event read
     time: object = None  # its time, as sent (parsed only when stored)
     events: int = 0
@@ -169,7 +171,9 @@ class FirehoseConsumer:
         self._schedule_backfill = schedule_backfill
         self._on_removed = on_removed
         self._identities = IdentityCache(identity, clock)
-        self._commits = TrackCommits(self._identities, ingest, schedule_backfill)
+        self._commits = TrackCommits(
+            self._identities, ingest, schedule_backfill, stored_link=sync.chain_link
+        )
         # Repos relay indexes tracks of: their every commit is verified (the chain).
         self._artists: set[str] = set()
         self._repos = repos
@@ -326,7 +330,9 @@ class FirehoseConsumer:
             cursor = Cursor(self.source, batch.seq, stream.event_time(batch.time))
         if not batch.changes and cursor is None:
             return
-        applied = await self._sync.apply(batch.changes, now=self._clock.now(), cursor=cursor)
+        applied = await self._sync.apply(
+            batch.changes, now=self._clock.now(), cursor=cursor, links=list(batch.links.values())
+        )
         if cursor is not None:  # counted once stored (syncStatus never runs ahead of the cursor)
             self._ingest.stats.saw_events(batch.events, cursor.event_time)
         self._artists.update(c.did for c in batch.changes if isinstance(c, RecordUpsert))
@@ -414,6 +420,9 @@ class FirehoseConsumer:
         if isinstance(event, stream.Commit):
             artist = event.repo in self._artists
             changes = await self._commits.changes(event, artist=artist)
+            link = self._commits.chain.last(event.repo)
+            if link is not None:  # kept with the cursor of the batch that verified it
+                self._batch.links[event.repo] = ChainLink(event.repo, link.rev, link.data)
             if not artist and any(op.path.startswith(_TRACK_PREFIX) for op in event.ops):
                 self._artists.add(event.repo)  # verified: its chain starts here
             return changes

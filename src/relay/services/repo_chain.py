@@ -7,7 +7,8 @@ the unsigned envelope: a stream that withholds a whole commit, or leaves out an 
 is not the root relay verified last, and the repo is read again (backfill). Commits of repos
 relay indexes tracks of are all verified for this — other repos' commits stay on the fast path.
 A commit at or below the last verified rev is a replay (after a reconnect) and checks nothing.
-Bounded (LRU); forgotten on restart, when the first commit of each repo starts its chain anew.
+Bounded (LRU). The firehose stores each repo's last link with its cursor (``repo_chains``) and
+reads it back for a repo not seen since the process started, so a restart breaks no chain.
 """
 
 from __future__ import annotations

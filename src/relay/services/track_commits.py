@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import libipld
 
@@ -22,7 +22,7 @@ from relay.atproto.commits import block, mst_lookup, verify_commit
 from relay.atproto.inversion import check_inversion
 from relay.atproto.records import TRACK_NSID
 from relay.atproto.stream import Commit, Op
-from relay.db.sync import Change, RecordDelete
+from relay.db.sync import ChainLink, Change, RecordDelete
 from relay.errors import CommitError
 from relay.services.backfill import BackfillRequest
 from relay.services.identity_cache import IdentityCache
@@ -36,6 +36,7 @@ _RKEY = re.compile(r"^[A-Za-z0-9._:~-]{1,512}$")
 _TRACK_PREFIX = f"{TRACK_NSID}/"
 
 Schedule = Callable[[BackfillRequest], object]
+StoredLink = Callable[[str], Awaitable[ChainLink | None]]
 
 
 class TrackCommits:
@@ -45,7 +46,9 @@ class TrackCommits:
         ingest: TrackIngest,
         schedule_backfill: Schedule,
         chain: RepoChain | None = None,
+        stored_link: StoredLink | None = None,
     ) -> None:
+        self._stored_link = stored_link
         self._identities = identities
         self._ingest = ingest
         self._schedule_backfill = schedule_backfill
@@ -85,6 +88,11 @@ class TrackCommits:
             # The envelope says something the signed tree does not: read the repo itself.
             self._schedule_backfill(BackfillRequest(dids=(commit.repo,)))
             raise
+        if self._stored_link is not None and self.chain.last(commit.repo) is None:
+            # Not seen since this process started: continue the chain stored with the cursor.
+            stored = await self._stored_link(commit.repo)
+            if stored is not None:
+                self.chain.advance(commit.repo, stored.rev, stored.data)
         if self.chain.follows(commit.repo, rev, commit.prev_data) is False:
             # A commit was withheld, or an op left out with prevData rewritten to match.
             log.warning("firehose: %s skipped from its last verified commit; reading it again",
