@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -93,6 +93,9 @@ def _newer(rev: str | None, than: str | None) -> bool:
 # How often ``apply`` starts over when a concurrent writer inserted the same row first.
 _CONFLICT_ATTEMPTS = 3
 _TRACKS: Table = TrackRow.__table__  # type: ignore[assignment]
+# Which of a batch's URIs are indexed. One expanding parameter: building ``in_(list)`` coerced
+# each of a page's 500 values anew (~1 ms a batch).
+_EXISTING = select(_TRACKS.c.uri).where(_TRACKS.c.uri.in_(bindparam("uris", expanding=True)))
 
 
 class SyncStore:
@@ -240,7 +243,7 @@ class SyncStore:
         uris = list({change.uri for change in changes})
         # Which exist, in plain Core (a backfill's pages are mostly new); only those are loaded
         # as ORM rows, locked, to be updated.
-        found = (await db.execute(select(_TRACKS.c.uri).where(_TRACKS.c.uri.in_(uris)))).scalars()
+        found = (await db.execute(_EXISTING, {"uris": uris})).scalars()
         existing = list(found)
         fresh: list[NewTrack] = []
         with db.no_autoflush:
