@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.full_text import COMMON, full_text_for
 from relay.db.models import StoredTrackColumns, TrackRow
-from relay.db.text_search import MAX_WORD_CHARS, words
+from relay.db.text_search import MAX_FIELD_WORDS, MAX_WORD_CHARS, search_text, words
 from relay.db.track_filter import TrackFilter
 from relay.db.tracks import TrackIndex
 from relay.domain import (
@@ -224,3 +224,32 @@ def test_ascii_text_is_cut_into_the_same_words_as_any_text(text: str) -> None:
     general = [word[:MAX_WORD_CHARS] for word in re.findall(r"[^\W_]+", bare)]
     assert words(text) == general
     assert words("Ünïcode Straße_x") == ["unicode", "strasse", "x"]
+
+
+async def test_a_field_is_found_by_its_first_words_and_the_longest_track_fits(
+    sessions: Sessions,
+) -> None:
+    """Each of title, artist and album is searchable by its first 24 words (256 bytes): what a
+    track adds to the indexes is bounded — on PostgreSQL a B-tree entry carries the words, and an
+    entry over its size limit would refuse the track. The largest record the lexicon allows (280
+    one-letter words in each field, every one different) is indexed and found."""
+    many = " ".join(f"w{i}" for i in range(40))
+    # 280 one-letter words in each field, none repeated: CJK letters in an order that defeats
+    # compression (what an entry too large for PostgreSQL's B-tree would be made of).
+    widest = [" ".join(chr(0x4E00 + (i * 7919 + f * 4111) % 20000) for i in range(280))
+              for f in range(3)]  # fmt: skip
+    index = TrackIndex(sessions)
+    await index.insert(
+        catalog_row(ADA, "3kmany0000001", title=many, artist="Ada", created_at=EPOCH)
+    )
+    await index.insert(
+        catalog_row(BO, "3kwidest00001", title=widest[0], artist=widest[1], album=widest[2],
+                    created_at=EPOCH)
+    )  # fmt: skip
+    assert len(search_text(many, "Ada", None).split("\n")[0].split()) == MAX_FIELD_WORDS
+    order = TrackOrder(TrackOrderField.RELEVANCE)
+    first = widest[2].split()[0]
+    for search, found in (("w23", True), ("w24", False), (first, True)):
+        for ranked in (TrackOrder(), order):
+            page = await index.page(TrackFilter(search=search), ranked, PageRequest(first=5))
+            assert bool(page.rows) is found, (search, ranked)

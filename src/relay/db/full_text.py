@@ -162,18 +162,17 @@ class PostgresFullText(_Threshold):
         score: ColumnElement[float] = parts[0]
         for part in parts[1:]:
             score = score + part
-        # The 2,000 newest matches, or all of fewer: the oldest of them bounds the ranked range.
+        # The 2,000 newest tracks the filter lets through that match, each with its rank: read
+        # from ix_tracks_id_words (migration 0010: id, with the words and what visibility asks
+        # for), newest first, without touching the table; only a page's tracks are read from it.
         newest = (
-            select(TrackRow.id.label("id"))
+            stmt.with_only_columns(TrackRow.id.label("id"), score.label("rank"))
             .where(self._match(query))
             .order_by(TrackRow.id.desc())
             .limit(self.ranks)
             .subquery("candidates")
         )
-        # A range of keys, not a join or "id IN (…)": those made PostgreSQL read every track to
-        # hash-join two thousand.
-        oldest = select(func.min(newest.c.id)).scalar_subquery()
-        return stmt.where(self._match(query), TrackRow.id >= oldest), score
+        return stmt.join(newest, TrackRow.id == newest.c.id), newest.c.rank
 
 
 def full_text_for(dialect: str, *, common: int = COMMON, ranked: int = COMMON) -> FullText:

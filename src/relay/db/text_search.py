@@ -21,6 +21,11 @@ _ASCII_WORD = re.compile(r"[a-z0-9]+")  # _WORD on case-folded ASCII
 MAX_WORD_CHARS = 64
 """Longer words are cut (in the index and in searches alike)."""
 MAX_SEARCH_WORDS = 16
+MAX_FIELD_WORDS = 24
+MAX_FIELD_BYTES = 256
+"""A title, artist or album is found by its first words: at most ``MAX_FIELD_WORDS`` of them and
+``MAX_FIELD_BYTES`` (UTF-8, with the spaces between). This bounds what a track adds to the
+indexes — PostgreSQL keeps each track's words in a B-tree entry too, which has a size limit."""
 
 
 def words(text: str) -> list[str]:
@@ -35,7 +40,21 @@ def words(text: str) -> list[str]:
 
 def search_text(title: str, artist: str, album: str | None) -> str:
     """What ``tracks.search_text`` holds: three lines (title, artist, album) of words."""
-    return "\n".join(" ".join(words(part)) for part in (title, artist, album or ""))
+    return "\n".join(_first_words(words(part)) for part in (title, artist, album or ""))
+
+
+def _first_words(found: list[str]) -> str:
+    line = " ".join(found[:MAX_FIELD_WORDS])
+    if len(line.encode()) <= MAX_FIELD_BYTES:
+        return line
+    kept: list[str] = []
+    size = -1
+    for word in found[:MAX_FIELD_WORDS]:
+        size += 1 + len(word.encode())
+        if size > MAX_FIELD_BYTES:
+            break
+        kept.append(word)
+    return " ".join(kept)
 
 
 @dataclass(frozen=True)
