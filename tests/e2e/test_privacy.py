@@ -115,3 +115,37 @@ async def test_subscribers_hear_of_a_draft_only_when_it_is_theirs(
     finally:
         for listener in (anonymous, stranger, own):
             await listener.close()
+
+
+async def test_a_cached_answer_is_served_to_others_but_never_to_the_artist_it_is_about(
+    client: RelayClient, accounts: dict[str, Account], bob: str, carol: str,
+    audio_files: dict[str, Path],
+) -> None:  # fmt: skip
+    """The response cache serves a signed-in caller an answer about *other* artists (they see of
+    them what anyone sees) and never keeps what it computes for them; an answer about the
+    caller's own tracks — where their drafts are — is always computed for them."""
+    owner = accounts["carol"]
+    await client.upload(audio_files["mp3"], title="Unreleased", publish=False, token=carol)
+    query = (
+        "query($d: String!) { artist(did: $d) { trackCount tracks(first: 5) "
+        "{ edges { node { title } } } } }"
+    )
+
+    async def ask(token: str | None) -> Any:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        return await client.http.post(
+            "/graphql", json={"query": query, "variables": {"d": owner.did}}, headers=headers
+        )
+
+    anonymous = await ask(None)
+    assert anonymous.json()["data"]["artist"] is None  # a draft alone: no artist to show
+    assert anonymous.headers["x-relay-cache"] == "miss"
+    stranger = await ask(bob)
+    assert stranger.headers["x-relay-cache"] == "hit"
+    assert stranger.content == anonymous.content
+    assert stranger.headers.get("cache-control") is None  # a POST: no HTTP caching either way
+    for _ in range(2):  # the owner: computed for her each time, and never kept for others
+        own = await ask(carol)
+        assert "x-relay-cache" not in own.headers
+        assert own.json()["data"]["artist"]["trackCount"] == 1
+    assert (await ask(None)).content == anonymous.content

@@ -109,7 +109,7 @@ class RelayGraphQL(GraphQL[RelayContext, None]):
         try:
             lookup = await self._cached(request)
             if lookup is not None and lookup.hit is not None:
-                return self._answer(request, lookup.hit, "hit")
+                return self._answer(request, lookup.hit, "hit", shared=lookup.keep)
             response = await super().run(request, context, root_value)
             if (
                 lookup is not None
@@ -118,7 +118,7 @@ class RelayGraphQL(GraphQL[RelayContext, None]):
             ):
                 entry = self._cache.keep(lookup, bytes(response.body)) if self._cache else None
                 if entry is not None:
-                    return self._answer(request, entry, "miss")
+                    return self._answer(request, entry, "miss", shared=True)
             return response
         except PersistedQueryNotFoundError as exc:
             return error_response(exc, 200)  # Apollo clients then send the document
@@ -133,8 +133,9 @@ class RelayGraphQL(GraphQL[RelayContext, None]):
             await staging.cleanup()
 
     async def _cached(self, request: Request) -> Lookup | None:
-        """The cache entry of an anonymous query (None when it is not one to cache)."""
-        if self._cache is None or session_token(request) is not None:
+        """The cache entry of a query (None when it is not one to cache): an anonymous one, or a
+        signed-in caller's about other artists only."""
+        if self._cache is None:
             return None
         try:
             if request.method == "GET":
@@ -154,17 +155,28 @@ class RelayGraphQL(GraphQL[RelayContext, None]):
             query = self._persisted.resolve(query)
         except (orjson.JSONDecodeError, RelayError):
             return None  # the request is answered (or refused) the usual way
+        viewer: str | None = None
+        if (token := session_token(request)) is not None:
+            cacheable, scope = self._cache.scope(query)
+            if not cacheable or scope is None:
+                return None  # not without knowing whose drafts are in it: not looked up
+            try:
+                viewer = (await relay_of(request).services.sessions.authenticate(token)).did
+            except UnauthenticatedError:
+                return None  # answered (refused) the usual way
         index_version = relay_of(request).index_version
         await index_version.refresh()
-        return self._cache.lookup(query, index_version.token)
+        return self._cache.lookup(query, index_version.token, viewer=viewer)
 
-    def _answer(self, request: Request, entry: Entry, how: str) -> Response:
-        """A kept answer; for GET, cacheable by browsers and CDNs for a few seconds, and a 304
-        when the client already holds it."""
+    def _answer(self, request: Request, entry: Entry, how: str, *, shared: bool) -> Response:
+        """A kept answer; for GET, cacheable by browsers (and, asked anonymously, by CDNs) for a
+        few seconds, and a 304 when the client already holds it."""
         headers = {"ETag": entry.etag, "X-Relay-Cache": how, "Vary": "Authorization, Cookie"}
         if request.method != "GET":
             return Response(entry.body, media_type="application/json", headers=headers)
-        headers["Cache-Control"] = f"public, max-age={self._get_max_age}"
+        headers["Cache-Control"] = (
+            f"{'public' if shared else 'private'}, max-age={self._get_max_age}"
+        )
         if entry.etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
         return Response(entry.body, media_type="application/json", headers=headers)

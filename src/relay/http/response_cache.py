@@ -36,6 +36,7 @@ class Lookup:
     key: str
     version: object
     hit: Entry | None
+    keep: bool = True  # False for a signed-in caller: served from entries, never the source
 
 
 class ResponseCache:
@@ -63,10 +64,20 @@ class ResponseCache:
     def enabled(self) -> bool:
         return self._max_entries > 0
 
-    def lookup(self, request: dict[str, Any], version: Callable[[Scope], object]) -> Lookup | None:
+    def lookup(
+        self,
+        request: dict[str, Any],
+        version: Callable[[Scope], object],
+        *,
+        viewer: str | None = None,
+    ) -> Lookup | None:
         """The entry for a GraphQL ``request`` (its JSON: query, variables, operationName) while
         the index is at ``version(scope)`` for the request's scope, or None when the request is
-        not one to cache."""
+        not one to cache.
+
+        A signed-in ``viewer`` (a DID) sees what an anonymous caller sees of every artist but
+        themselves (their drafts): their request is served from an entry when its scope names
+        only other artists, and what it computes is never kept."""
         document, variables, operation = (
             request.get("query"), request.get("variables") or {}, request.get("operationName")
         )  # fmt: skip
@@ -85,17 +96,22 @@ class ResponseCache:
         digest = hashlib.sha256(normalized.encode())
         digest.update(b"\0" + canonical + b"\0" + (operation or "").encode())
         key = digest.hexdigest()
-        now = version(plan.scope(variables))
+        scope = plan.scope(variables)
+        if viewer is not None and (scope is None or viewer in scope):
+            return None  # about the viewer's own tracks (or possibly): theirs alone
+        now = version(scope)
+        keep = viewer is None
         entry = self._entries.get(key)
         if entry is not None and entry.version == now:
             self.hits += 1
-            return Lookup(key, now, entry)
+            return Lookup(key, now, entry, keep)
         self.misses += 1
-        return Lookup(key, now, None)
+        return Lookup(key, now, None, keep)
 
     def keep(self, lookup: Lookup, body: bytes) -> Entry | None:
-        """Keep an answer computed at ``lookup.version`` (not one with errors, nor a huge one)."""
-        if len(body) > self._entry_bytes:
+        """Keep an answer computed at ``lookup.version`` (not one with errors, nor a huge one,
+        nor one computed for a signed-in caller)."""
+        if not lookup.keep or len(body) > self._entry_bytes:
             return None
         answer = orjson.loads(body)
         if not isinstance(answer, dict) or answer.get("errors") or answer.get("data") is None:
@@ -103,6 +119,20 @@ class ResponseCache:
         entry = Entry(lookup.version, body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
         self._entries.put(lookup.key, entry, len(body))
         return entry
+
+    def scope(self, request: dict[str, Any]) -> tuple[bool, Scope]:
+        """Whether ``request`` is a query to cache, and which artists its answer is about."""
+        document, variables, operation = (
+            request.get("query"), request.get("variables") or {}, request.get("operationName")
+        )  # fmt: skip
+        if not isinstance(document, str) or not isinstance(variables, dict):
+            return False, None
+        if operation is not None and not isinstance(operation, str):
+            return False, None
+        prepared = self._prepared(document, operation)
+        if prepared is None:
+            return False, None
+        return True, prepared[1].scope(variables)
 
     def _prepared(self, document: str, operation: str | None) -> _Prepared | None:
         memo = (document, operation)
