@@ -110,11 +110,6 @@ class IndexVersion:
         if record is not None and record.info.pop(_COMMITTED, False):
             self._commits += 1
 
-    async def current(self) -> tuple[int, object]:
-        """A value that differs after any change to the index (this process's at once)."""
-        await self.refresh()
-        return self._commits, self._outside
-
     def token(self, scope: Scope) -> object:
         """What an answer about ``scope`` is valid for, as of the last ``refresh``: it differs
         after any change to those artists' tracks (``None``: to any track)."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from relay.atproto.records import TRACK_NSID, AtUri, TrackRecord
-from relay.db.models import TrackColumns, derived_keys
+from relay.db.models import RecordColumns, derived_keys
 from relay.domain import FileType, PublishState
 
 
@@ -58,8 +58,9 @@ class NewTrack:
 _NEW_TRACK_FIELDS = tuple(field.name for field in fields(NewTrack))
 
 
-def record_of(row: TrackColumns) -> TrackRecord:
-    """The record a row stands for (what relay writes, or what was indexed)."""
+def record_of(row: RecordColumns) -> TrackRecord:
+    """The record a row (or a read model) stands for (what relay writes, or what was
+    indexed)."""
     return TrackRecord(
         title=row.title,
         artist=row.artist,

@@ -62,7 +62,11 @@ ONE_ARTIST_FIELDS: Mapping[str, frozenset[str]] = {
     "TrackEdge": frozenset({"cursor", "node"}),
     "PageInfo": frozenset({"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}),
 }
-_ROOTS = frozenset({"track", "node", "artist", "tracks"})
+# Root fields about named artists: the argument that names them, and what kind of value it is.
+_ROOTS: Mapping[str, tuple[str, str]] = {
+    "track": ("uri", "uri"), "node": ("id", "node"), "artist": ("did", "did"),
+    "tracks": ("where", "where"),
+}  # fmt: skip
 _KNOWN = frozenset().union(*ONE_ARTIST_FIELDS.values(), _ROOTS, {"__typename"})
 _MAX_DID = 256
 
@@ -119,12 +123,11 @@ def plan_scope(document: DocumentNode, operation: OperationDefinitionNode) -> Sc
 
 
 def _root_ref(name: str, arguments: dict[str, ValueNode]) -> _Ref | None:
-    argument = {"track": "uri", "node": "id", "artist": "did", "tracks": "where"}.get(name)
-    if argument is None or argument not in arguments:
+    if name not in _ROOTS:
         return None
-    if name == "artist" and "handle" in arguments:
+    argument, kind = _ROOTS[name]
+    if argument not in arguments or (name == "artist" and "handle" in arguments):
         return None
-    kind = {"track": "uri", "node": "node", "artist": "did", "tracks": "where"}[name]
     value = arguments[argument]
     if isinstance(value, VariableNode):
         return _Ref(kind, variable=value.name.value)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from relay import jsonc
 from relay.atproto.records import TrackRecord
 from relay.db.models import TrackColumns
+from relay.db.track_mapper import record_of
 from relay.db.tracks import Answer, ArtistStats, TrackPage
 from relay.domain import FileType, PublishState, TrackEventKind
 
@@ -45,15 +46,7 @@ class TrackView:
 
     @cached_property
     def record(self) -> TrackRecord:
-        return TrackRecord(
-            title=self.title,
-            artist=self.artist,
-            album=self.album,
-            audio_url=self.audio_url,
-            file_type=self.file_type,
-            duration=self.duration,
-            created_at=self.record_created_at,
-        )
+        return record_of(self)
 
     @classmethod
     def of(cls, row: TrackColumns) -> TrackView:
