@@ -18,6 +18,7 @@ from relay.atproto.commits import (
     block,
     cid_string,
     mst_lookup,
+    signed_state,
     unsigned_commit_bytes,
     verify_commit,
     walk_mst,
@@ -312,3 +313,26 @@ def test_a_node_with_keys_out_of_order_is_refused() -> None:
     )
     with pytest.raises(CommitError, match="out of order"):
         list(walk_mst(blocks, root, "app.relay.track/"))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"rev": "not a tid"},
+        {"rev": "3k" + "a" * 5000},  # would be kept as the repo's chain: bounded
+        {"rev": None},
+        {"data": b"\x01" + b"x" * 200},  # no CID relay reads is this long
+        {"data": "bafyrei-as-text"},
+        {"data": b"\x00\x01abc"},
+    ],
+)
+def test_a_signed_commit_must_name_a_tree_and_a_tid_revision(fields: dict[str, Any]) -> None:
+    """Relay keeps a verified commit's root and rev as the repo's chain (in memory and in the
+    database): a commit signed by the repo's own key but off the spec is refused, not kept."""
+    signer = Signer()
+    commit = signed_commit(signer, **fields)
+    verify_commit(commit, repo=REPO, signing_key=signer.did_key)  # genuinely signed
+    with pytest.raises(CommitError) as caught:
+        signed_state(commit, REPO)
+    assert caught.value.reason == "malformed"
+    assert signed_state(signed_commit(signer), REPO) == (raw_cid(b"root"), "3kaaaaaaaaaaa")

@@ -14,7 +14,11 @@ import libipld
 from atproto_core.cid import CID
 
 from relay.atproto.signatures import signed_by
+from relay.atproto.tid import is_tid
 from relay.errors import CommitError
+
+MAX_CID_BYTES = 128
+"""A binary CID longer than this names nothing relay reads (sha-256 CIDs are 36 bytes)."""
 
 
 def unsigned_commit_bytes(commit: Mapping[str, Any]) -> bytes:
@@ -38,6 +42,17 @@ def verify_commit(commit: Mapping[str, Any], *, repo: str, signing_key: str | No
         raise CommitError("bad_signature", f"signature check failed: {exc}") from None
     if not valid:
         raise CommitError("bad_signature", f"commit of {repo} is not signed by its key")
+
+
+def signed_state(commit: Mapping[str, Any], repo: str) -> tuple[bytes, str]:
+    """The tree root (binary CID) and revision a verified commit signs; ``CommitError`` when they
+    are not a CID link and a TID — relay compares and keeps both (the chain)."""
+    data, rev = commit.get("data"), commit.get("rev")
+    if not isinstance(data, bytes) or not data.startswith(b"\x01") or len(data) > MAX_CID_BYTES:
+        raise CommitError("malformed", f"the commit of {repo} has no tree root")
+    if not isinstance(rev, str) or not is_tid(rev):
+        raise CommitError("malformed", f"the commit of {repo} has no revision (a TID)")
+    return data, rev
 
 
 def cid_string(value: Any) -> str:

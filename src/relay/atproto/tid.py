@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 
 _ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+_TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
+
+
+def is_tid(value: str) -> bool:
+    """Whether ``value`` is a TID (what record keys and repo revisions are)."""
+    return _TID.match(value) is not None
 
 
 def _encode(value: int) -> str:

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from relay import jsonc
 from relay.atproto.lexicon import LexiconCatalog
 from relay.atproto.records import TrackRecord
+from relay.atproto.tid import is_tid
 from relay.clock import Clock
 from relay.db.sync import Applied, RecordUpsert
 from relay.errors import RecordValidationError
@@ -27,7 +28,6 @@ from relay.services.events import EventBus
 from relay.services.views import TrackEvent, TrackView
 
 # Record keys of app.relay.track are TIDs ("key": "tid"); revisions are TIDs too.
-_TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 _DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]+$")
 MAX_DID_LENGTH = 256  # the column; did:plc is 32, a did:web host at most 261 (refused)
 MAX_GRAPHQL_INT = 2**31 - 1
@@ -39,9 +39,9 @@ def poison_reason(*, did: str, rkey: str, rev: str | None, record: TrackRecord) 
     """Why an otherwise valid record cannot be indexed (the drop counter's label), or None."""
     if len(did) > MAX_DID_LENGTH or not _DID.match(did):
         return "bad_did"
-    if not _TID.match(rkey):
+    if not is_tid(rkey):
         return "bad_rkey"
-    if rev is not None and not _TID.match(rev):
+    if rev is not None and not is_tid(rev):
         return "bad_rev"
     url = urlparse(record.audio_url)
     host = url.hostname or ""

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import libipld
 
 from relay.atproto.car import VerifiedBlocks
-from relay.atproto.commits import block, mst_lookup, verify_commit
+from relay.atproto.commits import block, mst_lookup, signed_state, verify_commit
 from relay.atproto.inversion import check_inversion
 from relay.atproto.records import TRACK_NSID
 from relay.atproto.stream import Commit, Op
@@ -77,9 +77,7 @@ class TrackCommits:
             identity = await self._identities.get(commit.repo, refresh=True)
             verify_commit(signed, repo=commit.repo, signing_key=identity.signing_key)
         try:
-            data, rev = signed.get("data"), signed.get("rev")
-            if not isinstance(data, bytes) or not isinstance(rev, str):
-                raise CommitError("malformed", f"the commit of {commit.repo} has no data or rev")
+            data, rev = signed_state(signed, commit.repo)
             if commit.prev_data is not None:
                 # Sync v1.1: the listed ops are all the commit changed — none left out.
                 check_inversion(blocks, data, commit.prev_data, commit.ops)
