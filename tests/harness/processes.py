@@ -4,6 +4,7 @@ an in-test relay, and stopped as an operator would (SIGINT) when the test is don
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -32,23 +33,39 @@ def relay_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
 
 
+_runs = itertools.count(1)
+
+
 @asynccontextmanager
 async def relay_process(
     settings: Settings, *args: str, **extra: str
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``relay <args>`` running beside the test; SIGINT and a wait when the block ends."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "relay.cli", *args,
-        env=relay_env(settings, **extra),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    """``relay <args>`` running beside the test; SIGINT and a wait when the block ends. Its
+    output goes to a log file in the data directory; a process that does not exit within 30 s of
+    SIGINT is made to dump every thread's stack (faulthandler, SIGABRT) and the test fails with
+    the end of that log."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.data_dir / f"process-{next(_runs)}-{args[0] if args else 'relay'}.log"
+    with log_path.open("wb") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "relay.cli", *args,
+            env=relay_env(settings, PYTHONFAULTHANDLER="1", **extra),
+            stdout=log_file,
+            stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
     try:
         yield proc
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
-        await asyncio.wait_for(proc.wait(), 30)
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack
+            await asyncio.wait_for(proc.wait(), 10)
+            tail = log_path.read_text(errors="replace")[-12000:]
+            what = f"relay {' '.join(args)} ignored SIGINT for 30 s"
+            raise AssertionError(f"{what}:\n{tail}") from None
 
 
 async def until_serving(
