@@ -63,8 +63,12 @@ def _serve(settings: Settings, workers: int = 1) -> None:
             "(events cross processes on PostgreSQL)",
             workers,
         )
-    # Each worker process builds its app from the same environment.
-    uvicorn.run("relay.cli:worker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    from relay.workers import serve_workers
+
+    # Each worker process builds its app from the same environment, on its own socket.
+    status = serve_workers(workers, options)
+    if status:
+        raise SystemExit(status)
 
 
 def worker_app() -> Starlette:

@@ -3,10 +3,13 @@ change — relay's own writes made on another replica, and what a separate inges
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 
@@ -146,3 +149,65 @@ async def test_serve_with_workers_runs_that_many_api_processes(
                 assert created["track"]["title"] == "Two workers"
             finally:
                 await on_a.close()
+
+
+def _workers(supervisor: int) -> list[psutil.Process]:
+    """The worker processes of a ``relay serve --workers`` (not multiprocessing's helpers)."""
+    found = []
+    for child in psutil.Process(supervisor).children():
+        with contextlib.suppress(psutil.Error):  # e.g. a dead worker not yet reaped
+            if any("spawn_main" in part for part in child.cmdline()):
+                found.append(child)
+    return found
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_workers_share_the_connections_of_many_clients(relay_settings: Settings) -> None:
+    """Each worker listens on its own socket (SO_REUSEPORT): many keep-alive clients connecting
+    at once are spread over the workers, not all handed to the first one waiting in accept."""
+    port = free_port()
+    async with relay_process(
+        relay_settings, "serve", "--workers", "2", RELAY_PORT=str(port)
+    ) as proc:
+        url = f"http://127.0.0.1:{port}"
+        await until_serving(url, proc, path="/readyz")
+        workers = _workers(proc.pid)
+        assert len(workers) == 2
+        clients = [httpx.AsyncClient(base_url=url) for _ in range(24)]
+        try:
+            answers = await asyncio.gather(*(c.get("/healthz") for c in clients))
+            assert all(a.status_code == 200 for a in answers)
+
+            def serving(worker: psutil.Process) -> int:
+                return sum(
+                    1
+                    for c in worker.net_connections(kind="tcp")
+                    if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port
+                )
+
+            counts = [serving(w) for w in workers]
+            assert sum(counts) == 24
+            assert min(counts) >= 4, counts  # hashed: about half each, never all on one
+        finally:
+            await asyncio.gather(*(c.aclose() for c in clients))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_worker_that_dies_is_replaced(relay_settings: Settings) -> None:
+    port = free_port()
+    async with relay_process(
+        relay_settings, "serve", "--workers", "2", RELAY_PORT=str(port)
+    ) as proc:
+        url = f"http://127.0.0.1:{port}"
+        await until_serving(url, proc)
+        first, second = _workers(proc.pid)
+        await asyncio.sleep(5)  # past the start-up window, where a death stops the supervisor
+        first.kill()
+
+        async def replaced() -> bool:
+            pids = {p.pid for p in _workers(proc.pid)}
+            return len(pids) == 2 and first.pid not in pids and second.pid in pids
+
+        await eventually(replaced, timeout=30, interval=0.5, what="a new worker")
+        await until_serving(url, proc)
+    assert proc.returncode == 0
