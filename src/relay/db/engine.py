@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 import functools
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as OrmSession
 
@@ -20,8 +22,10 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+def create_engine(url: str, *, ping_after_idle: float = 5.0) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection;
+    a PostgreSQL connection is pinged before use only when it sat idle in the pool for
+    ``ping_after_idle`` seconds (``pool_pre_ping`` would add a round trip to every read)."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -34,7 +38,38 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(url)
+    _ping_idle_connections(engine, ping_after_idle)
+    return engine
+
+
+_IDLE_SINCE = "relay_idle_since"
+
+
+def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Check a connection that was idle long enough to have been dropped (a restarted server, a
+    NAT or proxy timeout) before handing it out; a dead one is replaced, as ``pool_pre_ping``
+    does. One that was in use moments ago is handed out as it is: were it dropped since, the
+    query fails and the pool discards it."""
+    pool = engine.sync_engine.pool
+    dialect = engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _idle_from_now(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):  # type: ignore[arg-type]
+                raise DisconnectionError("an idle connection was dropped") from exc
+            raise
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[OrmSession]:
