@@ -60,6 +60,20 @@ def titles(response: httpx.Response) -> list[str]:
     return [e["node"]["title"] for e in response.json()["data"]["tracks"]["edges"]]
 
 
+async def test_identical_misses_arriving_together_are_computed_once(
+    relay: RunningRelay, http: httpx.AsyncClient
+) -> None:
+    with statements(relay) as sql:
+        answers = await asyncio.gather(*(post(http) for _ in range(12)))
+    how = sorted(a.headers["x-relay-cache"] for a in answers)
+    assert how.count("miss") == 1, how  # the others waited for its answer, or found it kept
+    assert set(how) <= {"miss", "shared", "hit"}
+    assert len({a.content for a in answers}) == 1
+    assert titles(answers[0]) == ["Cached 1"]
+    pages = [s for s in sql if "FROM tracks" in s]
+    assert len(pages) == 1, pages
+
+
 async def test_a_repeated_query_is_answered_from_memory(
     relay: RunningRelay, http: httpx.AsyncClient
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from contextvars import ContextVar
@@ -75,6 +76,9 @@ class RelayGraphQL(GraphQL[RelayContext, None]):
         self._cache = cache if cache is not None and cache.enabled else None
         self._persisted = PersistedQueries()
         self._get_max_age = get_max_age
+        # Cache misses being computed, by key and index version: identical requests arriving
+        # meanwhile (a burst after a write) wait for that answer instead of computing it too.
+        self._in_flight: dict[tuple[str, object], asyncio.Future[Entry | None]] = {}
 
     def encode_json(self, data: object) -> str:
         # Text, not bytes: the WebSocket protocols send what this returns, and graphql-ws
@@ -108,17 +112,33 @@ class RelayGraphQL(GraphQL[RelayContext, None]):
         token = _current.set(_HttpRequest(request, staging))
         try:
             lookup = await self._cached(request)
-            if lookup is not None and lookup.hit is not None:
+            if lookup is None:
+                return await super().run(request, context, root_value)
+            if lookup.hit is not None:
                 return self._answer(request, lookup.hit, "hit", shared=lookup.keep)
-            response = await super().run(request, context, root_value)
-            if (
-                lookup is not None
-                and isinstance(response, Response)
-                and response.status_code == 200
-            ):
-                entry = self._cache.keep(lookup, bytes(response.body)) if self._cache else None
+            flight = (lookup.key, lookup.version)
+            if (leader := self._in_flight.get(flight)) is not None:
+                # The same answer is being computed: wait for it rather than compute it again.
+                entry = await asyncio.shield(leader)
                 if entry is not None:
-                    return self._answer(request, entry, "miss", shared=True)
+                    return self._answer(request, entry, "shared", shared=lookup.keep)
+                return await super().run(request, context, root_value)  # it was not kept
+            if not lookup.keep:
+                return await super().run(request, context, root_value)
+            computing: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
+            self._in_flight[flight] = computing
+            try:
+                response = await super().run(request, context, root_value)
+                entry = None
+                if isinstance(response, Response) and response.status_code == 200:
+                    entry = self._cache.keep(lookup, bytes(response.body)) if self._cache else None
+                computing.set_result(entry)
+            finally:
+                if not computing.done():
+                    computing.set_result(None)
+                del self._in_flight[flight]
+            if entry is not None:
+                return self._answer(request, entry, "miss", shared=True)
             return response
         except PersistedQueryNotFoundError as exc:
             return error_response(exc, 200)  # Apollo clients then send the document
