@@ -8,11 +8,13 @@ import enum
 from datetime import UTC, datetime
 from typing import Any, NewType
 
+import pytest
 import strawberry
 from hypothesis import given, settings
 from hypothesis_graphql import from_schema
 from strawberry.schema.config import StrawberryConfig
 
+from relay.graphql import execution
 from relay.graphql.execution import LeafShortcut
 
 Odd = NewType("Odd", str)
@@ -34,6 +36,20 @@ class Kind(enum.Enum):
 
 
 @strawberry.type
+class Pair:
+    left: str
+    right: int | None
+    hole: str  # holds None in one pair although declared non-null
+
+
+@strawberry.type
+class Impostor:  # a value of another type where a Pair is declared
+    left: str
+    right: int | None
+    hole: str
+
+
+@strawberry.type
 class Item:
     name: str
     note: str | None
@@ -45,6 +61,11 @@ class Item:
     missing: str  # holds None although declared non-null: an error, located
     wrong: int  # holds a string: the scalar refuses it
     odd: Odd  # its scalar answers None for one item
+    pair: Pair  # plain attributes holding objects and lists of them
+    maybe: Pair | None
+    pairs: list[Pair]
+    loose: list[Pair | None] | None
+    strange: Pair  # holds an Impostor for one item
 
     @strawberry.field
     def shout(self, times: int = 1) -> str:
@@ -71,6 +92,16 @@ def make(n: int) -> Item:
         missing=None if n == 1 else "here",  # type: ignore[arg-type]  # on purpose
         wrong="seven" if n == 3 else n,  # type: ignore[arg-type]  # on purpose
         odd=Odd("void" if n == 0 else f"odd {n}"),
+        pair=Pair(left=f"l{n}", right=n, hole="h"),
+        maybe=None if n % 2 else Pair(left="m", right=None, hole="h"),
+        pairs=[
+            Pair(left=f"p{i}", right=i, hole=None if (n, i) == (2, 1) else "h")  # type: ignore[arg-type]
+            for i in range(3)
+        ],
+        loose=None if n == 3 else [None, Pair(left="x", right=None, hole="h")],
+        strange=Impostor(left="i", right=1, hole="h")
+        if n == 1
+        else Pair(left="s", right=2, hole="h"),  # type: ignore[arg-type]
     )
 
 
@@ -101,7 +132,17 @@ def test_generated_queries_answer_the_same_both_ways(query: str) -> None:
     assert answer(SHORT, query) == answer(FULL, query)
 
 
-def test_the_shortcut_is_taken_and_errors_stay_where_they_were() -> None:
+def test_the_shortcut_is_taken_and_errors_stay_where_they_were(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    walked: list[str] = []
+    original = execution._Nested.answer
+
+    def answer_counted(self: Any, value: Any) -> Any:
+        walked.append(self.name)
+        return original(self, value)
+
+    monkeypatch.setattr(execution._Nested, "answer", answer_counted)
     query = "{ items { name note count big kind when missing wrong ratio shout(times: 2) } }"
     data, errors = answer(SHORT, query)
     assert answer(FULL, query) == (data, errors)
@@ -119,6 +160,22 @@ def test_the_shortcut_is_taken_and_errors_stay_where_they_were() -> None:
     taken = {leaf.name for leaf in shortcuts.values() if leaf is not None}
     assert {"name", "note", "count", "kind", "when"} <= taken
     assert "shout" not in taken and "broken" not in taken
+    nested = "{ items { pair { left right } maybe { left } pairs { left right } loose { left } } }"
+    data, errors = answer(SHORT, nested)
+    assert (data, errors) == answer(FULL, nested)
+    assert errors == []
+    assert {"pair", "maybe", "pairs", "loose"} <= set(walked), "nested objects were not walked"
+    assert data["items"][1] == {
+        "pair": {"left": "l1", "right": 1}, "maybe": None,
+        "pairs": [{"left": f"p{i}", "right": i} for i in range(3)],
+        "loose": [None, {"left": "x"}],
+    }  # fmt: skip
+    broken = "{ items { pairs { hole } } }"
+    assert answer(SHORT, broken) == answer(FULL, broken)
+    assert answer(SHORT, broken)[1] != []
+    # Another class where a Pair is declared: the shortcut leaves it to the full path.
+    strange = "{ items { strange { left } } }"
+    assert answer(SHORT, strange) == answer(FULL, strange)
     data, errors = answer(SHORT, "{ first { name note count kind when ratio } }")
     assert errors == []
     assert data == {
