@@ -211,6 +211,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     network.start()
     try:
         account = network.create_account("musician.test", password="demo-password")  # noqa: S106
+        artist = network.create_account("nightjar.test")  # the demo catalogue's artist
         os.environ.setdefault("RELAY_DATA_DIR", str(root / "relay"))
         os.environ.setdefault("RELAY_PLC_URL", network.plc_url)
         os.environ.setdefault("RELAY_HANDLE_RESOLVER_URL", network.pds_url)
@@ -230,6 +231,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
                 f"sandbox PDS  {network.pds_url}   PLC {network.plc_url}\n\n"
                 f"demo account [bold]{account.handle}[/]  password [bold]{account.password}[/]\n"
                 f"             {account.did}\n\n"
+                f"demo catalogue: a few tracks by {artist.handle}, uploaded once relay answers\n"
                 f"sign in from a browser at {url}/ (ATProto OAuth on the sandbox PDS)\n"
                 f"data in {root} (reset on the next `relay dev`)",
                 title="relay dev",
@@ -244,6 +246,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
             "then upload with the token as shown in README.md\n",
             flush=True,
         )
+        from relay.demo import seed_in_background
+
+        seed_in_background(url, artist.handle, artist.password)
         _serve(settings)
     finally:
         network.stop()

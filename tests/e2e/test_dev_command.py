@@ -10,10 +10,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from relay.demo import DEMO_TRACKS
 from relay.sandbox import free_port
 from tests.harness.client import UPLOAD
 
@@ -29,6 +31,22 @@ def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
             pass
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.3)
+
+
+DEMO = (
+    '{ tracks(where: {artist: "Nightjar", published: true}) '
+    "{ edges { node { title playable duration artistHandle audioUrl } } } }"
+)
+
+
+def _until_demo_catalogue(http: httpx.Client, log: Path) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 90
+    while True:
+        edges = http.post("/graphql", json={"query": DEMO}).json()["data"]["tracks"]["edges"]
+        if len(edges) >= len(DEMO_TRACKS):
+            return [e["node"] for e in edges]
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.5)
 
 
 def test_relay_dev_starts_a_full_local_stack(tmp_path: Path, audio_files: dict[str, Path]) -> None:
@@ -53,6 +71,13 @@ def test_relay_dev_starts_a_full_local_stack(tmp_path: Path, audio_files: dict[s
         assert "demo-password" in printed
 
         with httpx.Client(base_url=url, timeout=30) as http:
+            # The first screen is music: the demo artist's tracks, published and playable.
+            demo = _until_demo_catalogue(http, log)
+            assert sorted(t["title"] for t in demo) == sorted(t.title for t in DEMO_TRACKS)
+            assert all(t["playable"] and t["duration"] >= 4 for t in demo)
+            assert {t["artistHandle"] for t in demo} == {"nightjar.test"}
+            served = http.get(demo[0]["audioUrl"])
+            assert served.status_code == 200 and served.content[:4] == b"RIFF"
             login = http.post(
                 "/graphql",
                 json={
@@ -77,7 +102,7 @@ def test_relay_dev_starts_a_full_local_stack(tmp_path: Path, audio_files: dict[s
                 ).json()
             assert uploaded["data"]["uploadTrack"]["publishState"] == "PUBLISHED"
             listed = http.post("/graphql", json={"query": "{ tracks { totalCount } }"}).json()
-            assert listed["data"]["tracks"]["totalCount"] == 1
+            assert listed["data"]["tracks"]["totalCount"] == len(DEMO_TRACKS) + 1
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -1,0 +1,117 @@
+"""The demo catalogue ``relay dev`` starts with: a second sandbox artist whose tracks (generated
+audio, a few seconds each) are uploaded through relay's own API as soon as it answers — so a
+newcomer's first screen is music, published to the sandbox PDS and indexed like any other."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import struct
+import time
+import wave
+from dataclasses import dataclass
+
+import httpx
+import orjson
+
+log = logging.getLogger(__name__)
+
+_RATE = 22_050
+_UPLOAD = """
+mutation($input: UploadTrackInput!) { uploadTrack(input: $input) { uri publishState } }
+"""
+_LOGIN = "mutation($i: String!, $p: String!) { login(identifier: $i, password: $p) { token } }"
+
+
+@dataclass(frozen=True)
+class DemoTrack:
+    title: str
+    album: str | None
+    notes: tuple[float, ...]  # Hz, one per beat
+    beat_seconds: float = 0.5
+
+
+DEMO_ARTIST = "Nightjar"
+DEMO_TRACKS = (
+    DemoTrack("Tidepool", "Low Light", (220.0, 277.2, 329.6, 277.2, 246.9, 293.7, 370.0, 293.7)),
+    DemoTrack("Glasswing", "Low Light", (392.0, 329.6, 261.6, 329.6, 349.2, 293.7, 246.9, 293.7)),
+    DemoTrack("Slow Orbit", "Low Light", (130.8, 164.8, 196.0, 246.9), beat_seconds=1.0),
+    DemoTrack("Paper Lanterns", None, (523.3, 440.0, 392.0, 440.0, 523.3, 587.3, 659.3, 587.3)),
+)
+
+
+def tone_wav(notes: tuple[float, ...], beat_seconds: float) -> bytes:
+    """A mono 16-bit WAV playing ``notes`` (with a soft attack and release each)."""
+    samples = bytearray()
+    per_beat = int(_RATE * beat_seconds)
+    for frequency in notes:
+        for i in range(per_beat):
+            envelope = min(1.0, i / 400, (per_beat - i) / 2000)
+            value = math.sin(2 * math.pi * frequency * i / _RATE)
+            value += 0.3 * math.sin(4 * math.pi * frequency * i / _RATE)  # a little warmth
+            samples += struct.pack("<h", int(9000 * envelope * value))
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(_RATE)
+        wav.writeframes(bytes(samples))
+    return out.getvalue()
+
+
+def _wait_until_answering(http: httpx.Client, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if http.get("/healthz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"relay did not answer within {timeout:g}s")
+        time.sleep(0.2)
+
+
+def upload_demo_catalogue(
+    url: str, handle: str, password: str, *, tracks: tuple[DemoTrack, ...] = DEMO_TRACKS,
+    timeout: float = 120.0,
+) -> list[str]:  # fmt: skip
+    """Sign in as the demo artist and upload ``tracks`` through relay at ``url``; their URIs."""
+    with httpx.Client(base_url=url, timeout=60) as http:
+        _wait_until_answering(http, timeout)
+        login = http.post(
+            "/graphql", json={"query": _LOGIN, "variables": {"i": handle, "p": password}}
+        )
+        token = login.json()["data"]["login"]["token"]
+        uris: list[str] = []
+        for track in tracks:
+            variables = {"input": {"file": None, "title": track.title, "artist": DEMO_ARTIST,
+                                   "album": track.album}}  # fmt: skip
+            operations = orjson.dumps({"query": _UPLOAD, "variables": variables}).decode()
+            name = track.title.lower().replace(" ", "-") + ".wav"
+            answer = http.post(
+                "/graphql",
+                data={"operations": operations, "map": '{"0": ["variables.input.file"]}'},
+                files={"0": (name, tone_wav(track.notes, track.beat_seconds), "audio/wav")},
+                headers={"Authorization": f"Bearer {token}", "Apollo-Require-Preflight": "1"},
+            ).json()
+            if answer.get("errors"):
+                raise RuntimeError(f"uploading {track.title!r}: {answer['errors'][0]['message']}")
+            uris.append(answer["data"]["uploadTrack"]["uri"])
+        return uris
+
+
+def seed_in_background(url: str, handle: str, password: str) -> None:
+    """Upload the demo catalogue once relay answers, without holding up its start; a failure
+    is logged (the stack still works, with an emptier first screen)."""
+    import threading
+
+    def run() -> None:
+        try:
+            uris = upload_demo_catalogue(url, handle, password)
+            log.info("demo catalogue: %d tracks by %s", len(uris), handle)
+        except Exception as exc:
+            log.warning("the demo catalogue was not uploaded: %s", exc)
+
+    threading.Thread(target=run, name="relay-demo-catalogue", daemon=True).start()
