@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,6 +109,10 @@ class SyncStore:
         self._sessions = sessions
         self._writer = asyncio.Lock() if one_writer else None
 
+    def _writing(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """Around every write transaction: this process's turn to write (with ``one_writer``)."""
+        return self._writer if self._writer is not None else contextlib.nullcontext()
+
     async def apply(
         self,
         changes: Sequence[Change],
@@ -124,9 +129,7 @@ class SyncStore:
         """
         for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
             try:
-                if self._writer is None:
-                    return await self._apply(changes, now=now, cursor=cursor, links=links)
-                async with self._writer:
+                async with self._writing():
                     return await self._apply(changes, now=now, cursor=cursor, links=links)
             except IntegrityError:
                 if attempt == _CONFLICT_ATTEMPTS:
@@ -340,7 +343,7 @@ class SyncStore:
     async def backfill_mark(
         self, run: str, did: str, status: str, *, records: int, error: str | None, now: datetime
     ) -> None:
-        async with self._sessions() as db, db.begin():
+        async with self._writing(), self._sessions() as db, db.begin():
             row = await db.get(BackfillRepoRow, (run, did))
             if row is None:
                 db.add(
@@ -361,5 +364,5 @@ class SyncStore:
             return {status: int(count) for status, count in (await db.execute(stmt)).all()}
 
     async def forget_run(self, run: str) -> None:
-        async with self._sessions() as db, db.begin():
+        async with self._writing(), self._sessions() as db, db.begin():
             await db.execute(delete(BackfillRepoRow).where(BackfillRepoRow.run == run))
