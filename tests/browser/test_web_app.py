@@ -296,6 +296,26 @@ async def test_the_networks_tracks_appear_in_discover(
     # Its audio is on a host this relay does not vouch for: listed, not played.
     await expect(row).to_contain_text("not playable here")
     await expect(row.get_by_test_id("play")).to_have_count(0)
+    # No artwork in the record: a tile with the title's initial stands in.
+    await expect(row.get_by_test_id("cover-tile")).to_have_text("W")
+    # Artwork from relay's own origin is shown; from a host relay does not vouch for, the page's
+    # policy blocks it and the tile stands in (no stranger sees who looks at the page).
+    own_art = await create_record(
+        network, neighbour,
+        track_record("With Artwork", artist="Next Door", imageUrl=web_relay.url + "/favicon.svg"),
+    )  # fmt: skip
+    foreign_art = await create_record(
+        network, neighbour,
+        track_record("Foreign Artwork", artist="Next Door",
+                     imageUrl="https://art.elsewhere.example/cover.jpg"),
+    )  # fmt: skip
+    shown = page.locator(f'[data-testid=track][data-uri="{own_art["uri"]}"]')
+    cover = shown.get_by_test_id("cover")
+    await expect(cover).to_be_visible(timeout=20_000)
+    await expect(cover).to_have_attribute("src", web_relay.url + "/favicon.svg")
+    assert await cover.evaluate("img => img.complete && img.naturalWidth > 0")
+    blocked = page.locator(f'[data-testid=track][data-uri="{foreign_art["uri"]}"]')
+    await expect(blocked.get_by_test_id("cover-tile")).to_have_text("F", timeout=20_000)
     await shot(page, "10-discover-network-track")
 
     # Search narrows the list (and lands in the address bar).
@@ -312,7 +332,7 @@ async def test_the_networks_tracks_appear_in_discover(
     # view (the artist page lists this one account, so its count is exact).
     for n in range(26):
         await create_record(network, neighbour, track_record(f"Filler {n:02}", artist="Next Door"))
-    await until_indexed(web_relay, neighbour.did, 28)
+    await until_indexed(web_relay, neighbour.did, 30)
     total = await published_by(web_relay, neighbour.did)
     await row.get_by_test_id("artist-link").click()
     await expect(page.get_by_test_id("artist-name")).to_have_text(f"@{neighbour.handle}")

@@ -1,7 +1,7 @@
 """Records the lexicon lets through but the index cannot hold — a record key that is not a TID, a
-duration beyond a GraphQL Int, an audio URL that is not http(s) — written on the real PDS beside
-honest ones: each is dropped and counted by reason, and the honest records are indexed, by the
-firehose and by a backfill alike."""
+duration beyond a GraphQL Int, an audio or artwork URL that is not http(s) — written on the real
+PDS beside honest ones: each is dropped and counted by reason, and the honest records are
+indexed, by the firehose and by a backfill alike."""
 
 from __future__ import annotations
 
@@ -21,13 +21,18 @@ POISON: list[tuple[str, dict[str, Any], str | None]] = [
     ("bad_rkey", track_record("Long key"), "k" * 100),
     ("bad_duration", track_record("Forever", duration=2**40), None),
     ("bad_audio_url", track_record("Script", audioUrl="javascript:alert(1)"), None),
+    ("bad_image_url", track_record("Art script", imageUrl="javascript:alert(1)"), None),
 ]
+COVER = "https://art.elsewhere.example/cover.jpg"
+ARTWORK = (
+    "query($did: String!) { tracks(where: {artistDid: $did}) { edges { node { imageUrl } } } }"
+)
 
 
 async def write_poison_then_honest(network: LocalNetwork, musician: Account) -> None:
     for _, record, rkey in POISON:
         await create_record(network, musician, record, rkey=rkey)
-    await create_record(network, musician, track_record("Honest"))
+    await create_record(network, musician, track_record("Honest", imageUrl=COVER))
 
 
 async def titles(client: RelayClient, did: str) -> list[str]:
@@ -77,5 +82,8 @@ async def test_a_backfill_drops_poison_and_indexes_the_rest(
         report = await run_backfill(client, dids=[musician.did])
         assert (report["done"], report["failed"]) == (1, 0), report
         assert await titles(client, musician.did) == ["Honest"]
+        # The honest record's artwork is indexed with it.
+        art = (await client.gql(ARTWORK, {"did": musician.did})).data["tracks"]["edges"]
+        assert [e["node"]["imageUrl"] for e in art] == [COVER]
         counted = await drops(client)
         assert all(counted.get(reason, 0) >= 1 for reason, _, _ in POISON), counted

@@ -39,8 +39,11 @@ def test_the_lexicon_document_follows_the_spec() -> None:
     record = main["record"]
     assert set(record["required"]) == {"title", "artist", "audioUrl", "fileType", "createdAt"}
     assert set(record["properties"]) == {
-        "title", "artist", "album", "audioUrl", "fileType", "duration", "createdAt",
+        "title", "artist", "album", "audioUrl", "imageUrl", "fileType", "duration", "createdAt",
     }  # fmt: skip
+    # Added later, so optional: every record written before it stays valid.
+    assert "imageUrl" not in record["required"]
+    assert record["properties"]["imageUrl"]["format"] == "uri"
     for name in ("title", "artist", "album"):
         assert record["properties"][name]["maxGraphemes"] == 280
         assert "maxLength" in record["properties"][name]

@@ -30,6 +30,7 @@ class TrackRecord(BaseModel):
     artist: str
     album: str | None = None
     audio_url: str = Field(alias="audioUrl")
+    image_url: str | None = Field(default=None, alias="imageUrl")
     file_type: FileType = Field(alias="fileType")
     duration: int | None = None
     created_at: str = Field(alias="createdAt")

@@ -68,6 +68,8 @@ class RecordColumns(Protocol):
     @property
     def audio_url(self) -> str: ...
     @property
+    def image_url(self) -> str | None: ...
+    @property
     def file_type(self) -> str: ...
     @property
     def duration(self) -> int | None: ...
@@ -147,6 +149,7 @@ class TrackRow(Base):
     album_key: Mapped[str | None] = mapped_column(Text)
     search_text: Mapped[str] = mapped_column(Text, default="")
     audio_url: Mapped[str] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)  # the record's cover artwork
     file_id: Mapped[str | None] = mapped_column(String(128))
     file_type: Mapped[str] = mapped_column(String(16))
     duration: Mapped[int | None] = mapped_column(Integer)

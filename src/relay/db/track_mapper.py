@@ -33,6 +33,7 @@ class NewTrack:
     indexed_at: datetime
     artist_handle: str | None
     publish_state: str
+    image_url: str | None = None
     publish_error: str | None = None
     publish_attempts: int = 0
     next_publish_at: datetime | None = None
@@ -66,6 +67,7 @@ def record_of(row: RecordColumns) -> TrackRecord:
         artist=row.artist,
         album=row.album,
         audio_url=row.audio_url,
+        image_url=row.image_url,
         file_type=FileType(row.file_type),
         duration=row.duration,
         created_at=row.record_created_at,
@@ -79,6 +81,7 @@ def record_columns(record: TrackRecord) -> dict[str, Any]:
         "artist": record.artist,
         "album": record.album,
         "audio_url": record.audio_url,
+        "image_url": record.image_url,
         "file_type": record.file_type.value,
         "duration": record.duration,
         "record_created_at": record.created_at,

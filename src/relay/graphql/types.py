@@ -31,6 +31,9 @@ class Track(relay.Node):
     artist: str
     album: str | None
     audio_url: str
+    image_url: str | None = strawberry.field(
+        description="Cover artwork from the record (a square image), if it has any."
+    )
     file_type: FileType
     duration: int | None = strawberry.field(description="Length in whole seconds.")
     created_at: datetime
@@ -77,6 +80,7 @@ class Track(relay.Node):
             artist=view.artist,
             album=view.album,
             audio_url=view.audio_url,
+            image_url=view.image_url,
             file_type=view.file_type,
             duration=view.duration,
             created_at=view.created_at,

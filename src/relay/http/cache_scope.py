@@ -43,6 +43,7 @@ ONE_ARTIST_FIELDS: Mapping[str, frozenset[str]] = {
             "artist",
             "album",
             "audioUrl",
+            "imageUrl",
             "fileType",
             "duration",
             "createdAt",

@@ -1,6 +1,6 @@
 """Headers every response of relay carries, and a content security policy for its pages: no
-sniffing, no framing (clickjacking), scripts and connections only from relay itself, audio only
-from relay and the hosts it vouches for."""
+sniffing, no framing (clickjacking), scripts and connections only from relay itself, audio and
+artwork only from relay and the hosts it vouches for."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ def page_policy(audio_origins: Iterable[str]) -> str:
             # SvelteKit's static pages start the app with one inline script.
             "script-src 'self' 'unsafe-inline'",
             "style-src 'self' 'unsafe-inline'",
-            "img-src 'self' data:",
+            # Artwork as audio: from relay's storage and the hosts it vouches for, no others (a
+            # record's imageUrl elsewhere would let any host watch who looks at the page).
+            f"img-src {media} data:",
             "font-src 'self' data:",
             f"media-src {media}",
             "connect-src 'self'",

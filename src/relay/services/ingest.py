@@ -2,9 +2,10 @@
 
 Checks: the lexicon (``lexicons/``), a size bound, a ``createdAt`` not far in the future, and
 everything the index's columns and the GraphQL types need that the lexicon leaves open (record key
-and revision syntax, DID length, an http(s) ``audioUrl`` with a real host, ``duration`` within a
-GraphQL ``Int``). What fails is dropped and counted by reason (``SyncStats``): one poison record
-never fails the write of the honest ones around it, and nothing unvalidated reaches the index.
+and revision syntax, DID length, an http(s) ``audioUrl`` and ``imageUrl`` with a real host,
+``duration`` within a GraphQL ``Int``). What fails is dropped and counted by reason
+(``SyncStats``): one poison record never fails the write of the honest ones around it, and
+nothing unvalidated reaches the index.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ MAX_HOST_LENGTH = 253
 MAX_CREATED_AT_LENGTH = 64
 
 
+def _web_url(value: str) -> bool:
+    """An http(s) URL with a host that fits the column (what a browser may be pointed at)."""
+    try:
+        url = urlparse(value)
+        host = url.hostname or ""
+    except ValueError:  # e.g. a malformed IPv6 literal
+        return False
+    return url.scheme in ("http", "https") and bool(host) and len(host) <= MAX_HOST_LENGTH
+
+
 def poison_reason(*, did: str, rkey: str, rev: str | None, record: TrackRecord) -> str | None:
     """Why an otherwise valid record cannot be indexed (the drop counter's label), or None."""
     if len(did) > MAX_DID_LENGTH or not _DID.match(did):
@@ -43,10 +54,10 @@ def poison_reason(*, did: str, rkey: str, rev: str | None, record: TrackRecord) 
         return "bad_rkey"
     if rev is not None and not is_tid(rev):
         return "bad_rev"
-    url = urlparse(record.audio_url)
-    host = url.hostname or ""
-    if url.scheme not in ("http", "https") or not host or len(host) > MAX_HOST_LENGTH:
+    if not _web_url(record.audio_url):
         return "bad_audio_url"
+    if record.image_url is not None and not _web_url(record.image_url):
+        return "bad_image_url"
     if record.duration is not None and not 0 <= record.duration <= MAX_GRAPHQL_INT:
         return "bad_duration"
     if len(record.created_at) > MAX_CREATED_AT_LENGTH:

@@ -33,6 +33,7 @@ class TrackView:
     artist: str
     album: str | None
     audio_url: str
+    image_url: str | None
     file_type: FileType
     duration: int | None
     record_created_at: str  # the record's createdAt, as written
@@ -58,6 +59,7 @@ class TrackView:
             artist=row.artist,
             album=row.album,
             audio_url=row.audio_url,
+            image_url=row.image_url,
             file_type=FileType(row.file_type),
             duration=row.duration,
             record_created_at=row.record_created_at,
@@ -150,6 +152,7 @@ class TrackEvent:
                 artist=record.artist,
                 album=record.album,
                 audio_url=record.audio_url,
+                image_url=record.image_url,
                 file_type=record.file_type,
                 duration=record.duration,
                 record_created_at=record.created_at,

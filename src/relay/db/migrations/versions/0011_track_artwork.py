@@ -1,0 +1,26 @@
+"""track artwork: ``tracks.image_url``, the record's optional ``imageUrl`` (cover art).
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # A plain ALTER TABLE on both databases: SQLite adds a nullable column in place, keeping the
+    # table's triggers and its full-text index (batch mode could copy the table without them).
+    op.add_column("tracks", sa.Column("image_url", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("tracks", "image_url")  # SQLite 3.35+ drops it in place too
