@@ -141,6 +141,7 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
         bounds=MultipartBounds(
             max_file_bytes=settings.max_upload_bytes,
             max_field_bytes=settings.max_form_field_bytes,
+            max_image_bytes=settings.max_image_bytes,
             max_files=settings.max_upload_files,
             max_parts=settings.max_upload_files + 6,
             max_part_header_bytes=settings.max_part_header_bytes,

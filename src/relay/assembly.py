@@ -261,6 +261,7 @@ async def assemble(
         clock=clock,
         metrics=metrics,
         events=events,
+        max_image_bytes=settings.max_image_bytes,
     )
     edits = TrackEdits(
         index=index,

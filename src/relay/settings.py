@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     pds_timeout_seconds: float = Field(default=15.0, gt=0)
 
     max_upload_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
+    # Artwork sent with a track (made a 1000x1000 JPEG): a phone photo fits, a poster does not.
+    max_image_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # Bounds on what clients and the network send. Each is a setting so an operator can tighten it.
     # Text fields of a multipart upload (operations, map): JSON documents, never megabytes.
     max_form_field_bytes: int = Field(default=1024 * 1024, gt=0)

@@ -9,13 +9,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import anyio
 import httpx
 
 UPLOAD = """
 mutation Upload($input: UploadTrackInput!) {
   uploadTrack(input: $input) {
-    id uri cid rkey title artist album audioUrl fileType duration createdAt indexedAt record
-    artistDid artistHandle publishState publishError
+    id uri cid rkey title artist album audioUrl imageUrl fileType duration createdAt indexedAt
+    record artistDid artistHandle publishState publishError
   }
 }
 """
@@ -101,8 +102,11 @@ class RelayClient:
         token: str | None = None,
         preflight: bool = True,
         filename: str | None = None,
+        image: Path | None = None,
     ) -> GraphQLResult:
         inputs: dict[str, Any] = {"file": None, "publish": publish}
+        if image is not None:
+            inputs["image"] = None
         if title is not None:
             inputs["title"] = title
         if artist is not None:
@@ -115,16 +119,18 @@ class RelayClient:
             headers["Apollo-Require-Preflight"] = "true"
         name = filename or path.name
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        with path.open("rb") as handle:
-            response = await self.http.post(
-                "/graphql",
-                data={
-                    "operations": json.dumps(operations),
-                    "map": json.dumps({"0": ["variables.input.file"]}),
-                },
-                files={"0": (name, handle, ctype)},
-                headers=headers,
-            )
+        parts = {"0": ["variables.input.file"]}
+        files: dict[str, Any] = {"0": (name, await anyio.Path(path).read_bytes(), ctype)}
+        if image is not None:
+            parts["1"] = ["variables.input.image"]
+            image_type = mimetypes.guess_type(image.name)[0] or "application/octet-stream"
+            files["1"] = (image.name, await anyio.Path(image).read_bytes(), image_type)
+        response = await self.http.post(
+            "/graphql",
+            data={"operations": json.dumps(operations), "map": json.dumps(parts)},
+            files=files,
+            headers=headers,
+        )
         try:
             body = response.json()
         except ValueError:

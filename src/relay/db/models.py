@@ -151,6 +151,8 @@ class TrackRow(Base):
     audio_url: Mapped[str] = mapped_column(Text)
     image_url: Mapped[str | None] = mapped_column(Text)  # the record's cover artwork
     file_id: Mapped[str | None] = mapped_column(String(128))
+    # relay's stored copy of the artwork (counted in audio_objects like the audio), if it has one
+    image_file_id: Mapped[str | None] = mapped_column(String(128))
     file_type: Mapped[str] = mapped_column(String(16))
     duration: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

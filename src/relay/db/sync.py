@@ -233,8 +233,9 @@ class SyncStore:
             if not getattr(gone, "rowcount", 0):
                 continue
             removed.append(row)
-            if row.file_id is not None:
-                await drop_ref(db, row.file_id, now)
+            for file_id in (row.file_id, row.image_file_id):
+                if file_id is not None:
+                    await drop_ref(db, file_id, now)
         return removed
 
     async def _upsert_many(

@@ -34,6 +34,7 @@ class NewTrack:
     artist_handle: str | None
     publish_state: str
     image_url: str | None = None
+    image_file_id: str | None = None
     publish_error: str | None = None
     publish_attempts: int = 0
     next_publish_at: datetime | None = None
@@ -100,6 +101,7 @@ def new_track(
     cid: str | None = None,
     rev: str | None = None,
     file_id: str | None = None,
+    image_file_id: str | None = None,
 ) -> NewTrack:
     """The values of a new row for ``record``, derived keys filled in (``TrackRow(**columns())``
     for the ORM row)."""
@@ -110,6 +112,7 @@ def new_track(
         cid=cid,
         rev=rev,
         file_id=file_id,
+        image_file_id=image_file_id,
         created_at=created_at,
         indexed_at=indexed_at,
         artist_handle=handle,

@@ -178,11 +178,12 @@ class TrackIndex:
             }
 
     async def insert(self, row: TrackRow) -> TrackRow:
-        """Insert ``row``, counting its audio object in the same transaction (the object must
-        have been announced with ``AudioRefs.intend`` and stored)."""
+        """Insert ``row``, counting its audio (and artwork) object in the same transaction (each
+        must have been announced with ``AudioRefs.intend`` and stored)."""
         async with self._sessions() as db, db.begin():
-            if row.file_id is not None and not await add_ref(db, row.file_id):
-                raise AudioRemovedError(row.file_id)
+            for file_id in (row.file_id, row.image_file_id):
+                if file_id is not None and not await add_ref(db, file_id):
+                    raise AudioRemovedError(file_id)
             db.add(row)
         return row
 
@@ -271,13 +272,14 @@ class TrackIndex:
             gone = await db.execute(
                 delete(TrackRow)
                 .where(TrackRow.id == track_id, TrackRow.lease_token == lease.token)
-                .returning(TrackRow.file_id)
+                .returning(TrackRow.file_id, TrackRow.image_file_id)
             )
             deleted = gone.first()
             if deleted is None:
                 return await db.get(TrackRow, track_id) is None
-            if deleted.file_id is not None:
-                await drop_ref(db, deleted.file_id, lease.now)
+            for file_id in (deleted.file_id, deleted.image_file_id):
+                if file_id is not None:
+                    await drop_ref(db, file_id, lease.now)
         return True
 
     async def due_for_publish(self, now: datetime, limit: int) -> list[TrackRow]:

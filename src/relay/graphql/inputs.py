@@ -44,6 +44,11 @@ class TrackFilter:
 @strawberry.input
 class UploadTrackInput:
     file: Upload
+    image: Upload | None = strawberry.field(
+        default=None,
+        description="Cover artwork (JPEG, PNG, WebP or GIF, at most RELAY_MAX_IMAGE_BYTES): "
+        "stored as a 1000x1000 JPEG without metadata; its URL becomes the record's imageUrl.",
+    )
     title: str | None = strawberry.field(
         default=None, description="Omitted: the file's title tag, else the file name."
     )

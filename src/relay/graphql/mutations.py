@@ -44,9 +44,11 @@ class Mutation:
         await info.context.throttle(
             "upload_bytes_per_caller", viewer.did, cost=max(1, input.file.size)
         )
+        if input.image is not None and not isinstance(input.image, StagedUpload):
+            raise BadUserInputError("image must be sent as a file of the multipart upload")
         fields = TrackFields(title=input.title, artist=input.artist, album=input.album)
         view = await info.context.services.uploads.upload(
-            viewer, input.file, fields, publish=input.publish
+            viewer, input.file, fields, publish=input.publish, image=input.image
         )
         return Track.of(view)
 

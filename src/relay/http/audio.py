@@ -1,4 +1,5 @@
-"""``GET /audio/{file_id}``: audio from the filesystem store, with Range, ETag and caching."""
+"""``GET /audio/{file_id}``: audio (and artwork) from the filesystem store, with Range, ETag and
+caching."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from relay.http.state import relay_of
+from relay.media import artwork
 from relay.media.probe import CONTENT_TYPES
 from relay.storage.filesystem import FilesystemAudioStore
 
 _NOT_FOUND = "no such audio file"
+# Keys end in what they hold: audio by its format, artwork as relay stores it.
+_MEDIA_TYPES: dict[str, str] = {**CONTENT_TYPES, artwork.EXTENSION: artwork.CONTENT_TYPE}
 
 
 async def serve_audio(request: Request) -> Response:
@@ -32,6 +36,6 @@ async def serve_audio(request: Request) -> Response:
     # FileResponse answers Range requests with 206 and sends the file from a thread.
     return FileResponse(
         path,
-        media_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
+        media_type=_MEDIA_TYPES.get(extension, "application/octet-stream"),
         headers=headers,
     )

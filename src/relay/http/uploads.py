@@ -69,6 +69,7 @@ class MultipartBounds:
 
     max_file_bytes: int
     max_field_bytes: int = 1024 * 1024
+    max_image_bytes: int = 0  # artwork beside the audio file
     max_files: int = 10
     max_parts: int = 16
     max_part_header_bytes: int = 8 * 1024
@@ -76,7 +77,7 @@ class MultipartBounds:
     @property
     def max_body_bytes(self) -> int:
         """A declared Content-Length above this cannot be a request relay would accept."""
-        return self.max_file_bytes + self.max_field_bytes
+        return self.max_file_bytes + self.max_image_bytes + self.max_field_bytes
 
 
 @dataclass

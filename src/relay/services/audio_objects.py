@@ -62,8 +62,10 @@ class AudioObjects:
         return True
 
     async def collect_of(self, rows: Sequence[TrackRow]) -> None:
-        """After rows left the index (deleted here or elsewhere): collect their audio if due."""
-        for file_id in {row.file_id for row in rows if row.file_id is not None}:
+        """After rows left the index (deleted here or elsewhere): collect their audio and artwork
+        if due."""
+        owned = {f for row in rows for f in (row.file_id, row.image_file_id) if f is not None}
+        for file_id in sorted(owned):
             await self.collect(file_id)
 
     async def collect_due(self) -> int:

@@ -155,8 +155,7 @@ class TrackEdits:
     async def _finish(self, row: TrackRow, lease: Lease, view: TrackView) -> None:
         if not await self._index.delete(row.id, lease):
             raise ConflictError(f"track {row.uri} was taken over by another change; try again")
-        if row.file_id is not None:
-            await self._objects.collect(row.file_id)
+        await self._objects.collect_of([row])
         await self._events.publish(TrackEvent(TrackEventKind.DELETED, view))
 
     async def _claim(self, row: TrackRow) -> Lease:

@@ -1,7 +1,7 @@
-"""Uploading a track: probe → build and validate the record → store the object → insert the row →
-(publish). A failure after the object is stored and before the row exists removes the object
-(unless another track uses the same bytes); a failed publish keeps the track as FAILED for the
-worker to retry."""
+"""Uploading a track: probe (and make the artwork a standard cover) → build and validate the
+record → store the objects → insert the row → (publish). A failure after an object is stored and
+before the row exists removes it (unless another track uses the same bytes); a failed publish
+keeps the track as FAILED for the worker to retry."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from relay.errors import (
     RelayError,
     StorageUnavailableError,
 )
+from relay.media.artwork import CONTENT_TYPE, Artwork, normalize_artwork
 from relay.media.probe import AudioInfo, probe
 from relay.metrics import RelayMetrics
 from relay.services.audio_objects import AudioObjects
@@ -81,7 +82,9 @@ class TrackUploads:
         metrics: RelayMetrics,
         events: EventBus,
         tids: TidClock | None = None,
+        max_image_bytes: int = 10 * 1024 * 1024,
     ) -> None:
+        self._max_image = max_image_bytes
         self._index = index
         self._store = store
         self._objects = objects
@@ -94,14 +97,25 @@ class TrackUploads:
         self._tids = tids or TidClock()
 
     async def upload(
-        self, viewer: Viewer, upload: StagedUpload, fields: TrackFields, *, publish: bool
+        self,
+        viewer: Viewer,
+        upload: StagedUpload,
+        fields: TrackFields,
+        *,
+        publish: bool,
+        image: StagedUpload | None = None,
     ) -> TrackView:
         try:
             info = await probe(upload.path)
+            cover = None
+            if image is not None:
+                cover = await normalize_artwork(image.path, image.size, max_bytes=self._max_image)
             now = self._clock.now()
             record = self._record(viewer, upload, fields, info, now)
+            if cover is not None:
+                record = record.model_copy(update={"image_url": self._store.public_url(cover.key)})
             checked = record.to_json(self._lexicons)  # a record that would fail stops here
-            row = await self._store_and_index(viewer, upload, record, info, now)
+            row = await self._store_and_index(viewer, upload, record, info, now, cover)
         except RelayError:
             self._metrics.uploads.labels(outcome="rejected").inc()
             raise
@@ -147,23 +161,31 @@ class TrackUploads:
         record: TrackRecord,
         info: AudioInfo,
         now: datetime,
+        cover: Artwork | None,
     ) -> TrackRow:
         file_id = self._file_id(upload, info)
+        image_id = cover.key if cover is not None else None
         rkey = self._tids.next()
         for _ in range(STORE_ATTEMPTS):
-            await self._objects.intend(file_id)  # a crash from here on leaves a collectable object
-            await self._store.put(file_id, upload.path, info.content_type)
-            track = new_track(
-                did=viewer.did,
-                rkey=rkey,
-                record=record,
-                created_at=now,
-                indexed_at=now,
-                handle=viewer.handle,
-                publish_state=PublishState.DRAFT,
-                file_id=file_id,
-            )
+            # A crash from here on leaves collectable objects, never orphans.
+            await self._objects.intend(file_id)
+            if cover is not None and image_id is not None:
+                await self._objects.intend(image_id)
             try:
+                await self._store.put(file_id, upload.path, info.content_type)
+                if cover is not None and image_id is not None:
+                    await self._put_artwork(image_id, cover, upload.path.parent)
+                track = new_track(
+                    did=viewer.did,
+                    rkey=rkey,
+                    record=record,
+                    created_at=now,
+                    indexed_at=now,
+                    handle=viewer.handle,
+                    publish_state=PublishState.DRAFT,
+                    file_id=file_id,
+                    image_file_id=image_id,
+                )
                 return await self._index.insert(TrackRow(**track.columns()))
             except AudioRemovedError:
                 # The last other track using these bytes went and the collector took them just
@@ -171,6 +193,17 @@ class TrackUploads:
                 continue
             except BaseException:
                 with anyio.CancelScope(shield=True):
-                    await self._objects.collect(file_id)  # if no other track uses it
+                    for stored in (file_id, image_id):
+                        if stored is not None:
+                            await self._objects.collect(stored)  # if no other track uses it
                 raise
         raise StorageUnavailableError("the audio could not be stored; upload again")
+
+    async def _put_artwork(self, key: str, cover: Artwork, staging: Path) -> None:
+        """Store the normalized artwork (written beside the staged upload, then put)."""
+        path = staging / f"artwork-{key}"
+        await anyio.Path(path).write_bytes(cover.data)
+        try:
+            await self._store.put(key, path, CONTENT_TYPE)
+        finally:
+            await anyio.Path(path).unlink(missing_ok=True)

@@ -1,4 +1,6 @@
-"""track artwork: ``tracks.image_url``, the record's optional ``imageUrl`` (cover art).
+"""track artwork: ``tracks.image_url``, the record's optional ``imageUrl`` (cover art), and
+``tracks.image_file_id``, relay's stored copy of artwork uploaded with a track (reference-counted
+in ``audio_objects`` like its audio).
 
 Revision ID: 0011
 Revises: 0010
@@ -20,7 +22,9 @@ def upgrade() -> None:
     # A plain ALTER TABLE on both databases: SQLite adds a nullable column in place, keeping the
     # table's triggers and its full-text index (batch mode could copy the table without them).
     op.add_column("tracks", sa.Column("image_url", sa.Text(), nullable=True))
+    op.add_column("tracks", sa.Column("image_file_id", sa.String(128), nullable=True))
 
 
 def downgrade() -> None:
-    op.drop_column("tracks", "image_url")  # SQLite 3.35+ drops it in place too
+    op.drop_column("tracks", "image_file_id")  # SQLite 3.35+ drops them in place too
+    op.drop_column("tracks", "image_url")

@@ -1,0 +1,141 @@
+"""Cover artwork uploaded with a track: made a 1000x1000 JPEG without metadata, stored beside the
+audio and reference-counted with it, its URL in the record on the PDS and in the index; what is
+not an image (or is a decompression bomb, or too large) is refused and leaves nothing behind."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from relay.sandbox import LocalNetwork
+from tests.e2e.test_audio_lifecycle import DELETE, refs, stored
+from tests.harness.client import RelayClient
+from tests.harness.pds import get_record
+from tests.harness.server import RunningRelay
+
+TRACKS = "query($d: String!) { tracks(where: {artistDid: $d}) { totalCount } }"
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    """A 1600x1200 PNG with transparency and EXIF (camera, GPS) — what a phone might send."""
+    image = Image.new("RGBA", (1600, 1200), (200, 40, 40, 255))
+    for x in range(0, 1600, 4):
+        image.putpixel((x, 600), (0, 0, 0, 0))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x8825] = {2: (52.0, 31.0, 0.0)}  # GPSInfo: a latitude
+    path = tmp_path / "cover.png"
+    image.save(path, "PNG", exif=exif.tobytes())
+    return path
+
+
+async def test_artwork_is_normalized_stored_and_written_into_the_record(
+    client: RelayClient,
+    alice: str,
+    relay: RunningRelay,
+    network: LocalNetwork,
+    audio_files: dict[str, Path],
+    photo: Path,
+) -> None:
+    assert Image.open(photo).getexif()  # the upload does carry metadata
+    result = await client.upload(audio_files["mp3"], title="Covered", image=photo, token=alice)
+    track = result.data["uploadTrack"]
+    assert track["publishState"] == "PUBLISHED", result.body
+    image_url = track["imageUrl"]
+    assert image_url and image_url.endswith(".jpg")
+    async with httpx.AsyncClient() as http:
+        served = await http.get(image_url)
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/jpeg"
+    cover = Image.open(io.BytesIO(served.content))
+    assert (cover.format, cover.size, cover.mode) == ("JPEG", (1000, 1000), "RGB")
+    assert not cover.getexif() and "exif" not in cover.info and "icc_profile" not in cover.info
+    # The record on the PDS names it; the index serves it.
+    record = await get_record(network, track["uri"])
+    assert record is not None and record["value"]["imageUrl"] == image_url
+    key = image_url.rsplit("/", 1)[1]
+    assert key in stored(relay)
+    assert (await refs(relay))[key] == 1
+    # Deleting the track drops the artwork with the audio (collected: no grace in tests).
+    await client.gql(DELETE, {"id": track["id"]}, token=alice)
+    assert key not in stored(relay)
+    assert key not in await refs(relay)
+
+
+async def test_two_tracks_share_one_stored_cover(
+    client: RelayClient, alice: str, relay: RunningRelay, audio_files: dict[str, Path], photo: Path
+) -> None:
+    first = (await client.upload(audio_files["mp3"], image=photo, token=alice)).data["uploadTrack"]
+    second = (await client.upload(audio_files["ogg"], image=photo, token=alice)).data["uploadTrack"]
+    assert first["imageUrl"] == second["imageUrl"]
+    key = first["imageUrl"].rsplit("/", 1)[1]
+    assert (await refs(relay))[key] == 2
+    await client.gql(DELETE, {"id": first["id"]}, token=alice)
+    assert key in stored(relay)  # the other track still shows it
+    await client.gql(DELETE, {"id": second["id"]}, token=alice)
+    assert key not in stored(relay)
+
+
+def _bomb(tmp_path: Path) -> Path:
+    """A tiny PNG declaring 20000x20000 pixels."""
+    path = tmp_path / "bomb.png"
+    Image.new("1", (20_000, 20_000)).save(path, "PNG")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: _write(d / "cover.png", b"not an image at all"), "must be a JPEG, PNG"),
+        (lambda d: _write(d / "cover.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 64), "artwork"),
+        (lambda d: _write(d / "cover.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>"), "JPEG"),
+        (_bomb, "pixels"),
+    ],
+)
+async def test_what_is_not_an_acceptable_image_is_refused_and_leaves_nothing(
+    client: RelayClient,
+    alice: str,
+    relay: RunningRelay,
+    accounts: dict[str, object],
+    audio_files: dict[str, Path],
+    tmp_path: Path,
+    make: object,
+    message: str,
+) -> None:
+    before_objects, before_refs = stored(relay), await refs(relay)
+    image = make(tmp_path)  # type: ignore[operator]
+    result = await client.upload(audio_files["mp3"], title="Refused", image=image, token=alice)
+    assert result.body["data"] is None
+    error = result.body["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert message in error["message"]
+    assert stored(relay) == before_objects and await refs(relay) == before_refs
+    did = accounts["alice"].did  # type: ignore[attr-defined]
+    count = await client.gql(TRACKS, {"d": did}, token=alice)
+    assert count.data["tracks"]["totalCount"] == 0
+
+
+async def test_artwork_over_its_limit_is_refused(
+    relay_settings: object, accounts: dict[str, object], audio_files: dict[str, Path], photo: Path
+) -> None:
+    from relay.settings import Settings
+    from tests.harness.server import run_relay
+
+    assert isinstance(relay_settings, Settings)
+    settings = relay_settings.model_copy(update={"max_image_bytes": 1000})
+    async with run_relay(settings) as small, small.client() as client:
+        account = accounts["alice"]
+        token = await client.login(account.handle, account.password)  # type: ignore[attr-defined]
+        result = await client.upload(audio_files["mp3"], image=photo, token=token)
+        assert result.codes == ["PAYLOAD_TOO_LARGE"]
+        assert stored(small) == set()
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
