@@ -1,6 +1,7 @@
 """The demo catalogue ``relay dev`` starts with: a second sandbox artist whose tracks (generated
-audio, a few seconds each) are uploaded through relay's own API as soon as it answers — so a
-newcomer's first screen is music, published to the sandbox PDS and indexed like any other."""
+audio, a few seconds each, and generated cover art) are uploaded through relay's own API as soon
+as it answers — so a newcomer's first screen is music, published to the sandbox PDS and indexed
+like any other."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 _RATE = 22_050
 _UPLOAD = """
-mutation($input: UploadTrackInput!) { uploadTrack(input: $input) { uri publishState } }
+mutation($input: UploadTrackInput!) { uploadTrack(input: $input) { uri publishState imageUrl } }
 """
 _LOGIN = "mutation($i: String!, $p: String!) { login(identifier: $i, password: $p) { token } }"
 
@@ -60,6 +61,33 @@ def tone_wav(notes: tuple[float, ...], beat_seconds: float) -> bytes:
     return out.getvalue()
 
 
+def cover_png(title: str, hue: int) -> bytes:
+    """A simple cover: a two-colour gradient with rings, in the track's own colour."""
+    import colorsys
+
+    from PIL import Image, ImageDraw
+
+    size = 600
+    image = Image.new("RGB", (size, size))
+    draw = ImageDraw.Draw(image)
+    top = colorsys.hsv_to_rgb(hue / 360, 0.55, 0.85)
+    bottom = colorsys.hsv_to_rgb(((hue + 60) % 360) / 360, 0.7, 0.35)
+    for y in range(size):
+        mix = y / size
+        r, g, b = (int(255 * (p * (1 - mix) + q * mix)) for p, q in zip(top, bottom, strict=True))
+        draw.line([(0, y), (size, y)], fill=(r, g, b))
+    centre = size // 2 + (len(title) * 37) % 120 - 60
+    for ring in range(6):
+        radius = 40 + ring * 42
+        draw.ellipse(
+            [centre - radius, size // 2 - radius, centre + radius, size // 2 + radius],
+            outline=(255, 255, 255), width=3 if ring % 2 else 1,
+        )  # fmt: skip
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
 def _wait_until_answering(http: httpx.Client, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -88,12 +116,20 @@ def upload_demo_catalogue(
         for track in tracks:
             variables = {"input": {"file": None, "title": track.title, "artist": DEMO_ARTIST,
                                    "album": track.album}}  # fmt: skip
+            variables["input"]["image"] = None
             operations = orjson.dumps({"query": _UPLOAD, "variables": variables}).decode()
-            name = track.title.lower().replace(" ", "-") + ".wav"
+            name = track.title.lower().replace(" ", "-")
+            hue = (sum(map(ord, track.title)) * 47) % 360
             answer = http.post(
                 "/graphql",
-                data={"operations": operations, "map": '{"0": ["variables.input.file"]}'},
-                files={"0": (name, tone_wav(track.notes, track.beat_seconds), "audio/wav")},
+                data={
+                    "operations": operations,
+                    "map": '{"0": ["variables.input.file"], "1": ["variables.input.image"]}',
+                },
+                files={
+                    "0": (f"{name}.wav", tone_wav(track.notes, track.beat_seconds), "audio/wav"),
+                    "1": (f"{name}.png", cover_png(track.title, hue), "image/png"),
+                },
                 headers={"Authorization": f"Bearer {token}", "Apollo-Require-Preflight": "1"},
             ).json()
             if answer.get("errors"):

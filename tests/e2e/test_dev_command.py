@@ -35,7 +35,7 @@ def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
 
 DEMO = (
     '{ tracks(where: {artist: "Nightjar", published: true}) '
-    "{ edges { node { title playable duration artistHandle audioUrl } } } }"
+    "{ edges { node { title playable duration artistHandle audioUrl imageUrl } } } }"
 )
 
 
@@ -78,6 +78,8 @@ def test_relay_dev_starts_a_full_local_stack(tmp_path: Path, audio_files: dict[s
             assert {t["artistHandle"] for t in demo} == {"nightjar.test"}
             served = http.get(demo[0]["audioUrl"])
             assert served.status_code == 200 and served.content[:4] == b"RIFF"
+            cover = http.get(demo[0]["imageUrl"])  # each has generated artwork
+            assert cover.status_code == 200 and cover.headers["content-type"] == "image/jpeg"
             login = http.post(
                 "/graphql",
                 json={
