@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from mutagen.id3 import ID3, TALB, TIT2, TPE1
+from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
 from relay.sandbox import Account, LocalNetwork
@@ -120,6 +121,7 @@ async def test_sign_in_upload_publish_play_edit_delete(
     musician: Account,
     tagged_mp3: Path,
     untagged_wav: Path,
+    tmp_path: Path,
 ) -> None:
     context = await browser.new_context(viewport={"width": 1200, "height": 900})
     page = await context.new_page()
@@ -204,13 +206,26 @@ async def test_sign_in_upload_publish_play_edit_delete(
     stored = await get_record(network, uri)
     assert stored is not None and stored["value"]["album"] == "Second Pressing"
 
-    # A second track, no tags: the title comes from the file name.
+    # A second track, no tags: the title comes from the file name. It goes with cover artwork
+    # chosen first (previewed), made a square JPEG and named in the record.
+    art = tmp_path / "art.png"
+    Image.new("RGB", (640, 480), (30, 120, 200)).save(art, "PNG")
+    await page.get_by_test_id("cover-input").set_input_files(art)
+    await expect(page.get_by_alt_text("Chosen cover artwork")).to_be_visible()
     await page.get_by_test_id("upload-input").set_input_files(untagged_wav)
     second = page.get_by_test_id("portal-track").first
     await expect(second.get_by_test_id("edit-title")).to_have_value("second take")
     await expect(second.get_by_test_id("edit-artist")).to_have_value(musician.handle)
+    await expect(page.get_by_alt_text("Chosen cover artwork")).to_have_count(0)  # used up
+    cover = second.get_by_test_id("cover")
+    await expect(cover).to_be_visible()
+    assert await cover.evaluate("img => img.complete && img.naturalWidth === 1000")
     await second.get_by_test_id("publish").click()
     await expect(second.get_by_test_id("published-badge")).to_be_visible()
+    second_uri = await second.get_attribute("data-uri")
+    assert second_uri is not None
+    with_art = await get_record(network, second_uri)
+    assert with_art is not None and with_art["value"]["imageUrl"].endswith(".jpg")
 
     # Discover lists both, newest first, and the persistent player survived the navigation.
     await page.get_by_role("link", name="Discover").click()

@@ -21,7 +21,7 @@ def page_policy(audio_origins: Iterable[str]) -> str:
             "style-src 'self' 'unsafe-inline'",
             # Artwork as audio: from relay's storage and the hosts it vouches for, no others (a
             # record's imageUrl elsewhere would let any host watch who looks at the page).
-            f"img-src {media} data:",
+            f"img-src {media} data: blob:",  # blob: the upload form's preview of a chosen cover
             "font-src 'self' data:",
             f"media-src {media}",
             "connect-src 'self'",

@@ -53,13 +53,17 @@ export function upload<T, V>(
   variables: V,
   filePath: string,
   file: File,
-  onProgress: (sent: number, total: number) => void
+  onProgress: (sent: number, total: number) => void,
+  extra: Record<string, File> = {}
 ): UploadHandle<T> {
   const xhr = new XMLHttpRequest();
   const form = new FormData();
   form.append('operations', JSON.stringify({ query: print(doc), variables }));
-  form.append('map', JSON.stringify({ '0': [filePath] }));
+  // The file at `filePath`, and any more by their variable paths (e.g. the artwork).
+  const paths = [filePath, ...Object.keys(extra)];
+  form.append('map', JSON.stringify(Object.fromEntries(paths.map((path, i) => [String(i), [path]]))));
   form.append('0', file, file.name);
+  Object.values(extra).forEach((more, i) => form.append(String(i + 1), more, more.name));
   const done = new Promise<T>((resolve, reject) => {
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable) onProgress(event.loaded, event.total);
