@@ -272,6 +272,8 @@ async def assemble(
         metrics=metrics,
         leases=leases,
         events=events,
+        store=store,
+        max_image_bytes=settings.max_image_bytes,
     )
     sync_store = SyncStore(db, one_writer=engine.dialect.name == "sqlite")
     stats = SyncStats()

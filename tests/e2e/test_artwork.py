@@ -5,16 +5,19 @@ not an image (or is a decompression bomb, or too large) is refused and leaves no
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
+from typing import Any
 
+import anyio
 import httpx
 import pytest
 from PIL import Image
 
-from relay.sandbox import LocalNetwork
+from relay.sandbox import Account, LocalNetwork
 from tests.e2e.test_audio_lifecycle import DELETE, refs, stored
 from tests.harness.client import RelayClient
-from tests.harness.pds import get_record
+from tests.harness.pds import get_record, put_record
 from tests.harness.server import RunningRelay
 
 TRACKS = "query($d: String!) { tracks(where: {artistDid: $d}) { totalCount } }"
@@ -139,3 +142,95 @@ async def test_artwork_over_its_limit_is_refused(
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+UPDATE = """
+mutation($id: ID!, $input: UpdateTrackInput!) {
+  updateTrack(id: $id, input: $input) { imageUrl publishState record }
+}
+"""
+
+
+async def update_cover(
+    client: RelayClient, token: str, track_id: str, image: Path | None, **extra: object
+) -> dict[str, Any]:
+    """updateTrack as a multipart request carrying ``image`` (or JSON with ``extra`` only)."""
+    if image is None:
+        return (await client.gql(UPDATE, {"id": track_id, "input": extra}, token=token)).body
+    operations = {"query": UPDATE, "variables": {"id": track_id, "input": {"image": None, **extra}}}
+    response = await client.http.post(
+        "/graphql",
+        data={"operations": json.dumps(operations), "map": '{"0": ["variables.input.image"]}'},
+        files={"0": (image.name, await anyio.Path(image).read_bytes(), "image/png")},
+        headers={"Authorization": f"Bearer {token}", "Apollo-Require-Preflight": "1"},
+    )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_published_tracks_cover_is_replaced_and_removed(
+    client: RelayClient,
+    alice: str,
+    relay: RunningRelay,
+    network: LocalNetwork,
+    audio_files: dict[str, Path],
+    photo: Path,
+    tmp_path: Path,
+) -> None:
+    track = (await client.upload(audio_files["mp3"], image=photo, token=alice)).data["uploadTrack"]
+    first = track["imageUrl"].rsplit("/", 1)[1]
+    other = tmp_path / "other.png"
+    Image.new("RGB", (300, 300), (10, 200, 90)).save(other, "PNG")
+
+    replaced = await update_cover(client, alice, track["id"], other)
+    assert "errors" not in replaced, replaced
+    updated = replaced["data"]["updateTrack"]
+    assert updated["publishState"] == "PUBLISHED"
+    second = updated["imageUrl"].rsplit("/", 1)[1]
+    assert second != first and updated["record"]["imageUrl"] == updated["imageUrl"]
+    on_pds = await get_record(network, track["uri"])
+    assert on_pds is not None and on_pds["value"]["imageUrl"] == updated["imageUrl"]
+    assert first not in stored(relay) and second in stored(relay)  # the old one collected
+    assert (await refs(relay)).get(second) == 1 and first not in await refs(relay)
+
+    removed = await update_cover(client, alice, track["id"], None, removeImage=True)
+    assert removed["data"]["updateTrack"]["imageUrl"] is None
+    on_pds = await get_record(network, track["uri"])
+    assert on_pds is not None and "imageUrl" not in on_pds["value"]
+    assert second not in stored(relay) and second not in await refs(relay)
+
+
+async def test_a_cover_for_an_edit_the_pds_refuses_is_not_kept(
+    client: RelayClient,
+    alice: str,
+    relay: RunningRelay,
+    network: LocalNetwork,
+    accounts: dict[str, Account],
+    audio_files: dict[str, Path],
+    photo: Path,
+    tmp_path: Path,
+) -> None:
+    track = (await client.upload(audio_files["mp3"], image=photo, token=alice)).data["uploadTrack"]
+    first = track["imageUrl"].rsplit("/", 1)[1]
+    # Another client edits the record behind relay's back: relay's swapRecord no longer matches.
+    elsewhere = {**track["record"], "title": "Edited elsewhere"}
+    await put_record(network, accounts["alice"], track["uri"], elsewhere)
+    other = tmp_path / "other.png"
+    Image.new("RGB", (300, 300), (200, 200, 20)).save(other, "PNG")
+    before = stored(relay)
+    refused = await update_cover(client, alice, track["id"], other)
+    assert refused["errors"][0]["extensions"]["code"] == "CONFLICT", refused
+    assert stored(relay) == before and (await refs(relay))[first] == 1
+    shown = await client.gql(
+        "query($u: String!) { track(uri: $u) { imageUrl publishState } }", {"u": track["uri"]},
+        token=alice,
+    )  # fmt: skip
+    assert shown.data["track"] == {"imageUrl": track["imageUrl"], "publishState": "PUBLISHED"}
+
+
+async def test_a_new_cover_and_its_removal_together_are_refused(
+    client: RelayClient, alice: str, audio_files: dict[str, Path], photo: Path
+) -> None:
+    track = (await client.upload(audio_files["mp3"], token=alice)).data["uploadTrack"]
+    both = await update_cover(client, alice, track["id"], photo, removeImage=True)
+    assert both["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -229,11 +229,19 @@ class TrackIndex:
         self, track_id: int, lease: Lease, *, keep: bool = False, **values: Any
     ) -> TrackRow | None:
         """Write ``values`` and give the lease back (or ``keep`` it) — only while ``lease`` is
-        still held; None if it was lost (lapsed and taken over, or the track is gone)."""
+        still held; None if it was lost (lapsed and taken over, or the track is gone). A new
+        ``image_file_id`` is counted and the one it replaces uncounted in the same transaction
+        (the new object must have been announced with ``AudioRefs.intend`` and stored)."""
         async with self._sessions() as db, db.begin():
             row = await db.get(TrackRow, track_id, with_for_update=True)
             if row is None or row.lease_token != lease.token:
                 return None
+            if "image_file_id" in values and values["image_file_id"] != row.image_file_id:
+                new, old = values["image_file_id"], row.image_file_id
+                if new is not None and not await add_ref(db, new):
+                    raise AudioRemovedError(new)
+                if old is not None:
+                    await drop_ref(db, old, lease.now)
             for name, value in values.items():
                 setattr(row, name, value)
             if not keep:

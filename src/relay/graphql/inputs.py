@@ -68,6 +68,13 @@ class UpdateTrackInput:
     title: str | None = None
     artist: str | None = None
     album: str | None = strawberry.field(default=None, description="An empty string clears it.")
+    image: Upload | None = strawberry.field(
+        default=None,
+        description="New cover artwork, as a file of a multipart request (as with uploadTrack).",
+    )
+    remove_image: bool = strawberry.field(
+        default=False, description="Take the cover artwork off the track (and its record)."
+    )
 
 
 @strawberry.input(description="Where to find repos to backfill; any combination.")

@@ -58,11 +58,17 @@ class Mutation:
         view = await info.context.services.publishing.publish(viewer, track_uri(id))
         return Track.of(view)
 
-    @strawberry.mutation(description="Edit metadata; a published record is rewritten in place.")
+    @strawberry.mutation(
+        description="Edit metadata and artwork; a published record is rewritten in place."
+    )
     async def update_track(self, info: Info, id: strawberry.ID, input: UpdateTrackInput) -> Track:
         viewer = await info.context.require_viewer()
+        if input.image is not None and not isinstance(input.image, StagedUpload):
+            raise BadUserInputError("image must be sent as a file of a multipart request")
         changes = TrackChanges(title=input.title, artist=input.artist, album=input.album)
-        view = await info.context.services.edits.update(viewer, track_uri(id), changes)
+        view = await info.context.services.edits.update(
+            viewer, track_uri(id), changes, image=input.image, remove_image=input.remove_image
+        )
         return Track.of(view)
 
     @strawberry.mutation(description="Delete the PDS record, the audio and the index entry.")

@@ -9,11 +9,16 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
+
+import anyio
 
 from relay.clock import Clock
 from relay.db.audio_refs import AudioRefs
 from relay.db.models import TrackRow
 from relay.errors import StorageUnavailableError
+from relay.media.artwork import CONTENT_TYPE as ARTWORK_CONTENT_TYPE
+from relay.media.artwork import Artwork
 from relay.storage.base import AudioStore
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,18 @@ class AudioObjects:
             if self._clock.now() > deadline:
                 raise StorageUnavailableError("the same audio is being removed; upload again")
             await asyncio.sleep(0.05)
+
+    async def store_artwork(self, cover: Artwork, staging: Path) -> str:
+        """Announce and store a normalized cover (written beside ``staging``'s files, then put);
+        its key, for a row to count."""
+        await self.intend(cover.key)
+        path = staging / f"artwork-{cover.key}"
+        await anyio.Path(path).write_bytes(cover.data)
+        try:
+            await self._store.put(cover.key, path, ARTWORK_CONTENT_TYPE)
+        finally:
+            await anyio.Path(path).unlink(missing_ok=True)
+        return cover.key
 
     async def collect(self, file_id: str) -> bool:
         """Remove ``file_id`` if no row has used it for the grace period; True if removed. A

@@ -1,7 +1,8 @@
 """Changing a track after upload.
 
-- update: validate → ``putRecord`` with ``swapRecord`` = last seen CID (a record changed elsewhere
-  is a CONFLICT, never overwritten) → row.
+- update: validate (a new cover is normalized and stored first) → ``putRecord`` with
+  ``swapRecord`` = last seen CID (a record changed elsewhere is a CONFLICT, never overwritten) →
+  row; a replaced cover is collected once unused.
 - delete: PDS record (absent is fine) → object (if no other track uses it) → row. A PDS failure
   stops the delete before anything changed.
 """
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
+
+import anyio
 
 from relay.atproto.grants import PdsAuth
 from relay.atproto.lexicon import LexiconCatalog
@@ -20,12 +24,15 @@ from relay.db.track_mapper import record_columns, record_of
 from relay.db.tracks import Lease, TrackIndex
 from relay.domain import PublishState, TrackEventKind
 from relay.errors import BadUserInputError, ConflictError
+from relay.media.artwork import Artwork, normalize_artwork
 from relay.metrics import RelayMetrics
 from relay.services.audio_objects import AudioObjects
 from relay.services.events import EventBus
 from relay.services.ownership import TrackLeases, owned_track, still_there
 from relay.services.sessions import SessionService, Viewer
+from relay.services.track_uploads import StagedUpload
 from relay.services.views import TrackEvent, TrackView
+from relay.storage.base import AudioStore
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +70,11 @@ class TrackEdits:
         metrics: RelayMetrics,
         leases: TrackLeases,
         events: EventBus,
+        store: AudioStore,
+        max_image_bytes: int = 10 * 1024 * 1024,
     ) -> None:
+        self._store = store
+        self._max_image = max_image_bytes
         self._leases = leases
         self._index = index
         self._objects = objects
@@ -73,50 +84,98 @@ class TrackEdits:
         self._metrics = metrics
         self._events = events
 
-    async def update(self, viewer: Viewer, uri: str, changes: TrackChanges) -> TrackView:
-        """Edit a track. A published one is changed in the index first, as PUBLISHING under its
-        lease, then on the PDS (swapRecord = the CID relay last saw): a crash in between leaves
-        a publish the worker finishes, never a row that disagrees with a PUBLISHED record."""
+    async def update(
+        self,
+        viewer: Viewer,
+        uri: str,
+        changes: TrackChanges,
+        *,
+        image: StagedUpload | None = None,
+        remove_image: bool = False,
+    ) -> TrackView:
+        """Edit a track (and its artwork: a new ``image``, or ``remove_image``). A published one
+        is changed in the index first, as PUBLISHING under its lease, then on the PDS
+        (swapRecord = the CID relay last saw): a crash in between leaves a publish the worker
+        finishes, never a row that disagrees with a PUBLISHED record. A cover that is replaced
+        or removed is collected once no track uses it; one stored for an edit that failed, too."""
+        if image is not None and remove_image:
+            raise BadUserInputError("send a new image or removeImage, not both")
         row = await owned_track(self._index, viewer, uri)
-        values = changes.values()
-        if not values:
+        values: dict[str, str | None] = changes.values()
+        cover = None
+        if image is not None:
+            cover = await normalize_artwork(image.path, image.size, max_bytes=self._max_image)
+        elif remove_image and row.image_url is not None:
+            values["image_url"] = None
+        if not values and cover is None:
             return TrackView.of(row)
+        if cover is not None:
+            values["image_url"] = self._store.public_url(cover.key)
         record = record_of(row).model_copy(update=values)
         checked = record.to_json(self._lexicons)
-        columns = record_columns(record)
+        columns: dict[str, Any] = record_columns(record)
+        if cover is not None or "image_url" in values:
+            columns["image_file_id"] = cover.key if cover is not None else None
         lease = await self._claim(row)
-        if row.publish_state != PublishState.PUBLISHED:
-            updated = await self._index.release(row.id, lease, **columns)
-        else:
-            before = record_columns(record_of(row))
-            pending = {**columns, "publish_state": PublishState.PUBLISHING}
-            await self._index.release(
-                row.id, lease, keep=True, next_publish_at=lease.until, **pending
-            )
-            try:
-                auth = await self._sessions.auth_for_viewer(viewer)
-                with self._metrics.pds_write("update"):
-                    ref = await self._pds.put_record(
-                        auth,
-                        collection=TRACK_NSID,
-                        rkey=row.rkey,
-                        record=checked,
-                        swap_record=row.cid,
-                    )
-            except BaseException:
-                # The PDS kept the old record: so does the index.
-                await self._index.release(
-                    row.id, lease, publish_state=PublishState.PUBLISHED, next_publish_at=None,
-                    **before,
-                )  # fmt: skip
-                raise
-            updated = await self._index.release(
-                row.id, lease, cid=ref.cid, publish_state=PublishState.PUBLISHED,
-                next_publish_at=None,
-            )  # fmt: skip
+        try:
+            updated = await self._write(viewer, row, lease, columns, checked, cover, image)
+        except BaseException:
+            if cover is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._objects.collect(cover.key)  # unless another track shows it
+            raise
+        replaced = row.image_file_id
+        if replaced is not None and replaced != columns.get("image_file_id", replaced):
+            await self._objects.collect(replaced)
         view = TrackView.of(still_there(updated, row))
         await self._events.publish(TrackEvent(TrackEventKind.UPDATED, view))
         return view
+
+    async def _write(
+        self,
+        viewer: Viewer,
+        row: TrackRow,
+        lease: Lease,
+        columns: dict[str, Any],
+        checked: dict[str, object],
+        cover: Artwork | None,
+        image: StagedUpload | None,
+    ) -> TrackRow | None:
+        try:
+            if cover is not None and image is not None:
+                await self._objects.store_artwork(cover, image.path.parent)
+        except BaseException:
+            await self._index.release(row.id, lease)
+            raise
+        if row.publish_state != PublishState.PUBLISHED:
+            return await self._index.release(row.id, lease, **columns)
+        before: dict[str, Any] = {
+            **record_columns(record_of(row)),
+            "image_file_id": row.image_file_id,
+        }
+        pending = {**columns, "publish_state": PublishState.PUBLISHING}
+        await self._index.release(row.id, lease, keep=True, next_publish_at=lease.until, **pending)
+        try:
+            auth = await self._sessions.auth_for_viewer(viewer)
+            with self._metrics.pds_write("update"):
+                ref = await self._pds.put_record(
+                    auth,
+                    collection=TRACK_NSID,
+                    rkey=row.rkey,
+                    record=checked,
+                    swap_record=row.cid,
+                )
+        except BaseException:
+            # The PDS kept the old record: so does the index.
+            await self._index.release(
+                row.id, lease, publish_state=PublishState.PUBLISHED, next_publish_at=None,
+                **before,
+            )  # fmt: skip
+            raise
+        return await self._index.release(
+            row.id, lease, cid=ref.cid, publish_state=PublishState.PUBLISHED,
+            next_publish_at=None,
+        )  # fmt: skip
 
     async def delete(self, viewer: Viewer, uri: str) -> TrackView:
         """Delete a track: marked as being deleted (gone for readers), then its record on the

@@ -25,7 +25,7 @@ from relay.errors import (
     RelayError,
     StorageUnavailableError,
 )
-from relay.media.artwork import CONTENT_TYPE, Artwork, normalize_artwork
+from relay.media.artwork import Artwork, normalize_artwork
 from relay.media.probe import AudioInfo, probe
 from relay.metrics import RelayMetrics
 from relay.services.audio_objects import AudioObjects
@@ -169,12 +169,10 @@ class TrackUploads:
         for _ in range(STORE_ATTEMPTS):
             # A crash from here on leaves collectable objects, never orphans.
             await self._objects.intend(file_id)
-            if cover is not None and image_id is not None:
-                await self._objects.intend(image_id)
             try:
                 await self._store.put(file_id, upload.path, info.content_type)
-                if cover is not None and image_id is not None:
-                    await self._put_artwork(image_id, cover, upload.path.parent)
+                if cover is not None:
+                    await self._objects.store_artwork(cover, upload.path.parent)
                 track = new_track(
                     did=viewer.did,
                     rkey=rkey,
@@ -198,12 +196,3 @@ class TrackUploads:
                             await self._objects.collect(stored)  # if no other track uses it
                 raise
         raise StorageUnavailableError("the audio could not be stored; upload again")
-
-    async def _put_artwork(self, key: str, cover: Artwork, staging: Path) -> None:
-        """Store the normalized artwork (written beside the staged upload, then put)."""
-        path = staging / f"artwork-{key}"
-        await anyio.Path(path).write_bytes(cover.data)
-        try:
-            await self._store.put(key, path, CONTENT_TYPE)
-        finally:
-            await anyio.Path(path).unlink(missing_ok=True)
