@@ -205,6 +205,21 @@ async def test_sign_in_upload_publish_play_edit_delete(
     await expect(item.get_by_test_id("save")).to_have_count(0)
     stored = await get_record(network, uri)
     assert stored is not None and stored["value"]["album"] == "Second Pressing"
+    # Its cover is added, then taken off again: both reach the record at once.
+    sleeve = tmp_path / "sleeve.png"
+    Image.new("RGB", (500, 500), (240, 120, 30)).save(sleeve, "PNG")
+    await item.get_by_test_id("edit").click()
+    await item.get_by_test_id("change-cover").set_input_files(sleeve)
+    await expect(item.get_by_test_id("remove-cover")).to_be_visible()
+    await expect(item.locator("header").get_by_test_id("cover")).to_be_visible()
+    stored = await get_record(network, uri)
+    assert stored is not None and stored["value"]["imageUrl"].endswith(".jpg")
+    await shot(page, "05b-cover-added")
+    await item.get_by_test_id("remove-cover").click()
+    await expect(item.locator("header").get_by_test_id("cover-tile")).to_be_visible()
+    stored = await get_record(network, uri)
+    assert stored is not None and "imageUrl" not in stored["value"]
+    await item.get_by_role("button", name="Cancel").click()
 
     # A second track, no tags: the title comes from the file name. It goes with cover artwork
     # chosen first (previewed), made a square JPEG and named in the record.
@@ -217,7 +232,7 @@ async def test_sign_in_upload_publish_play_edit_delete(
     await expect(second.get_by_test_id("edit-title")).to_have_value("second take")
     await expect(second.get_by_test_id("edit-artist")).to_have_value(musician.handle)
     await expect(page.get_by_alt_text("Chosen cover artwork")).to_have_count(0)  # used up
-    cover = second.get_by_test_id("cover")
+    cover = second.locator("header").get_by_test_id("cover")
     await expect(cover).to_be_visible()
     assert await cover.evaluate("img => img.complete && img.naturalWidth === 1000")
     await second.get_by_test_id("publish").click()
