@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from relay.db.audio_refs import add_ref, drop_ref
@@ -124,6 +124,10 @@ class TrackIndex:
         full_text: FullText | None = None,
     ) -> None:
         self._sessions = sessions
+        # Pages are read on a plain connection: Core rows, none of the ORM's execution machinery.
+        engine = sessions.kw["bind"]
+        assert isinstance(engine, AsyncEngine)
+        self._engine = engine
         self._bounds = bounds or PageBounds()
         # Searches use the full-text index of the sessions' database unless told otherwise.
         self._text = full_text or full_text_for(sessions.kw["bind"].dialect.name)
@@ -307,7 +311,7 @@ class TrackIndex:
 
     async def _searched(
         self,
-        db: AsyncSession,
+        db: AsyncSession | AsyncConnection,
         stmt: Select[Any],
         flt: TrackFilter,
         *,
@@ -342,7 +346,7 @@ class TrackIndex:
         cursor = req.after if forward else req.before
         other = req.before if forward else req.after
         ranked = order.field is TrackOrderField.RELEVANCE
-        async with self._sessions() as db:
+        async with self._engine.connect() as db:
             stmt, score = await self._searched(db, select(*_COLUMNS), flt, ranked=ranked)
             base = stmt
             if cursor:

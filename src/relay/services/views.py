@@ -51,7 +51,10 @@ class TrackView:
 
     @classmethod
     def of(cls, row: TrackColumns) -> TrackView:
-        return cls(
+        # What the generated __init__ would set, in one dict update: a page builds a hundred of
+        # these, and a frozen dataclass's __init__ sets each field through object.__setattr__.
+        view = object.__new__(cls)
+        view.__dict__.update(
             uri=row.uri,
             rkey=row.rkey,
             cid=row.cid,
@@ -60,17 +63,22 @@ class TrackView:
             album=row.album,
             audio_url=row.audio_url,
             image_url=row.image_url,
-            file_type=FileType(row.file_type),
+            file_type=_FILE_TYPES[row.file_type],
             duration=row.duration,
             record_created_at=row.record_created_at,
             created_at=row.created_at,
             indexed_at=row.indexed_at,
             artist_did=row.artist_did,
             artist_handle=row.artist_handle,
-            publish_state=PublishState(row.publish_state),
+            publish_state=_PUBLISH_STATES[row.publish_state],
             publish_error=row.publish_error,
             audio_host=row.audio_host,
         )
+        return view
+
+
+_FILE_TYPES = {kind.value: kind for kind in FileType}
+_PUBLISH_STATES = {state.value: state for state in PublishState}
 
 
 @dataclass(frozen=True)
