@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import uvicorn
@@ -181,7 +182,28 @@ async def _ingest(settings: Settings) -> None:
         try:
             await asyncio.Event().wait()
         finally:
-            await parts.sync.stop()
+            try:
+                async with asyncio.timeout(_STOP_SECONDS):
+                    await parts.sync.stop()
+            except TimeoutError:
+                log.error("the firehose and backfills did not stop within %gs", _STOP_SECONDS)
+
+
+_STOP_SECONDS = 15.0
+
+
+def _exit_despite_stuck_threads() -> None:
+    """After a clean stop, leave even if a library thread is still alive (e.g. a database
+    connection's worker whose task was cancelled mid-query): Ctrl-C must end the process, and
+    what it held was already closed or rolled back. The thread is named in the log."""
+    stuck = [t.name for t in threading.enumerate() if t.is_alive() and not t.daemon]
+    stuck = [name for name in stuck if name != threading.main_thread().name]
+    if stuck:
+        log.warning("exiting with threads still running: %s", ", ".join(stuck))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
@@ -190,6 +212,7 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     asyncio.run(_check_database(settings, migrate=settings.auto_migrate))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_ingest(settings))
+    _exit_despite_stuck_threads()
 
 
 def cmd_oauth_key(args: argparse.Namespace) -> None:
