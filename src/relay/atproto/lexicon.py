@@ -1,7 +1,9 @@
 """Record validation driven by the Lexicon documents in ``lexicons/``.
 
 The rules come from the JSON files themselves (the atproto Lexicon spec): there is no second,
-hand-written copy of a record's constraints. Only the schema features relay's lexicons use are
+hand-written copy of a record's constraints. A ``ref`` (to ``#name`` in the same lexicon, or to
+another loaded lexicon such as ``com.atproto.repo.strongRef``) is resolved when the documents are
+loaded. Only the schema features relay's lexicons use are
 interpreted; a document using anything else is rejected when it is loaded, not silently ignored.
 """
 
@@ -34,7 +36,16 @@ _STRING_KEYS = {
 }  # fmt: skip
 _INTEGER_KEYS = {"type", "description", "minimum", "maximum", "enum", "const", "default"}
 _OBJECT_KEYS = {"type", "description", "required", "nullable", "properties"}
-_FORMATS = {"datetime", "uri", "did", "nsid"}
+_ARRAY_KEYS = {"type", "description", "items", "minLength", "maxLength"}
+_REF_KEYS = {"type", "description", "ref"}
+_FORMATS = {"datetime", "uri", "did", "nsid", "at-uri", "cid"}
+_MAX_REF_DEPTH = 8
+_AT_URI = re.compile(
+    r"^at://(did:[a-z]+:[a-zA-Z0-9._:%-]+|[a-zA-Z0-9.-]+)"
+    r"(/[a-zA-Z][a-zA-Z0-9-]*(\.[a-zA-Z0-9-]+)+(/[a-zA-Z0-9._:~-]{1,512})?)?$"
+)
+# A CID as text: v1 in base32 (multibase "b"), or a v0 base58 multihash.
+_CID = re.compile(r"^(b[a-z2-7]{8,}|Qm[1-9A-HJ-NP-Za-km-z]{44})$")
 
 
 def _check_datetime(value: str) -> bool:
@@ -52,6 +63,8 @@ _FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {
     "uri": lambda v: bool(_URI.match(v)) and len(v) <= 8192,
     "did": lambda v: bool(_DID.match(v)) and len(v) <= 2048,
     "nsid": lambda v: bool(_NSID.match(v)) and len(v) <= 317,
+    "at-uri": lambda v: len(v) <= 8192 and bool(_AT_URI.match(v)),
+    "cid": lambda v: len(v) <= 128 and bool(_CID.match(v)),
 }
 
 
@@ -104,6 +117,15 @@ class RecordSchema:
             if not isinstance(value, dict):
                 raise self._fail("must be an object", path)
             self._object(schema, value, f"{path}.")
+        elif kind == "array":
+            if not isinstance(value, list):
+                raise self._fail("must be an array", path)
+            if "maxLength" in schema and len(value) > schema["maxLength"]:
+                raise self._fail(f"must hold at most {schema['maxLength']} items", path)
+            if "minLength" in schema and len(value) < schema["minLength"]:
+                raise self._fail(f"must hold at least {schema['minLength']} items", path)
+            for i, item in enumerate(value):
+                self._value(schema["items"], item, f"{path}[{i}]")
         else:  # pragma: no cover - rejected at load time
             raise LexiconError(f"unsupported type {kind!r}")
 
@@ -139,8 +161,12 @@ class RecordSchema:
 
 
 def _check_supported(schema: Mapping[str, Any], where: str) -> None:
+    """Refuse what the validator does not interpret (refs are resolved before this)."""
     kind = schema.get("type")
-    allowed = {"string": _STRING_KEYS, "integer": _INTEGER_KEYS, "object": _OBJECT_KEYS}
+    allowed = {
+        "string": _STRING_KEYS, "integer": _INTEGER_KEYS, "object": _OBJECT_KEYS,
+        "array": _ARRAY_KEYS,
+    }  # fmt: skip
     if kind not in allowed:
         raise LexiconError(f"{where}: type {kind!r} is not supported by relay's validator")
     unknown = set(schema) - allowed[kind]
@@ -151,6 +177,40 @@ def _check_supported(schema: Mapping[str, Any], where: str) -> None:
     if kind == "object":
         for name, prop in schema.get("properties", {}).items():
             _check_supported(prop, f"{where}.{name}")
+    if kind == "array":
+        if not isinstance(schema.get("items"), Mapping):
+            raise LexiconError(f"{where}: an array needs its items' schema")
+        _check_supported(schema["items"], f"{where}[]")
+
+
+Defs = Mapping[tuple[str, str], Mapping[str, Any]]
+
+
+def _resolved(schema: Mapping[str, Any], nsid: str, defs: Defs, where: str, depth: int = 0) -> Any:
+    """``schema`` with every ``ref`` replaced by the definition it names (``#name`` in this
+    lexicon, ``other.nsid#name``, or ``other.nsid`` for its ``main``)."""
+    if depth > _MAX_REF_DEPTH:
+        raise LexiconError(f"{where}: refs nest deeper than {_MAX_REF_DEPTH}")
+    kind = schema.get("type")
+    if kind == "ref":
+        unknown = set(schema) - _REF_KEYS
+        ref = schema.get("ref")
+        if unknown or not isinstance(ref, str):
+            raise LexiconError(f"{where}: a ref needs a 'ref' string and nothing else")
+        target_nsid, _, name = ref.partition("#")
+        key = (target_nsid or nsid, name or "main")
+        if key not in defs:
+            raise LexiconError(f"{where}: ref {ref!r} names no loaded definition")
+        return _resolved(defs[key], key[0], defs, f"{where}->{ref}", depth + 1)
+    if kind == "object":
+        properties = {
+            name: _resolved(prop, nsid, defs, f"{where}.{name}", depth)
+            for name, prop in schema.get("properties", {}).items()
+        }
+        return {**schema, "properties": properties}
+    if kind == "array" and isinstance(schema.get("items"), Mapping):
+        return {**schema, "items": _resolved(schema["items"], nsid, defs, f"{where}[]", depth)}
+    return schema
 
 
 class LexiconCatalog:
@@ -161,7 +221,7 @@ class LexiconCatalog:
 
     @classmethod
     def load(cls, root: Path) -> LexiconCatalog:
-        schemas: dict[str, RecordSchema] = {}
+        docs: dict[str, dict[str, Any]] = {}
         for path in sorted(root.rglob("*.json")):
             doc = json.loads(path.read_text(encoding="utf-8"))
             nsid = doc.get("id")
@@ -170,11 +230,20 @@ class LexiconCatalog:
             expected = root.joinpath(*nsid.split(".")).with_suffix(".json")
             if expected.resolve() != path.resolve():
                 raise LexiconError(f"{path}: id {nsid} must live at {expected}")
+            docs[nsid] = doc
+        defs = {
+            (nsid, name): definition
+            for nsid, doc in docs.items()
+            for name, definition in doc.get("defs", {}).items()
+        }
+        schemas: dict[str, RecordSchema] = {}
+        for nsid, doc in docs.items():
             main = doc.get("defs", {}).get("main", {})
             if main.get("type") != "record":
-                continue
-            _check_supported(main["record"], f"{nsid}#main")
-            schemas[nsid] = RecordSchema(nsid=nsid, key=main["key"], record=main["record"])
+                continue  # e.g. com.atproto.repo.strongRef: used through refs
+            record = _resolved(main["record"], nsid, defs, f"{nsid}#main")
+            _check_supported(record, f"{nsid}#main")
+            schemas[nsid] = RecordSchema(nsid=nsid, key=main["key"], record=record)
         return cls(schemas)
 
     def schema(self, nsid: str) -> RecordSchema:
