@@ -10,6 +10,7 @@ rather than racing it, so an object a row references is never deleted.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from relay.db.models import AudioObjectRow
 
 REMOVING = -1
+
+
+class OwnsObjects(Protocol):
+    """A track (row, plain row or returned columns) and the stored objects it counts."""
+
+    @property
+    def file_id(self) -> str | None: ...
+    @property
+    def image_file_id(self) -> str | None: ...
+
+
+def owned_objects(row: OwnsObjects) -> list[str]:
+    """The stored objects ``row`` holds a reference to: its audio, its artwork."""
+    return [key for key in (row.file_id, row.image_file_id) if key is not None]
 
 
 async def add_ref(db: AsyncSession, file_id: str) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from relay.atproto.records import TRACK_NSID, AtUri, TrackRecord
-from relay.db.audio_refs import drop_ref
+from relay.db.audio_refs import drop_ref, owned_objects
 from relay.db.models import BackfillRepoRow, RepoChainRow, SyncCursorRow, TrackRow
 from relay.db.track_mapper import NewTrack, new_track, record_columns
 from relay.domain import PublishState, TrackEventKind
@@ -233,9 +233,8 @@ class SyncStore:
             if not getattr(gone, "rowcount", 0):
                 continue
             removed.append(row)
-            for file_id in (row.file_id, row.image_file_id):
-                if file_id is not None:
-                    await drop_ref(db, file_id, now)
+            for file_id in owned_objects(row):
+                await drop_ref(db, file_id, now)
         return removed
 
     async def _upsert_many(

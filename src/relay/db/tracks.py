@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Select, delete, func, or_, select, tuple_,
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from relay.db.audio_refs import add_ref, drop_ref
+from relay.db.audio_refs import add_ref, drop_ref, owned_objects
 from relay.db.cursors import decode_cursor, encode_cursor
 from relay.db.full_text import FullText, full_text_for
 from relay.db.models import StoredTrackColumns, TrackRow
@@ -185,8 +185,8 @@ class TrackIndex:
         """Insert ``row``, counting its audio (and artwork) object in the same transaction (each
         must have been announced with ``AudioRefs.intend`` and stored)."""
         async with self._sessions() as db, db.begin():
-            for file_id in (row.file_id, row.image_file_id):
-                if file_id is not None and not await add_ref(db, file_id):
+            for file_id in owned_objects(row):
+                if not await add_ref(db, file_id):
                     raise AudioRemovedError(file_id)
             db.add(row)
         return row
@@ -289,9 +289,8 @@ class TrackIndex:
             deleted = gone.first()
             if deleted is None:
                 return await db.get(TrackRow, track_id) is None
-            for file_id in (deleted.file_id, deleted.image_file_id):
-                if file_id is not None:
-                    await drop_ref(db, file_id, lease.now)
+            for file_id in owned_objects(deleted):
+                await drop_ref(db, file_id, lease.now)
         return True
 
     async def due_for_publish(self, now: datetime, limit: int) -> list[TrackRow]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 
 from relay.clock import Clock
-from relay.db.audio_refs import AudioRefs
+from relay.db.audio_refs import AudioRefs, owned_objects
 from relay.db.models import TrackRow
 from relay.errors import StorageUnavailableError
 from relay.media.artwork import CONTENT_TYPE as ARTWORK_CONTENT_TYPE
@@ -81,8 +81,7 @@ class AudioObjects:
     async def collect_of(self, rows: Sequence[TrackRow]) -> None:
         """After rows left the index (deleted here or elsewhere): collect their audio and artwork
         if due."""
-        owned = {f for row in rows for f in (row.file_id, row.image_file_id) if f is not None}
-        for file_id in sorted(owned):
+        for file_id in sorted({key for row in rows for key in owned_objects(row)}):
             await self.collect(file_id)
 
     async def collect_due(self) -> int:
