@@ -13,6 +13,7 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import anyio
@@ -34,7 +35,7 @@ class Artwork:
 
     data: bytes
 
-    @property
+    @cached_property
     def key(self) -> str:
         return f"{hashlib.sha256(self.data).hexdigest()}.{EXTENSION}"
 

@@ -24,7 +24,7 @@ from relay.db.track_mapper import record_columns, record_of
 from relay.db.tracks import Lease, TrackIndex
 from relay.domain import PublishState, TrackEventKind
 from relay.errors import BadUserInputError, ConflictError
-from relay.media.artwork import Artwork, normalize_artwork
+from relay.media.artwork import normalize_artwork
 from relay.metrics import RelayMetrics
 from relay.services.audio_objects import AudioObjects
 from relay.services.events import EventBus
@@ -105,28 +105,27 @@ class TrackEdits:
         cover = None
         if image is not None:
             cover = await normalize_artwork(image.path, image.size, max_bytes=self._max_image)
+            values["image_url"] = self._store.public_url(cover.key)
         elif remove_image and row.image_url is not None:
             values["image_url"] = None
-        if not values and cover is None:
+        if not values:
             return TrackView.of(row)
-        if cover is not None:
-            values["image_url"] = self._store.public_url(cover.key)
         record = record_of(row).model_copy(update=values)
         checked = record.to_json(self._lexicons)
         columns: dict[str, Any] = record_columns(record)
-        if cover is not None or "image_url" in values:
+        if "image_url" in values:  # the artwork changes: so does the stored copy relay counts
             columns["image_file_id"] = cover.key if cover is not None else None
-        lease = await self._claim(row)
         try:
-            updated = await self._write(viewer, row, lease, columns, checked, cover, image)
+            if cover is not None and image is not None:
+                await self._objects.store_artwork(cover, image.path.parent)
+            updated = await self._write(viewer, row, await self._claim(row), columns, checked)
         except BaseException:
             if cover is not None:
                 with anyio.CancelScope(shield=True):
                     await self._objects.collect(cover.key)  # unless another track shows it
             raise
-        replaced = row.image_file_id
-        if replaced is not None and replaced != columns.get("image_file_id", replaced):
-            await self._objects.collect(replaced)
+        if row.image_file_id not in (None, columns.get("image_file_id", row.image_file_id)):
+            await self._objects.collect(row.image_file_id)  # replaced or removed: if now unused
         view = TrackView.of(still_there(updated, row))
         await self._events.publish(TrackEvent(TrackEventKind.UPDATED, view))
         return view
@@ -138,15 +137,7 @@ class TrackEdits:
         lease: Lease,
         columns: dict[str, Any],
         checked: dict[str, object],
-        cover: Artwork | None,
-        image: StagedUpload | None,
     ) -> TrackRow | None:
-        try:
-            if cover is not None and image is not None:
-                await self._objects.store_artwork(cover, image.path.parent)
-        except BaseException:
-            await self._index.release(row.id, lease)
-            raise
         if row.publish_state != PublishState.PUBLISHED:
             return await self._index.release(row.id, lease, **columns)
         before: dict[str, Any] = {
