@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,11 @@ import pytest
 from PIL import Image
 
 from relay.sandbox import Account, LocalNetwork
+from relay.settings import Settings
 from tests.e2e.test_audio_lifecycle import DELETE, refs, stored
 from tests.harness.client import RelayClient
 from tests.harness.pds import get_record, put_record
-from tests.harness.server import RunningRelay
+from tests.harness.server import RunningRelay, run_relay
 
 TRACKS = "query($d: String!) { tracks(where: {artistDid: $d}) { totalCount } }"
 
@@ -104,36 +106,32 @@ async def test_what_is_not_an_acceptable_image_is_refused_and_leaves_nothing(
     client: RelayClient,
     alice: str,
     relay: RunningRelay,
-    accounts: dict[str, object],
+    accounts: dict[str, Account],
     audio_files: dict[str, Path],
     tmp_path: Path,
-    make: object,
+    make: Callable[[Path], Path],
     message: str,
 ) -> None:
     before_objects, before_refs = stored(relay), await refs(relay)
-    image = make(tmp_path)  # type: ignore[operator]
+    image = make(tmp_path)
     result = await client.upload(audio_files["mp3"], title="Refused", image=image, token=alice)
     assert result.body["data"] is None
     error = result.body["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT", error
     assert message in error["message"]
     assert stored(relay) == before_objects and await refs(relay) == before_refs
-    did = accounts["alice"].did  # type: ignore[attr-defined]
-    count = await client.gql(TRACKS, {"d": did}, token=alice)
+    count = await client.gql(TRACKS, {"d": accounts["alice"].did}, token=alice)
     assert count.data["tracks"]["totalCount"] == 0
 
 
 async def test_artwork_over_its_limit_is_refused(
-    relay_settings: object, accounts: dict[str, object], audio_files: dict[str, Path], photo: Path
-) -> None:
-    from relay.settings import Settings
-    from tests.harness.server import run_relay
-
-    assert isinstance(relay_settings, Settings)
+    relay_settings: Settings, accounts: dict[str, Account], audio_files: dict[str, Path],
+    photo: Path,
+) -> None:  # fmt: skip
     settings = relay_settings.model_copy(update={"max_image_bytes": 1000})
     async with run_relay(settings) as small, small.client() as client:
         account = accounts["alice"]
-        token = await client.login(account.handle, account.password)  # type: ignore[attr-defined]
+        token = await client.login(account.handle, account.password)
         result = await client.upload(audio_files["mp3"], image=photo, token=token)
         assert result.codes == ["PAYLOAD_TOO_LARGE"]
         assert stored(small) == set()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -129,14 +131,8 @@ async def test_a_token_refresh_is_made_once_across_processes(
 async def test_serve_with_workers_runs_that_many_api_processes(
     relay_settings: Settings, accounts: dict[str, Account], audio_files: dict[str, Path]
 ) -> None:
-    port = free_port()
-    async with relay_process(
-        relay_settings, "serve", "--workers", "2", RELAY_PORT=str(port)
-    ) as proc:
-        url = f"http://127.0.0.1:{port}"
-        await until_serving(url, proc, path="/readyz")
-        workers = psutil.Process(proc.pid).children()
-        assert len(workers) >= 2
+    async with _serving_workers(relay_settings, path="/readyz") as (url, proc):
+        assert len(_workers(proc.pid)) == 2
         async with RelayClient(url) as client:
             client.token = await client.login(accounts["bob"].handle, accounts["bob"].password)
             on_a = await GraphQLSubscription.open(url, EVENTS, token=client.token)
@@ -149,6 +145,18 @@ async def test_serve_with_workers_runs_that_many_api_processes(
                 assert created["track"]["title"] == "Two workers"
             finally:
                 await on_a.close()
+
+
+@asynccontextmanager
+async def _serving_workers(
+    settings: Settings, *, path: str = "/healthz"
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    """``relay serve --workers 2`` on a free port, answering at ``path``: its URL and process."""
+    port = free_port()
+    async with relay_process(settings, "serve", "--workers", "2", RELAY_PORT=str(port)) as proc:
+        url = f"http://127.0.0.1:{port}"
+        await until_serving(url, proc, path=path)
+        yield url, proc
 
 
 def _workers(supervisor: int) -> list[psutil.Process]:
@@ -165,12 +173,8 @@ def _workers(supervisor: int) -> list[psutil.Process]:
 async def test_workers_share_the_connections_of_many_clients(relay_settings: Settings) -> None:
     """Each worker listens on its own socket (SO_REUSEPORT): many keep-alive clients connecting
     at once are spread over the workers, not all handed to the first one waiting in accept."""
-    port = free_port()
-    async with relay_process(
-        relay_settings, "serve", "--workers", "2", RELAY_PORT=str(port)
-    ) as proc:
-        url = f"http://127.0.0.1:{port}"
-        await until_serving(url, proc, path="/readyz")
+    async with _serving_workers(relay_settings, path="/readyz") as (url, proc):
+        port = int(url.rsplit(":", 1)[1])
         workers = _workers(proc.pid)
         assert len(workers) == 2
         clients = [httpx.AsyncClient(base_url=url) for _ in range(24)]
@@ -194,12 +198,7 @@ async def test_workers_share_the_connections_of_many_clients(relay_settings: Set
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_worker_that_dies_is_replaced(relay_settings: Settings) -> None:
-    port = free_port()
-    async with relay_process(
-        relay_settings, "serve", "--workers", "2", RELAY_PORT=str(port)
-    ) as proc:
-        url = f"http://127.0.0.1:{port}"
-        await until_serving(url, proc)
+    async with _serving_workers(relay_settings) as (url, proc):
         first, second = _workers(proc.pid)
         await asyncio.sleep(5)  # past the start-up window, where a death stops the supervisor
         first.kill()
