@@ -18,7 +18,7 @@ from relay.atproto.identity import AtprotoIdentityResolver, IdentityResolver
 from relay.atproto.lexicon import LexiconCatalog, default_lexicon_dir
 from relay.atproto.oauth import OAuthClient
 from relay.atproto.pds import PdsClient, XrpcPdsClient
-from relay.atproto.records import TRACK_NSID
+from relay.atproto.records import LIKE_NSID, TRACK_NSID
 from relay.atproto.repos import CarBounds, RepoClient
 from relay.clock import Clock, SystemClock
 from relay.crypto import SecretBox
@@ -26,6 +26,7 @@ from relay.db.audio_refs import AudioRefs
 from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.event_log import EventLog, listen_dsn
 from relay.db.index_version import IndexVersion
+from relay.db.like_index import LikeIndex
 from relay.db.sessions import OAuthRequestStore, SessionStore
 from relay.db.sync import SyncStore
 from relay.db.tracks import PageBounds, TrackIndex
@@ -38,7 +39,8 @@ from relay.services.audio_objects import AudioObjects
 from relay.services.backfill import Backfill
 from relay.services.events import EventBus, SharedEventBus, TrackEventBus
 from relay.services.firehose import FirehoseConsumer
-from relay.services.ingest import RecordBounds, SyncStats, TrackIngest
+from relay.services.ingest import RecordBounds, RecordIngest, SyncStats
+from relay.services.likes import Likes
 from relay.services.oauth_login import OAuthLogin
 from relay.services.ownership import TrackLeases
 from relay.services.publisher import PublishWorker
@@ -56,7 +58,7 @@ from relay.storage.filesystem import FilesystemAudioStore
 
 log = logging.getLogger("relay")
 
-REQUIRED_LEXICONS = (TRACK_NSID,)
+REQUIRED_LEXICONS = (TRACK_NSID, LIKE_NSID)
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,7 @@ async def assemble(
     )
     sync_store = SyncStore(db, one_writer=engine.dialect.name == "sqlite")
     stats = SyncStats()
-    ingest = TrackIngest(
+    ingest = RecordIngest(
         lexicons=lexicons,
         clock=clock,
         stats=stats,
@@ -337,8 +339,21 @@ async def assemble(
         ),
         namespace=settings.rate_limit_namespace,
     )
+    reads = TrackReads(index)
+    likes = Likes(
+        likes=LikeIndex(db),
+        sync=sync_store,
+        reads=reads,
+        sessions=sessions,
+        pds=pds,
+        lexicons=lexicons,
+        clock=clock,
+        metrics=metrics,
+        max_page=settings.max_page_size,
+    )
     services = Services(
-        reads=TrackReads(index),
+        reads=reads,
+        likes=likes,
         uploads=uploads,
         publishing=publishing,
         edits=edits,

@@ -43,6 +43,14 @@ class TrackEventKind(StrEnum):
     DELETED = "deleted"
 
 
+class RefStatus(StrEnum):
+    """What a strongRef (a like's subject, a list's item) points at, as the index holds it."""
+
+    CURRENT = "current"  # the indexed record is the version referenced (same CID)
+    CHANGED = "changed"  # the record was edited since (another CID)
+    MISSING = "missing"  # not indexed: deleted, or never seen
+
+
 @dataclass(frozen=True)
 class TrackOrder:
     field: TrackOrderField = TrackOrderField.CREATED_AT

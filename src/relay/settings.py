@@ -166,7 +166,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # Keys used before a rotation: values they sealed stay readable (comma-separated).
     secret_key_previous: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    oauth_scope: str = "atproto repo:app.relay.track"
+    oauth_scope: str = "atproto repo:app.relay.track repo:app.relay.like repo:app.relay.list"
     oauth_client_key: SecretStr | None = None
     oauth_app_redirects: CommaList = Field(default_factory=list)
     oauth_request_ttl_seconds: int = Field(default=600, gt=0)

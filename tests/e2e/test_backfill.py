@@ -40,16 +40,6 @@ def fresh_account(network: LocalNetwork) -> Account:
     return network.create_account(f"b{secrets.token_hex(4)}.test")
 
 
-@pytest.fixture
-async def admin_relay(
-    relay_settings: Settings, accounts: dict[str, Account]
-) -> AsyncIterator[RelayClient]:
-    """relay with alice as its admin, and a client signed in as alice."""
-    settings = relay_settings.model_copy(update={"admin_dids": [accounts["alice"].did]})
-    async with run_relay(settings) as relay, relay.client(accounts["alice"]) as client:
-        yield client
-
-
 async def run_backfill(client: RelayClient, **input_: Any) -> dict[str, Any]:
     """Start a backfill as the admin signed in on ``client`` and wait for its report."""
     before = (await client.gql(STATUS)).data["syncStatus"]["lastBackfill"]
@@ -148,8 +138,8 @@ class SimulatedCrash(Exception):
 
 
 class FakeRepoClientThatDies(RepoClient):
-    """Fake: the process dies after ``survive`` repos were read — a crash in the middle of a
-    backfill, which the real parts won't do on demand."""
+    """Fake: the process dies after ``survive`` repos were read (each lists its tracks, then its
+    likes) — a crash in the middle of a backfill, which the real parts won't do on demand."""
 
     def __init__(self, http: httpx.AsyncClient, survive: int) -> None:
         super().__init__(http)
@@ -158,9 +148,10 @@ class FakeRepoClientThatDies(RepoClient):
     async def list_records(
         self, pds_url: str, did: str, collection: str
     ) -> AsyncIterator[list[RepoRecord]]:
-        if self.left <= 0:
-            raise SimulatedCrash("the process died here")
-        self.left -= 1
+        if collection == "app.relay.track":  # a repo's first listing
+            if self.left <= 0:
+                raise SimulatedCrash("the process died here")
+            self.left -= 1
         async for page in super().list_records(pds_url, did, collection):
             yield page
 

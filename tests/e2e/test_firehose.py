@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -60,16 +60,6 @@ async def warm_up(client: RelayClient, network: LocalNetwork) -> None:
         return bool((await status(client))["events"] > before)
 
     await eventually(seen, what="an event from the live stream")
-
-
-@pytest.fixture
-async def live(
-    relay_settings: Settings, network: LocalNetwork, accounts: dict[str, Account]
-) -> AsyncIterator[tuple[RunningRelay, RelayClient]]:
-    settings = firehose_settings(relay_settings, network, accounts["alice"])
-    async with run_relay(settings) as relay, relay.client(accounts["alice"]) as client:
-        await warm_up(client, network)
-        yield relay, client
 
 
 async def test_creates_updates_and_deletes_arrive_in_queries_and_subscriptions(

@@ -42,9 +42,9 @@ async def test_a_repo_car_is_spooled_walked_and_bounded(
         async def export(bounds: CarBounds, signing_key: str = key) -> list[str]:
             repos = RepoClient(http, car=bounds)
             _, records = await repos.export_records(
-                network.pds_url, account.did, "app.relay.track", signing_key=signing_key
+                network.pds_url, account.did, ["app.relay.track"], signing_key=signing_key
             )
-            return sorted(record.value["title"] for record in records)
+            return sorted(record.value["title"] for record in records["app.relay.track"])
 
         assert await export(CarBounds(spool_dir=spool)) == ["Car 0", "Car 1", "Car 2"]
         with pytest.raises(RepoUnavailableError, match="larger than 512 bytes"):

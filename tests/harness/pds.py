@@ -86,6 +86,29 @@ def track_record(title: str, **extra: object) -> dict[str, object]:
     }
 
 
+def like_record(uri: str, cid: str, **extra: object) -> dict[str, object]:
+    return {
+        "$type": "app.relay.like",
+        "subject": {"uri": uri, "cid": cid},
+        "createdAt": "2026-01-02T03:04:05.000Z",
+        **extra,
+    }
+
+
+async def list_records(
+    network: LocalNetwork, account: Account, collection: str
+) -> list[dict[str, Any]]:
+    """The account's records of ``collection`` as its PDS lists them."""
+    async with httpx.AsyncClient() as http:
+        response = await http.get(
+            f"{network.pds_url}/xrpc/com.atproto.repo.listRecords",
+            params={"repo": account.did, "collection": collection, "limit": 100},
+        )
+    response.raise_for_status()
+    records: list[dict[str, Any]] = response.json()["records"]
+    return records
+
+
 async def apply_writes(
     network: LocalNetwork, account: Account, writes: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -101,10 +124,15 @@ async def apply_writes(
 
 
 async def create_record(
-    network: LocalNetwork, account: Account, record: dict[str, object], rkey: str | None = None
+    network: LocalNetwork,
+    account: Account,
+    record: dict[str, object],
+    rkey: str | None = None,
+    *,
+    collection: str = "app.relay.track",
 ) -> dict[str, Any]:
     """Write a record as another client of the network would (relay never sees the request)."""
-    body: dict[str, Any] = {"repo": account.did, "collection": "app.relay.track", "record": record}
+    body: dict[str, Any] = {"repo": account.did, "collection": collection, "record": record}
     if rkey is not None:
         body["rkey"] = rkey
     response = await _call(

@@ -72,7 +72,9 @@ def test_development_keys_are_generated_once(tmp_path: Path) -> None:
     assert config.client_id.startswith("http://localhost?")
     query = parse_qs(urlparse(config.client_id).query)
     assert query["redirect_uri"] == ["http://127.0.0.1:8000/oauth/callback"]
-    assert query["scope"] == ["atproto repo:app.relay.track"]
+    assert query["scope"] == [
+        "atproto repo:app.relay.track repo:app.relay.like repo:app.relay.list"
+    ]
     assert config.signing_key is None and document == {} and keys == {"keys": []}
 
 
@@ -97,7 +99,9 @@ def test_confidential_client_documents_and_assertion(tmp_path: Path) -> None:
     assert document["token_endpoint_auth_method"] == "private_key_jwt"
     assert document["dpop_bound_access_tokens"] is True
     assert document["jwks_uri"] == "https://relay.example/oauth/jwks.json"
-    assert document["scope"] == "atproto repo:app.relay.track"
+    assert (
+        document["scope"] == "atproto repo:app.relay.track repo:app.relay.like repo:app.relay.list"
+    )
     (public,) = keys["keys"]
     assert "d" not in public and public["kid"] == config.key_id
 

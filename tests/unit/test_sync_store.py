@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from relay.atproto.records import TrackRecord
 from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.models import SyncCursorRow, TrackRow
-from relay.db.sync import ChainLink, Cursor, RecordDelete, RecordUpsert, SyncStore
+from relay.db.sync import ChainLink, Cursor, RecordDelete, SyncStore, TrackUpsert
 from relay.db.tracks import Lease, TrackIndex
 from relay.domain import FileType, TrackEventKind
 from tests.harness.catalog import EPOCH, catalog_row
@@ -24,7 +24,7 @@ DID = "did:plc:" + "c" * 24
 RKEY = "3kaaaaaaaaaa2"
 
 
-def upsert(title: str, rev: str) -> RecordUpsert:
+def upsert(title: str, rev: str) -> TrackUpsert:
     record = TrackRecord(
         title=title,
         artist="Cy",
@@ -34,7 +34,7 @@ def upsert(title: str, rev: str) -> RecordUpsert:
         duration=None,
         created_at="2026-01-01T00:00:00.000Z",
     )
-    return RecordUpsert(did=DID, rkey=RKEY, cid=f"cid-{rev}", rev=rev, record=record, handle=None)
+    return TrackUpsert(did=DID, rkey=RKEY, cid=f"cid-{rev}", rev=rev, record=record, handle=None)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from relay.atproto.lexicon import LexiconCatalog
 from relay.domain import FileType
 
 TRACK_NSID = "app.relay.track"
+LIKE_NSID = "app.relay.like"
 
 
 def format_datetime(moment: datetime) -> str:
@@ -52,6 +53,37 @@ class TrackRecord(BaseModel):
     def from_json(cls, data: object, lexicons: LexiconCatalog) -> TrackRecord:
         checked = lexicons.validate(TRACK_NSID, data)
         return cls.model_validate(checked)
+
+
+class StrongRef(BaseModel):
+    """A ``com.atproto.repo.strongRef``: a record's URI and the CID of one version of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uri: str
+    cid: str
+
+
+class LikeRecord(BaseModel):
+    """An ``app.relay.like`` record: a strongRef to the track liked, and when."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    type_: Literal["app.relay.like"] = Field(default="app.relay.like", alias="$type")
+    subject: StrongRef
+    created_at: str = Field(alias="createdAt")
+
+    def to_json(self, lexicons: LexiconCatalog) -> dict[str, Any]:
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return lexicons.validate(LIKE_NSID, data)
+
+    @property
+    def created_at_time(self) -> datetime:
+        return datetime.fromisoformat(self.created_at.replace("Z", "+00:00"))
+
+    @classmethod
+    def from_json(cls, data: object, lexicons: LexiconCatalog) -> LikeRecord:
+        return cls.model_validate(lexicons.validate(LIKE_NSID, data))
 
 
 @dataclass(frozen=True)

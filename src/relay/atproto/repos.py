@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import mmap
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,11 +167,11 @@ class RepoClient:
         return rev if isinstance(rev, str) else None
 
     async def export_records(
-        self, pds_url: str, did: str, collection: str, *, signing_key: str | None
-    ) -> tuple[str | None, list[RepoRecord]]:
+        self, pds_url: str, did: str, collections: Sequence[str], *, signing_key: str | None
+    ) -> tuple[str | None, dict[str, list[RepoRecord]]]:
         """The one-request path: the whole repo as a CAR (``sync.getRepo``), its commit checked
-        against the repo's signing key and every block read against its CID, walked for
-        ``collection``. Returns (rev, records)."""
+        against the repo's signing key and every block read against its CID, walked for each of
+        ``collections``. Returns (rev, records by collection)."""
         url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.sync.getRepo"
         with tempfile.TemporaryFile(dir=self._car.spool_dir) as spool:
             size = await self._download(url, {"did": did}, spool)
@@ -180,7 +180,12 @@ class RepoClient:
             try:
                 # Hashing, decoding and walking a large repo is seconds of CPU: not on the loop.
                 return await anyio.to_thread.run_sync(
-                    _records_in_car, spool, did, collection, signing_key, self._car.max_blocks
+                    _records_in_car,
+                    spool,
+                    did,
+                    tuple(collections),
+                    signing_key,
+                    self._car.max_blocks,
                 )
             except (CommitError, KeyError, ValueError, TypeError) as exc:
                 log.warning("the CAR of %s from %s: %r", did, _host(url), exc)
@@ -224,20 +229,27 @@ def _accepted(url: str, response: httpx.Response) -> None:
 
 
 def _records_in_car(
-    spool: BinaryIO, did: str, collection: str, signing_key: str | None, max_blocks: int
-) -> tuple[str | None, list[RepoRecord]]:
-    """(rev, records of ``collection``) of the CAR in ``spool``: its commit checked against the
-    repo's signing key, every block read against its CID, only the collection's part of the tree
-    walked."""
+    spool: BinaryIO,
+    did: str,
+    collections: tuple[str, ...],
+    signing_key: str | None,
+    max_blocks: int,
+) -> tuple[str | None, dict[str, list[RepoRecord]]]:
+    """(rev, records by collection) of the CAR in ``spool``: its commit checked against the
+    repo's signing key, every block read against its CID, only the collections' parts of the
+    tree walked."""
     with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as data:
         blocks = VerifiedBlocks.from_mapped(data, max_blocks=max_blocks)
         if len(blocks.roots) != 1:
             raise CommitError("malformed", "the CAR does not name one commit")
         commit = block(blocks, blocks.roots[0])
         verify_commit(commit, repo=did, signing_key=signing_key)
-        records = [
-            RepoRecord(rkey=key.split("/", 1)[1], cid=cid, value=block(blocks, cid))
-            for key, cid in walk_mst(blocks, commit["data"], prefix=f"{collection}/")
-        ]
+        records = {
+            collection: [
+                RepoRecord(rkey=key.split("/", 1)[1], cid=cid, value=block(blocks, cid))
+                for key, cid in walk_mst(blocks, commit["data"], prefix=f"{collection}/")
+            ]
+            for collection in collections
+        }
     rev = commit.get("rev")
     return (rev if isinstance(rev, str) else None), records

@@ -211,7 +211,7 @@ def decode(raw: bytes) -> tuple[Any, Any]:
     return header, body
 
 
-def touches(body: object, prefix: str) -> bool:
+def touches(body: object, prefix: str | tuple[str, ...]) -> bool:
     """Whether a ``#commit`` body may touch records under ``prefix`` — False only when every op
     is well-formed and elsewhere (the firehose's fast path; anything odd takes the full path)."""
     ops = body.get("ops") if isinstance(body, dict) else None

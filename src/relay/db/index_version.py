@@ -1,19 +1,20 @@
 """The index's version: what a cached response is valid for.
 
-It moves with every change to ``tracks`` — what anonymous queries read — and with nothing else
-(a firehose cursor saved, a session refreshed, a sweep that found nothing leave answers valid).
+It moves with every change to ``tracks`` and ``likes`` — what anonymous queries read — and with
+nothing else (a firehose cursor saved, a session refreshed, a sweep that found nothing leave
+answers valid).
 An answer about the whole index is valid for ``token(None)``; an answer about some artists only
 (a track, an artist's page) for ``token(dids)``, which moves only when one of those artists'
 tracks change — so a live firehose does not empty the cache of every artist with each batch.
 
 The whole index's version moves with:
-- this process's commits that changed a row of ``tracks``: as the commit starts and again when
-  its connection goes back to the pool, so a read that ran between the two (and saw the data as
-  it was) is never taken for current;
-- every process's: ``index_state.version``, moved by triggers on ``tracks`` in the writing
-  transaction (migration 0006). SQLite reads it when the WAL file changed (a stat, no query,
-  while nothing was committed); PostgreSQL at most every ``recheck_seconds`` (so another
-  process's write shows within that time; this process's own show at once).
+- this process's commits that changed a row of ``tracks`` or ``likes``: as the commit starts
+  and again when its connection goes back to the pool, so a read that ran between the two (and
+  saw the data as it was) is never taken for current;
+- every process's: ``index_state.version``, moved by triggers on ``tracks`` and ``likes`` in the
+  writing transaction (migrations 0006, 0012). SQLite reads it when the WAL file changed (a
+  stat, no query, while nothing was committed); PostgreSQL at most every ``recheck_seconds``
+  (so another process's write shows within that time; this process's own show at once).
 
 An artist's version is read from ``artist_versions`` (migration 0008: the index version at which
 their tracks last changed) for the artists changed since the last read, whenever the index
@@ -39,7 +40,7 @@ _COMMITTED = "relay_committed"  # and committed: once more when the connection i
 _TARGET = re.compile(
     r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE
 )
-INDEX_TABLES = frozenset({"tracks"})
+INDEX_TABLES = frozenset({"tracks", "likes"})
 _VERSION = text("SELECT version FROM index_state WHERE id = 1")
 _CHANGED = text(
     "SELECT artist_did, version FROM artist_versions WHERE version > :since AND version <= :upto "

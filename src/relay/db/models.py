@@ -275,3 +275,27 @@ class TrackEventRow(Base):
     )
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LikeRow(Base):
+    """An ``app.relay.like`` record: who liked which track (a strongRef: the subject's URI and
+    the CID of the version liked). Kept whether or not the track is indexed — a like of a track
+    not (or no longer) known is shown as such, not dropped."""
+
+    __tablename__ = "likes"
+    __table_args__ = (
+        Index("ix_likes_subject", "subject_uri", "liker_did"),
+        Index("ix_likes_liker", "liker_did", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uri: Mapped[str] = mapped_column(String(512), unique=True)
+    liker_did: Mapped[str] = mapped_column(String(256))
+    rkey: Mapped[str] = mapped_column(String(64))
+    cid: Mapped[str] = mapped_column(String(128))
+    rev: Mapped[str | None] = mapped_column(String(64))
+    subject_uri: Mapped[str] = mapped_column(String(512))
+    subject_cid: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    indexed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)  # the liker's account is inactive

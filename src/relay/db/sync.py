@@ -1,4 +1,5 @@
-"""``SyncStore``: what backfill and the firehose write — record changes and cursors, atomically."""
+"""``SyncStore``: what backfill and the firehose write — record changes (tracks, likes) and
+cursors, atomically."""
 
 from __future__ import annotations
 
@@ -15,13 +16,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from relay.atproto.records import TRACK_NSID, AtUri, TrackRecord
 from relay.db.audio_refs import drop_ref, owned_objects
-from relay.db.models import BackfillRepoRow, RepoChainRow, SyncCursorRow, TrackRow
+from relay.db.like_rows import (
+    LikeApplied,
+    LikeUpsert,
+    delete_like,
+    hide_liker,
+    is_like_uri,
+    newer_rev,
+    remove_liker,
+    upsert_likes,
+)
+from relay.db.models import BackfillRepoRow, LikeRow, RepoChainRow, SyncCursorRow, TrackRow
 from relay.db.track_mapper import NewTrack, new_track, record_columns
 from relay.domain import PublishState, TrackEventKind
 
 
 @dataclass(frozen=True)
-class RecordUpsert:
+class TrackUpsert:
     """A checked record to index at ``at://did/app.relay.track/rkey``."""
 
     did: str
@@ -59,7 +70,8 @@ class HandleChanged:
 
 
 OtherChange = RecordDelete | AccountHidden | AccountRemoved | HandleChanged
-Change = RecordUpsert | OtherChange
+Upsert = TrackUpsert | LikeUpsert
+Change = Upsert | OtherChange
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,20 @@ class Applied:
 
     kind: TrackEventKind
     row: TrackRow | NewTrack  # a new row as the values inserted
+
+
+AnyApplied = Applied | LikeApplied  # a track's change, or a like's
+
+
+def removed_tracks(applied: Sequence[AnyApplied]) -> list[TrackRow]:
+    """The indexed tracks these changes deleted (for the collector of relay-owned objects)."""
+    return [
+        a.row
+        for a in applied
+        if isinstance(a, Applied)
+        and a.kind is TrackEventKind.DELETED
+        and isinstance(a.row, TrackRow)
+    ]
 
 
 @dataclass(frozen=True)
@@ -84,11 +110,6 @@ class ChainLink:
     did: str
     rev: str
     data: bytes
-
-
-def _newer(rev: str | None, than: str | None) -> bool:
-    # Revisions are TIDs: they sort as strings. Unknown revisions never block a change.
-    return rev is None or than is None or rev > than
 
 
 # How often ``apply`` starts over when a concurrent writer inserted the same row first.
@@ -120,7 +141,7 @@ class SyncStore:
         now: datetime,
         cursor: Cursor | None = None,
         links: Sequence[ChainLink] = (),
-    ) -> list[Applied]:
+    ) -> list[AnyApplied]:
         """Apply ``changes``, move ``cursor`` and keep ``links`` (repos' last verified commits) in
         one transaction: all of it or none of it.
 
@@ -143,18 +164,24 @@ class SyncStore:
         now: datetime,
         cursor: Cursor | None,
         links: Sequence[ChainLink],
-    ) -> list[Applied]:
-        applied: list[Applied] = []
+    ) -> list[AnyApplied]:
+        applied: list[AnyApplied] = []
         async with self._sessions() as db, db.begin():
-            batch: list[RecordUpsert] = []
+            batch: list[TrackUpsert] = []
+            likes: list[LikeUpsert] = []
             for change in changes:
-                if isinstance(change, RecordUpsert):
+                if isinstance(change, TrackUpsert):
                     batch.append(change)  # consecutive upserts share one lookup
                     continue
+                if isinstance(change, LikeUpsert):
+                    likes.append(change)
+                    continue
                 applied += await self._upsert_many(db, batch, now)
-                batch = []
+                applied += await upsert_likes(db, likes, now)
+                batch, likes = [], []
                 applied += await self._apply_one(db, change, now)
             applied += await self._upsert_many(db, batch, now)
+            applied += await upsert_likes(db, likes, now)
             if cursor is not None:
                 row = await db.get(SyncCursorRow, cursor.source, with_for_update=True)
                 if row is None:
@@ -196,7 +223,9 @@ class SyncStore:
 
     async def _apply_one(
         self, db: AsyncSession, change: OtherChange, now: datetime
-    ) -> list[Applied]:
+    ) -> list[AnyApplied]:
+        if isinstance(change, RecordDelete) and is_like_uri(change.uri):
+            return list(await delete_like(db, change.uri))
         if isinstance(change, RecordDelete):
             row = (await db.execute(select(TrackRow).where(TrackRow.uri == change.uri))).scalar()
             if row is None:
@@ -208,6 +237,7 @@ class SyncStore:
                 .where(TrackRow.artist_did == change.did)
                 .values(hidden=change.hidden)
             )
+            await hide_liker(db, change.did, change.hidden)
             return []
         if isinstance(change, HandleChanged):
             await db.execute(
@@ -219,7 +249,8 @@ class SyncStore:
         rows = list(
             (await db.execute(select(TrackRow).where(TrackRow.artist_did == change.did))).scalars()
         )
-        return [Applied(TrackEventKind.DELETED, r) for r in await self._remove(db, rows, now)]
+        removed = [Applied(TrackEventKind.DELETED, r) for r in await self._remove(db, rows, now)]
+        return [*removed, *await remove_liker(db, change.did)]
 
     @staticmethod
     async def _remove(db: AsyncSession, rows: Sequence[TrackRow], now: datetime) -> list[TrackRow]:
@@ -238,7 +269,7 @@ class SyncStore:
         return removed
 
     async def _upsert_many(
-        self, db: AsyncSession, changes: Sequence[RecordUpsert], now: datetime
+        self, db: AsyncSession, changes: Sequence[TrackUpsert], now: datetime
     ) -> list[Applied]:
         """Upsert a batch with one lookup; new rows are inserted together at commit."""
         if not changes:
@@ -267,11 +298,11 @@ class SyncStore:
     def _upsert(
         rows: dict[str, TrackRow | NewTrack],
         fresh: list[NewTrack],
-        change: RecordUpsert,
+        change: TrackUpsert,
         now: datetime,
     ) -> Applied | None:
         row = rows.get(change.uri)
-        if row is not None and not _newer(change.rev, row.rev):
+        if row is not None and not newer_rev(change.rev, row.rev):
             return None  # an older (or the same) revision than the one indexed
         if row is None:
             row = new_track(
@@ -305,23 +336,34 @@ class SyncStore:
         return None if unchanged else Applied(TrackEventKind.UPDATED, row)
 
     async def uris_of(self, did: str) -> set[str]:
-        """AT-URIs of ``did``'s tracks that exist as records (not drafts)."""
+        """AT-URIs of ``did``'s indexed records that exist as records (tracks that are not
+        drafts, likes)."""
         async with self._sessions() as db:
             stmt = select(TrackRow.uri).where(
                 TrackRow.artist_did == did, TrackRow.publish_state == PublishState.PUBLISHED
             )
-            return set((await db.execute(stmt)).scalars())
+            likes = select(LikeRow.uri).where(LikeRow.liker_did == did)
+            return set((await db.execute(stmt)).scalars()) | set(
+                (await db.execute(likes)).scalars()
+            )
 
-    async def has_tracks(self, did: str) -> bool:
-        """Whether the index holds any track of ``did`` (an index lookup)."""
+    async def has_records(self, did: str) -> bool:
+        """Whether the index holds any record of ``did`` (index lookups)."""
         async with self._sessions() as db:
-            stmt = select(TrackRow.id).where(TrackRow.artist_did == did).limit(1)
-            return (await db.execute(stmt)).first() is not None
+            for stmt in (
+                select(TrackRow.id).where(TrackRow.artist_did == did).limit(1),
+                select(LikeRow.id).where(LikeRow.liker_did == did).limit(1),
+            ):
+                if (await db.execute(stmt)).first() is not None:
+                    return True
+            return False
 
-    async def artist_dids(self) -> set[str]:
-        """Every DID the index holds tracks of."""
+    async def indexed_dids(self) -> set[str]:
+        """Every DID the index holds records of."""
         async with self._sessions() as db:
-            return set((await db.execute(select(TrackRow.artist_did).distinct())).scalars())
+            tracks = set((await db.execute(select(TrackRow.artist_did).distinct())).scalars())
+            likers = select(LikeRow.liker_did).distinct()
+            return tracks | set((await db.execute(likers)).scalars())
 
     async def cursor(self, source: str) -> SyncCursorRow | None:
         async with self._sessions() as db:

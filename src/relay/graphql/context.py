@@ -36,6 +36,8 @@ class RelayContext:
     token: str | None
     track_loader: DataLoader[str, TrackView | None] = field(init=False)
     artist_loader: DataLoader[str, ArtistView | None] = field(init=False)
+    like_count_loader: DataLoader[str, int] = field(init=False)
+    liked_loader: DataLoader[str, bool] = field(init=False)
     _viewer: Viewer | None = field(default=None, init=False)
     _auth_error: RelayError | None = field(default=None, init=False)
     _resolving: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
@@ -50,8 +52,19 @@ class RelayContext:
             views = await self.services.reads.artists(dids, await self.viewer_did())
             return [views.get(did) for did in dids]
 
+        async def load_like_counts(uris: list[str]) -> list[int]:
+            counts = await self.services.likes.counts(uris)
+            return [counts.get(uri, 0) for uri in uris]
+
+        async def load_liked(uris: list[str]) -> list[bool]:
+            liked = await self.services.likes.liked(await self.viewer_did(), uris)
+            return [uri in liked for uri in uris]
+
         self.track_loader = DataLoader(load_fn=load)
         self.artist_loader = DataLoader(load_fn=load_artists)
+        # A page's like counts (and the viewer's likes) in one statement each.
+        self.like_count_loader = DataLoader(load_fn=load_like_counts)
+        self.liked_loader = DataLoader(load_fn=load_liked)
 
     async def viewer(self) -> Viewer | None:
         """The signed-in caller, or None (an invalid token reads as anonymous for queries).

@@ -77,6 +77,24 @@ class Mutation:
         view = await info.context.services.edits.delete(viewer, track_uri(id))
         return DeleteTrackPayload(deleted_id=id, uri=view.uri)
 
+    @strawberry.mutation(
+        description="Like a published track: an app.relay.like record in your repo. Liking a "
+        "track you like already changes nothing."
+    )
+    async def like_track(self, info: Info, id: strawberry.ID) -> Track:
+        viewer = await info.context.require_viewer()
+        view = await info.context.services.likes.like(viewer, track_uri(id))
+        return Track.of(view)
+
+    @strawberry.mutation(
+        description="Remove your like of a track (none: nothing changes). The track, or null if "
+        "it is gone."
+    )
+    async def unlike_track(self, info: Info, id: strawberry.ID) -> Track | None:
+        viewer = await info.context.require_viewer()
+        view = await info.context.services.likes.unlike(viewer, track_uri(id))
+        return None if view is None else Track.of(view)
+
     @strawberry.mutation(description="Sign in with a handle or DID and an app password.")
     async def login(self, info: Info, identifier: str, password: str) -> LoginPayload:
         context = info.context

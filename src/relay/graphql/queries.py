@@ -9,9 +9,11 @@ from relay.domain import FileType, PageRequest
 from relay.errors import BadUserInputError
 from relay.graphql.context import RelayContext
 from relay.graphql.inputs import TrackFilter
+from relay.graphql.like_types import LikeConnection
 from relay.graphql.ordering import TrackOrderInput, order_value
 from relay.graphql.sync_types import SyncStatus
 from relay.graphql.types import Artist, DemoAccount, Instance, Track, TrackConnection, Viewer
+from relay.services.likes import LikePageRequest
 
 Info = strawberry.Info[RelayContext, None]
 
@@ -69,6 +71,15 @@ class Query:
                 return None
         view = await info.context.artist_loader.load(did)
         return None if view is None else Artist.of(did, view)
+
+    @strawberry.field(description="Likes by one listener (a DID), newest first.")
+    async def likes(
+        self, info: Info, by: str, first: int = 20, after: str | None = None
+    ) -> LikeConnection:
+        page = await info.context.services.likes.page(
+            LikePageRequest(first=first, after=after), liker_did=by
+        )
+        return LikeConnection.of(page)
 
     @strawberry.field(description="Firehose and backfill state (admins only).")
     async def sync_status(self, info: Info) -> SyncStatus:

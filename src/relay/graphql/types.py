@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -13,9 +13,13 @@ from strawberry.scalars import JSON
 from relay.domain import PageRequest
 from relay.graphql.enums import FileType, PublishState, TrackEventKind
 from relay.graphql.ordering import TrackOrderInput, order_value
+from relay.services.likes import LikePageRequest
 from relay.services.sessions import Viewer as ViewerValue
 from relay.services.track_reads import TrackFilter
 from relay.services.views import ArtistView, TrackPageView, TrackView
+
+if TYPE_CHECKING:
+    from relay.graphql.like_types import LikeConnection
 
 
 @strawberry.type(
@@ -60,6 +64,30 @@ class Track(relay.Node):
     )
     def playable(self, info: strawberry.Info[Any, Any]) -> bool:
         return self.audio_host in info.context.services.playable_hosts
+
+    @strawberry.field(
+        description="How many listeners like this track (batched per request; likes of "
+        "inactive accounts not counted)."
+    )
+    async def like_count(self, info: strawberry.Info[Any, Any]) -> int:
+        count: int = await info.context.like_count_loader.load(self.uri)
+        return count
+
+    @strawberry.field(description="Whether the signed-in caller likes this track (false if none).")
+    async def viewer_has_liked(self, info: strawberry.Info[Any, Any]) -> bool:
+        liked: bool = await info.context.liked_loader.load(self.uri)
+        return liked
+
+    @strawberry.field(description="Who liked this track, newest first.")
+    async def likes(
+        self, info: strawberry.Info[Any, Any], first: int = 20, after: str | None = None
+    ) -> Annotated[LikeConnection, strawberry.lazy("relay.graphql.like_types")]:
+        from relay.graphql.like_types import LikeConnection
+
+        page = await info.context.services.likes.page(
+            LikePageRequest(first=first, after=after), subject_uri=self.uri
+        )
+        return LikeConnection.of(page)
 
     @strawberry.field(
         description="The artist's account: handle, counts, tracks (batched per request). "

@@ -63,6 +63,11 @@ ONE_ARTIST_FIELDS: Mapping[str, frozenset[str]] = {
     "TrackEdge": frozenset({"cursor", "node"}),
     "PageInfo": frozenset({"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}),
 }
+# Fields of those types reviewed and found to read beyond the artist — likes are other
+# listeners' records: an answer that selects one is about the whole index.
+WHOLE_INDEX_FIELDS: Mapping[str, frozenset[str]] = {
+    "Track": frozenset({"likeCount", "viewerHasLiked", "likes"}),
+}
 # Root fields about named artists: the argument that names them, and what kind of value it is.
 _ROOTS: Mapping[str, tuple[str, str]] = {
     "track": ("uri", "uri"), "node": ("id", "node"), "artist": ("did", "did"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from relay.services.events import EventBus
+from relay.services.likes import Likes
 from relay.services.publishing import Publishing
 from relay.services.rate_limits import RateLimiter
 from relay.services.sessions import SessionService
@@ -29,6 +30,7 @@ class Services:
     uploads: TrackUploads
     publishing: Publishing
     edits: TrackEdits
+    likes: Likes
     sessions: SessionService
     sync: SyncCoordinator
     events: EventBus

@@ -1,4 +1,5 @@
-"""Backfill: index the ``app.relay.track`` records already in users' repos.
+"""Backfill: index the records of every indexed collection (``app.relay.track``,
+``app.relay.like``) already in users' repos.
 
 Repos come from explicit DIDs or handles, from every repo on a PDS host (``sync.listRepos``), or
 from every repo a relay reports for the collection (``sync.listReposByCollection``). Each repo is
@@ -22,17 +23,26 @@ from datetime import datetime
 from typing import TypeVar
 
 from relay.atproto.identity import IdentityResolver
-from relay.atproto.records import TRACK_NSID
 from relay.atproto.repos import RepoClient, RepoRecord
 from relay.clock import Clock
 from relay.db.models import TrackRow
-from relay.db.sync import RecordDelete, SyncStore
+from relay.db.sync import RecordDelete, SyncStore, removed_tracks
 from relay.domain import TrackEventKind
 from relay.errors import RelayError
-from relay.services.ingest import TrackIngest
+from relay.services.ingest import COLLECTIONS, RecordIngest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Repo:
+    """One collection of a repo being read: its DID, revision, handle and the collection."""
+
+    did: str
+    rev: str | None
+    handle: str | None
+    collection: str
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,7 @@ class Backfill:
         identity: IdentityResolver,
         repos: RepoClient,
         sync: SyncStore,
-        ingest: TrackIngest,
+        ingest: RecordIngest,
         clock: Clock,
         concurrency: int = 8,
         on_removed: OnRemoved | None = None,
@@ -155,21 +165,26 @@ class Backfill:
                 report.errors.append((host, exc.message))
         for host in request.relay_hosts:
             try:
-                dids += [
-                    did async for did in self._repos.list_repos_by_collection(host, TRACK_NSID)
-                ]
+                dids += await self._repos_by_collection(host)
             except RelayError as exc:
                 report.errors.append((host, exc.message))
         for host in request.stream_hosts:
             dids += await self._stream_host_repos(host, report)
         return list(dict.fromkeys(dids))  # unique, in order
 
+    async def _repos_by_collection(self, host: str) -> list[str]:
+        """The repos a relay host lists for any of the indexed collections."""
+        dids: list[str] = []
+        for nsid in COLLECTIONS:
+            dids += [did async for did in self._repos.list_repos_by_collection(host, nsid)]
+        return dids
+
     async def _stream_host_repos(self, host: str, report: BackfillReport) -> list[str]:
         """Repos with tracks on the firehose's host: by collection when it is a relay; every
         repo when it is a PDS — but never more than ``max_host_repos`` (a relay that cannot
         answer by collection would otherwise list the whole network)."""
         try:
-            return [did async for did in self._repos.list_repos_by_collection(host, TRACK_NSID)]
+            return await self._repos_by_collection(host)
         except RelayError:
             pass
         dids: list[str] = []
@@ -241,22 +256,26 @@ class Backfill:
         seen: set[str] = set()
         count = 0
         if use_car:
-            rev, records = await self._repos.export_records(
-                identity.pds_url, did, TRACK_NSID, signing_key=identity.signing_key
+            rev, by_collection = await self._repos.export_records(
+                identity.pds_url, did, list(COLLECTIONS), signing_key=identity.signing_key
             )
-            count += await self._index(did, rev, identity.handle, records, seen, report)
+            for nsid, records in by_collection.items():
+                place = _Repo(did, rev, identity.handle, nsid)
+                count += await self._index(place, records, seen, report)
         else:
             rev = await self._repos.latest_rev(identity.pds_url, did)
-            batch: list[RepoRecord] = []
-            async for page in _prefetched(
-                self._repos.list_records(identity.pds_url, did, TRACK_NSID)
-            ):
-                batch += page  # several pages per transaction: fewer commits and lookups
-                if len(batch) >= self._batch_records:
-                    count += await self._index(did, rev, identity.handle, batch, seen, report)
-                    batch = []
-            if batch:
-                count += await self._index(did, rev, identity.handle, batch, seen, report)
+            for nsid in COLLECTIONS:
+                place = _Repo(did, rev, identity.handle, nsid)
+                batch: list[RepoRecord] = []
+                async for page in _prefetched(
+                    self._repos.list_records(identity.pds_url, did, nsid)
+                ):
+                    batch += page  # several pages per transaction: fewer commits and lookups
+                    if len(batch) >= self._batch_records:
+                        count += await self._index(place, batch, seen, report)
+                        batch = []
+                if batch:
+                    count += await self._index(place, batch, seen, report)
         gone = before - seen
         if gone:
             applied = await self._sync.apply(
@@ -265,25 +284,19 @@ class Backfill:
             await self._ingest.announce(applied)
             report.removed += len(applied)
             if self._on_removed is not None:
-                await self._on_removed([c.row for c in applied if isinstance(c.row, TrackRow)])
+                await self._on_removed(removed_tracks(applied))
         await self._sync.backfill_mark(
             report.run_id, did, "done", records=count, error=None, now=self._clock.now()
         )
 
     async def _index(
-        self,
-        did: str,
-        rev: str | None,
-        handle: str | None,
-        records: list[RepoRecord],
-        seen: set[str],
-        report: BackfillReport,
+        self, repo: _Repo, records: list[RepoRecord], seen: set[str], report: BackfillReport
     ) -> int:
         changes = []
         for record in records:
             change = self._ingest.upsert(
-                did=did, rkey=record.rkey, cid=record.cid, rev=rev, value=record.value,
-                handle=handle,
+                did=repo.did, rkey=record.rkey, cid=record.cid, rev=repo.rev,
+                value=record.value, handle=repo.handle, collection=repo.collection,
             )  # fmt: skip
             if change is not None:
                 changes.append(change)

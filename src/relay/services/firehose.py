@@ -27,9 +27,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from relay.atproto import stream
 from relay.atproto.identity import Identity, IdentityResolver
-from relay.atproto.records import TRACK_NSID
 from relay.atproto.repos import RepoClient
 from relay.clock import Clock
+from relay.db.like_rows import LikeUpsert
 from relay.db.models import TrackRow
 from relay.db.sync import (
     AccountHidden,
@@ -38,14 +38,14 @@ from relay.db.sync import (
     Change,
     Cursor,
     HandleChanged,
-    RecordUpsert,
     SyncStore,
+    TrackUpsert,
+    removed_tracks,
 )
-from relay.domain import TrackEventKind
 from relay.errors import CommitError, IdentityError, RelayError, UpstreamError
 from relay.services.backfill import BackfillRequest
 from relay.services.identity_cache import IdentityCache
-from relay.services.ingest import TrackIngest
+from relay.services.ingest import INDEXED_PREFIXES, RecordIngest
 from relay.services.track_commits import TrackCommits
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,6 @@ class StreamState:
         self.last_error, self.last_error_at = reason, now
 
 
-_TRACK_PREFIX = f"{TRACK_NSID}/"
-
-
 @dataclass
 class _Batch:
     """Events read but not yet stored: their changes and the cursor of the last of them."""
@@ -107,7 +104,7 @@ class _Batch:
             if not self.changes:
                 self.changes_since = now
             self.changes += changes
-            self.artists.update(c.did for c in changes if isinstance(c, RecordUpsert))
+            self.artists.update(c.did for c in changes if isinstance(c, TrackUpsert | LikeUpsert))
 
     def cancel(self) -> None:
         for task in self.refreshes.values():
@@ -133,7 +130,7 @@ class FirehoseConsumer:
         identity: IdentityResolver,
         repos: RepoClient,
         sync: SyncStore,
-        ingest: TrackIngest,
+        ingest: RecordIngest,
         clock: Clock,
         schedule_backfill: Schedule,
         on_removed: OnRemoved | None = None,
@@ -191,7 +188,7 @@ class FirehoseConsumer:
         """Consume until stopped, reconnecting from the stored cursor with backoff. Every failure
         to reach, keep or read the stream is logged with the URL and the reason, and shown in
         ``state`` (syncStatus)."""
-        self._artists = await self._sync.artist_dids()
+        self._artists = await self._sync.indexed_dids()
         stored = await self._sync.cursor(self.source)
         if stored is None:
             # Nothing consumed yet: index what already exists, then follow from now on.
@@ -335,15 +332,13 @@ class FirehoseConsumer:
         )
         if cursor is not None:  # counted once stored (syncStatus never runs ahead of the cursor)
             self._ingest.stats.saw_events(batch.events, cursor.event_time)
-        self._artists.update(c.did for c in batch.changes if isinstance(c, RecordUpsert))
+        self._artists.update(
+            c.did for c in batch.changes if isinstance(c, TrackUpsert | LikeUpsert)
+        )
         if not applied:
             return
         await self._ingest.announce(applied)
-        removed = [
-            change.row
-            for change in applied
-            if change.kind is TrackEventKind.DELETED and isinstance(change.row, TrackRow)
-        ]
+        removed = removed_tracks(applied)
         if removed and self._on_removed is not None:
             await self._on_removed(removed)
 
@@ -357,7 +352,7 @@ class FirehoseConsumer:
             header.get("t") == "#commit"
             and header.get("op") == 1
             and isinstance(body.get("seq"), int)
-            and not stream.touches(body, _TRACK_PREFIX)
+            and not stream.touches(body, INDEXED_PREFIXES)
             and body.get("repo") not in self._artists
         ):
             # The fast path for most of the network: a commit touching no track, of a repo with
@@ -423,7 +418,7 @@ class FirehoseConsumer:
             link = self._commits.chain.last(event.repo)
             if link is not None:  # kept with the cursor of the batch that verified it
                 self._batch.links[event.repo] = ChainLink(event.repo, link.rev, link.data)
-            if not artist and any(op.path.startswith(_TRACK_PREFIX) for op in event.ops):
+            if not artist and any(op.path.startswith(INDEXED_PREFIXES) for op in event.ops):
                 self._artists.add(event.repo)  # verified: its chain starts here
             return changes
         if isinstance(event, stream.Identity):
@@ -463,7 +458,7 @@ class FirehoseConsumer:
         events on the network are about others, and cost one index lookup at most."""
         if did in self._artists or did in self._batch.artists:
             return True
-        if await self._sync.has_tracks(did):  # indexed by a backfill meanwhile
+        if await self._sync.has_records(did):  # indexed by a backfill meanwhile
             self._artists.add(did)
             return True
         return False

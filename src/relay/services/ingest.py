@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,10 +21,11 @@ from urllib.parse import urlparse
 
 from relay import jsonc
 from relay.atproto.lexicon import LexiconCatalog
-from relay.atproto.records import TrackRecord
+from relay.atproto.records import LIKE_NSID, TRACK_NSID, AtUri, LikeRecord, TrackRecord
 from relay.atproto.tid import is_tid
 from relay.clock import Clock
-from relay.db.sync import Applied, RecordUpsert
+from relay.db.like_rows import LikeUpsert
+from relay.db.sync import AnyApplied, Applied, TrackUpsert, Upsert
 from relay.errors import RecordValidationError
 from relay.services.events import EventBus
 from relay.services.views import TrackEvent, TrackView
@@ -34,6 +36,7 @@ MAX_DID_LENGTH = 256  # the column; did:plc is 32, a did:web host at most 261 (r
 MAX_GRAPHQL_INT = 2**31 - 1
 MAX_HOST_LENGTH = 253
 MAX_CREATED_AT_LENGTH = 64
+MAX_CID_LENGTH = 128  # the column
 
 
 def _web_url(value: str) -> bool:
@@ -46,23 +49,102 @@ def _web_url(value: str) -> bool:
     return url.scheme in ("http", "https") and bool(host) and len(host) <= MAX_HOST_LENGTH
 
 
-def poison_reason(*, did: str, rkey: str, rev: str | None, record: TrackRecord) -> str | None:
-    """Why an otherwise valid record cannot be indexed (the drop counter's label), or None."""
+def key_poison(*, did: str, rkey: str, rev: str | None, created_at: str) -> str | None:
+    """Why a record of any indexed collection cannot be indexed by its place (its repo, key and
+    revision) or its ``createdAt`` length (the drop counter's label), or None."""
     if len(did) > MAX_DID_LENGTH or not _DID.match(did):
         return "bad_did"
-    if not is_tid(rkey):
+    if not is_tid(rkey):  # every indexed collection's records are keyed by TIDs
         return "bad_rkey"
     if rev is not None and not is_tid(rev):
         return "bad_rev"
+    if len(created_at) > MAX_CREATED_AT_LENGTH:
+        return "bad_created_at"
+    return None
+
+
+def poison_reason(*, did: str, rkey: str, rev: str | None, record: TrackRecord) -> str | None:
+    """Why an otherwise valid track record cannot be indexed (the drop counter's label), or None."""
+    if (
+        reason := key_poison(did=did, rkey=rkey, rev=rev, created_at=record.created_at)
+    ) is not None:
+        return reason
     if not _web_url(record.audio_url):
         return "bad_audio_url"
     if record.image_url is not None and not _web_url(record.image_url):
         return "bad_image_url"
     if record.duration is not None and not 0 <= record.duration <= MAX_GRAPHQL_INT:
         return "bad_duration"
-    if len(record.created_at) > MAX_CREATED_AT_LENGTH:
-        return "bad_created_at"
     return None
+
+
+def like_poison(*, did: str, rkey: str, rev: str | None, record: LikeRecord) -> str | None:
+    """Why an otherwise valid like cannot be indexed: its place, or a subject that is not an
+    ``app.relay.track`` record's URI (a like of a track not indexed is kept; of a post is not)."""
+    if (
+        reason := key_poison(did=did, rkey=rkey, rev=rev, created_at=record.created_at)
+    ) is not None:
+        return reason
+    try:
+        subject = AtUri.parse(record.subject.uri)
+    except ValueError:
+        return "bad_subject"
+    if subject.collection != TRACK_NSID or not _DID.match(subject.did) or not is_tid(subject.rkey):
+        return "bad_subject"
+    if len(subject.did) > MAX_DID_LENGTH or len(record.subject.cid) > MAX_CID_LENGTH:
+        return "bad_subject"
+    return None
+
+
+@dataclass(frozen=True)
+class RecordPlace:
+    """Where a record from the network is: its repo, key, CID, revision (and the repo's handle)."""
+
+    did: str
+    rkey: str
+    cid: str
+    rev: str | None
+    handle: str | None
+
+
+def _track(lexicons: LexiconCatalog, at: RecordPlace, value: object) -> Upsert | str:
+    record = TrackRecord.from_json(value, lexicons)
+    reason = poison_reason(did=at.did, rkey=at.rkey, rev=at.rev, record=record)
+    if reason is not None:
+        return reason
+    return TrackUpsert(
+        did=at.did, rkey=at.rkey, cid=at.cid, rev=at.rev, record=record, handle=at.handle
+    )
+
+
+def _like(lexicons: LexiconCatalog, at: RecordPlace, value: object) -> Upsert | str:
+    record = LikeRecord.from_json(value, lexicons)
+    reason = like_poison(did=at.did, rkey=at.rkey, rev=at.rev, record=record)
+    if reason is not None:
+        return reason
+    return LikeUpsert(did=at.did, rkey=at.rkey, cid=at.cid, rev=at.rev, record=record)
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A collection relay indexes: its NSID and how a record of it becomes an index change —
+    validated against its lexicon, then checked for what the index needs (or the drop reason)."""
+
+    nsid: str
+    read: Callable[[LexiconCatalog, RecordPlace, object], Upsert | str]
+
+    @property
+    def prefix(self) -> str:
+        """Its records' repo paths start with this."""
+        return f"{self.nsid}/"
+
+
+# Every collection the index holds, and so every collection the firehose proves and a backfill
+# lists. One path for all of them: each adds only how its records map to its table.
+COLLECTIONS: Mapping[str, Collection] = {
+    c.nsid: c for c in (Collection(TRACK_NSID, _track), Collection(LIKE_NSID, _like))
+}
+INDEXED_PREFIXES: tuple[str, ...] = tuple(c.prefix for c in COLLECTIONS.values())
 
 
 @dataclass(frozen=True)
@@ -104,7 +186,7 @@ class SyncStats:
         return sum(count for second, count in self._recent if second > cutoff) / window
 
 
-class TrackIngest:
+class RecordIngest:
     def __init__(
         self,
         *,
@@ -121,31 +203,46 @@ class TrackIngest:
         self._events = events
 
     def upsert(
-        self, *, did: str, rkey: str, cid: str, rev: str | None, value: Any, handle: str | None
-    ) -> RecordUpsert | None:
-        """The change for one record, or None (counted) when the record is not acceptable."""
+        self,
+        *,
+        did: str,
+        rkey: str,
+        cid: str,
+        rev: str | None,
+        value: Any,
+        handle: str | None,
+        collection: str = TRACK_NSID,
+    ) -> Upsert | None:
+        """The change for one record of an indexed collection, or None (counted) when the record
+        is not acceptable."""
         size = jsonc.size(value)
         if size is None or size > self._bounds.max_bytes:
             self.stats.drop("too_large")
             return None
         try:
-            record = TrackRecord.from_json(value, self._lexicons)
+            change = COLLECTIONS[collection].read(
+                self._lexicons, RecordPlace(did, rkey, cid, rev, handle), value
+            )
         except RecordValidationError:
             self.stats.drop("invalid_record")
             return None
-        if record.created_at_time - self._clock.now() > self._bounds.max_future:
+        if isinstance(change, str):
+            self.stats.drop(change)
+            return None
+        if change.record.created_at_time - self._clock.now() > self._bounds.max_future:
             self.stats.drop("future_created_at")
             return None
-        if (reason := poison_reason(did=did, rkey=rkey, rev=rev, record=record)) is not None:
-            self.stats.drop(reason)
-            return None
-        return RecordUpsert(did=did, rkey=rkey, cid=cid, rev=rev, record=record, handle=handle)
+        return change
 
-    async def announce(self, applied: list[Applied]) -> None:
+    async def announce(self, applied: Sequence[AnyApplied]) -> None:
         self.stats.applied += len(applied)
         if not self._events.listening:
             return  # a backfill with no subscriber builds no events
         # Subscribers see only what queries would show: nothing of hidden accounts.
         await self._events.publish(
-            *(TrackEvent(a.kind, TrackView.of(a.row)) for a in applied if not a.row.hidden)
+            *(
+                TrackEvent(a.kind, TrackView.of(a.row))
+                for a in applied
+                if isinstance(a, Applied) and not a.row.hidden
+            )
         )

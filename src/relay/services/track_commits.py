@@ -1,4 +1,5 @@
-"""Commits that touch tracks, turned into index changes only when the signed commit proves them.
+"""Commits that touch indexed records (tracks, likes), turned into index changes only when the
+signed commit proves them.
 
 A commit is trusted when its signature verifies against the repo's signing key (its DID
 document; a rotated key is fetched once more) and it names its own repo. Its ops come from the
@@ -20,20 +21,18 @@ import libipld
 from relay.atproto.car import VerifiedBlocks
 from relay.atproto.commits import block, mst_lookup, signed_state, verify_commit
 from relay.atproto.inversion import check_inversion
-from relay.atproto.records import TRACK_NSID
 from relay.atproto.stream import Commit, Op
 from relay.db.sync import ChainLink, Change, RecordDelete
 from relay.errors import CommitError
 from relay.services.backfill import BackfillRequest
 from relay.services.identity_cache import IdentityCache
-from relay.services.ingest import TrackIngest
+from relay.services.ingest import INDEXED_PREFIXES, RecordIngest
 from relay.services.repo_chain import RepoChain
 
 log = logging.getLogger(__name__)
 
 # The atproto record key grammar.
 _RKEY = re.compile(r"^[A-Za-z0-9._:~-]{1,512}$")
-_TRACK_PREFIX = f"{TRACK_NSID}/"
 
 Schedule = Callable[[BackfillRequest], object]
 StoredLink = Callable[[str], Awaitable[ChainLink | None]]
@@ -43,7 +42,7 @@ class TrackCommits:
     def __init__(
         self,
         identities: IdentityCache,
-        ingest: TrackIngest,
+        ingest: RecordIngest,
         schedule_backfill: Schedule,
         chain: RepoChain | None = None,
         stored_link: StoredLink | None = None,
@@ -57,9 +56,9 @@ class TrackCommits:
     async def changes(self, commit: Commit, *, artist: bool = False) -> list[Change]:
         """The proven changes of a ``#commit`` event; raises ``CommitError`` (after scheduling a
         backfill of the repo) when it cannot be proven. Commits of other collections are passed
-        over unread — unless ``artist`` (a repo relay indexes tracks of), whose every commit is
+        over unread — unless ``artist`` (a repo relay indexes records of), whose every commit is
         verified to keep its chain (``RepoChain``)."""
-        ops = [op for op in commit.ops if op.path.startswith(_TRACK_PREFIX)]
+        ops = [op for op in commit.ops if op.path.startswith(INDEXED_PREFIXES)]
         if not ops and not artist:
             return []  # other collections: no signature check, no decoding
         if commit.too_big:
@@ -109,12 +108,13 @@ class TrackCommits:
         rev: str,
         handle: str | None,
     ) -> list[Change]:
-        """The event's ops on tracks, each proven by the signed commit's tree: a create or update
-        only when the tree holds that key with that record CID, a delete only when the tree proves
-        the key gone. The rev is the signed one; the envelope's is not trusted."""
+        """The event's ops on indexed collections, each proven by the signed commit's tree: a
+        create or update only when the tree holds that key with that record CID, a delete only
+        when the tree proves the key gone. The rev is the signed one; the envelope's is not
+        trusted."""
         changes: list[Change] = []
         for op in ops:
-            rkey = op.path.split("/", 1)[1]
+            collection, rkey = op.path.split("/", 1)
             if not _RKEY.match(rkey) or rkey in (".", ".."):
                 raise CommitError("bad_rkey", f"{op.path!r:.600} is not a record path")
             uri = f"at://{repo}/{op.path}"
@@ -128,7 +128,7 @@ class TrackCommits:
                 raise CommitError("unproven", f"{op.action} of {uri} is not in the signed tree")
             change = self._ingest.upsert(
                 did=repo, rkey=rkey, cid=libipld.encode_cid(proven), rev=rev,
-                value=block(blocks, proven), handle=handle,
+                value=block(blocks, proven), handle=handle, collection=collection,
             )  # fmt: skip
             if change is not None:
                 changes.append(change)
