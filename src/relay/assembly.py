@@ -18,7 +18,7 @@ from relay.atproto.identity import AtprotoIdentityResolver, IdentityResolver
 from relay.atproto.lexicon import LexiconCatalog, default_lexicon_dir
 from relay.atproto.oauth import OAuthClient
 from relay.atproto.pds import PdsClient, XrpcPdsClient
-from relay.atproto.records import LIKE_NSID, TRACK_NSID
+from relay.atproto.records import LIKE_NSID, LIST_NSID, TRACK_NSID
 from relay.atproto.repos import CarBounds, RepoClient
 from relay.clock import Clock, SystemClock
 from relay.crypto import SecretBox
@@ -27,6 +27,7 @@ from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.event_log import EventLog, listen_dsn
 from relay.db.index_version import IndexVersion
 from relay.db.like_index import LikeIndex
+from relay.db.list_index import ListIndex
 from relay.db.sessions import OAuthRequestStore, SessionStore
 from relay.db.sync import SyncStore
 from relay.db.tracks import PageBounds, TrackIndex
@@ -41,6 +42,7 @@ from relay.services.events import EventBus, SharedEventBus, TrackEventBus
 from relay.services.firehose import FirehoseConsumer
 from relay.services.ingest import RecordBounds, RecordIngest, SyncStats
 from relay.services.likes import Likes
+from relay.services.lists import Lists
 from relay.services.oauth_login import OAuthLogin
 from relay.services.ownership import TrackLeases
 from relay.services.publisher import PublishWorker
@@ -58,7 +60,7 @@ from relay.storage.filesystem import FilesystemAudioStore
 
 log = logging.getLogger("relay")
 
-REQUIRED_LEXICONS = (TRACK_NSID, LIKE_NSID)
+REQUIRED_LEXICONS = (TRACK_NSID, LIKE_NSID, LIST_NSID)
 
 
 @dataclass(frozen=True)
@@ -351,9 +353,21 @@ async def assemble(
         metrics=metrics,
         max_page=settings.max_page_size,
     )
+    lists = Lists(
+        lists=ListIndex(db),
+        sync=sync_store,
+        reads=reads,
+        sessions=sessions,
+        pds=pds,
+        lexicons=lexicons,
+        clock=clock,
+        metrics=metrics,
+        max_page=settings.max_page_size,
+    )
     services = Services(
         reads=reads,
         likes=likes,
+        lists=lists,
         uploads=uploads,
         publishing=publishing,
         edits=edits,

@@ -17,7 +17,7 @@ from relay.sandbox import Account, LocalNetwork
 from relay.settings import Settings
 from tests.browser.conftest import SCREENSHOTS
 from tests.harness.audio import make_audio
-from tests.harness.pds import create_record, get_record, track_record
+from tests.harness.pds import create_record, get_record, list_records, track_record
 from tests.harness.server import RunningRelay, run_relay
 from tests.harness.waiting import eventually
 
@@ -444,3 +444,60 @@ async def test_errors_read_as_words_and_a_failed_publish_can_be_retried(
     stored = await get_record(network, uri)
     assert stored is not None and stored["value"]["title"] == "Night Drive"
     await page.close()
+
+
+async def test_liking_a_track_from_discover(
+    browser: Browser, web_relay: RunningRelay, network: LocalNetwork, musician: Account
+) -> None:
+    neighbour = network.create_account(f"lk{secrets.token_hex(3)}.test")
+    made = await create_record(
+        network,
+        neighbour,
+        track_record("Worth A Like", artist="Next Door"),
+    )
+    async with web_relay.client(musician) as client:
+        await client.gql("mutation($d: [String!]!) { backfill(input: {dids: $d}) { runId } }",
+                         {"d": [neighbour.did]})  # fmt: skip
+    await until_indexed(web_relay, neighbour.did, 1)
+
+    # Signed out: the count is shown and the heart leads to sign-in.
+    anonymous = await browser.new_page(viewport={"width": 1200, "height": 900})
+    await anonymous.goto(f"{web_relay.url}/?q=worth+a+like")
+    row = anonymous.locator(f'[data-testid=track][data-uri="{made["uri"]}"]')
+    await expect(row.get_by_test_id("like-count")).to_have_text("0")
+    await expect(row.get_by_test_id("like")).to_have_attribute("href", "/login")
+    await anonymous.close()
+
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await sign_in(page, web_relay, musician)
+    await page.goto(f"{web_relay.url}/?q=worth+a+like")
+    row = page.locator(f'[data-testid=track][data-uri="{made["uri"]}"]')
+    like = row.get_by_test_id("like")
+    await expect(like).to_have_attribute("aria-pressed", "false")
+    await like.click()
+    await expect(like).to_have_attribute("aria-pressed", "true")
+    await expect(row.get_by_test_id("like-count")).to_have_text("1")
+    # Written to the listener's own repo, as an app.relay.like naming the track.
+    records = await list_records(network, musician, "app.relay.like")
+    assert [r["value"]["subject"]["uri"] for r in records].count(made["uri"]) == 1
+    await shot(page, "13-liked")
+    # What the server holds: still liked after a reload.
+    await page.reload()
+    row = page.locator(f'[data-testid=track][data-uri="{made["uri"]}"]')
+    await expect(row.get_by_test_id("like")).to_have_attribute("aria-pressed", "true")
+    await row.get_by_test_id("like").click()
+    await expect(row.get_by_test_id("like-count")).to_have_text("0")
+    await expect(row.get_by_test_id("like")).to_have_attribute("aria-pressed", "false")
+    await eventually(
+        lambda: _no_like_of(network, musician, made["uri"]), what="the like record removed"
+    )
+    assert errors == []
+    await context.close()
+
+
+async def _no_like_of(network: LocalNetwork, account: Account, uri: str) -> bool:
+    records = await list_records(network, account, "app.relay.like")
+    return all(r["value"]["subject"]["uri"] != uri for r in records)

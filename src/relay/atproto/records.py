@@ -13,6 +13,7 @@ from relay.domain import FileType
 
 TRACK_NSID = "app.relay.track"
 LIKE_NSID = "app.relay.like"
+LIST_NSID = "app.relay.list"
 
 
 def format_datetime(moment: datetime) -> str:
@@ -84,6 +85,33 @@ class LikeRecord(BaseModel):
     @classmethod
     def from_json(cls, data: object, lexicons: LexiconCatalog) -> LikeRecord:
         return cls.model_validate(lexicons.validate(LIKE_NSID, data))
+
+
+class ListRecord(BaseModel):
+    """An ``app.relay.list`` record: an album or a playlist — strongRefs to tracks, in order."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    type_: Literal["app.relay.list"] = Field(default="app.relay.list", alias="$type")
+    name: str
+    list_type: str = Field(alias="listType")
+    items: tuple[StrongRef, ...]
+    image_url: str | None = Field(default=None, alias="imageUrl")
+    description: str | None = None
+    created_at: str = Field(alias="createdAt")
+    updated_at: str | None = Field(default=None, alias="updatedAt")
+
+    def to_json(self, lexicons: LexiconCatalog) -> dict[str, Any]:
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return lexicons.validate(LIST_NSID, data)
+
+    @property
+    def created_at_time(self) -> datetime:
+        return datetime.fromisoformat(self.created_at.replace("Z", "+00:00"))
+
+    @classmethod
+    def from_json(cls, data: object, lexicons: LexiconCatalog) -> ListRecord:
+        return cls.model_validate(lexicons.validate(LIST_NSID, data))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -299,3 +300,46 @@ class LikeRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     indexed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)  # the liker's account is inactive
+
+
+class ListRow(Base):
+    """An ``app.relay.list`` record: an album or a playlist of tracks (its items in
+    ``list_items``)."""
+
+    __tablename__ = "lists"
+    __table_args__ = (
+        Index("ix_lists_owner", "owner_did", "id"),
+        Index("ix_lists_type", "list_type", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uri: Mapped[str] = mapped_column(String(512), unique=True)
+    owner_did: Mapped[str] = mapped_column(String(256))
+    rkey: Mapped[str] = mapped_column(String(64))
+    cid: Mapped[str] = mapped_column(String(128))
+    rev: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    name_key: Mapped[str] = mapped_column(Text)  # case-folded, for search
+    list_type: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    item_count: Mapped[int] = mapped_column(Integer)
+    record_created_at: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[str | None] = mapped_column(String(64))
+    indexed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ListItemRow(Base):
+    """One item of a list: a strongRef to a track, at its position."""
+
+    __tablename__ = "list_items"
+    __table_args__ = (Index("ix_list_items_track", "track_uri", "list_id"),)
+
+    list_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    track_uri: Mapped[str] = mapped_column(String(512))
+    track_cid: Mapped[str] = mapped_column(String(128))

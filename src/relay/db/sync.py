@@ -1,5 +1,5 @@
-"""``SyncStore``: what backfill and the firehose write — record changes (tracks, likes) and
-cursors, atomically."""
+"""``SyncStore``: what backfill and the firehose write — record changes (tracks, likes, lists)
+and cursors, atomically."""
 
 from __future__ import annotations
 
@@ -26,7 +26,16 @@ from relay.db.like_rows import (
     remove_liker,
     upsert_likes,
 )
-from relay.db.models import BackfillRepoRow, LikeRow, RepoChainRow, SyncCursorRow, TrackRow
+from relay.db.list_rows import (
+    ListApplied,
+    ListUpsert,
+    delete_list,
+    hide_owner,
+    is_list_uri,
+    remove_owner,
+    upsert_lists,
+)
+from relay.db.models import BackfillRepoRow, LikeRow, ListRow, RepoChainRow, SyncCursorRow, TrackRow
 from relay.db.track_mapper import NewTrack, new_track, record_columns
 from relay.domain import PublishState, TrackEventKind
 
@@ -70,7 +79,7 @@ class HandleChanged:
 
 
 OtherChange = RecordDelete | AccountHidden | AccountRemoved | HandleChanged
-Upsert = TrackUpsert | LikeUpsert
+Upsert = TrackUpsert | LikeUpsert | ListUpsert
 Change = Upsert | OtherChange
 
 
@@ -82,7 +91,7 @@ class Applied:
     row: TrackRow | NewTrack  # a new row as the values inserted
 
 
-AnyApplied = Applied | LikeApplied  # a track's change, or a like's
+AnyApplied = Applied | LikeApplied | ListApplied  # a track's change, a like's or a list's
 
 
 def removed_tracks(applied: Sequence[AnyApplied]) -> list[TrackRow]:
@@ -169,6 +178,7 @@ class SyncStore:
         async with self._sessions() as db, db.begin():
             batch: list[TrackUpsert] = []
             likes: list[LikeUpsert] = []
+            lists: list[ListUpsert] = []
             for change in changes:
                 if isinstance(change, TrackUpsert):
                     batch.append(change)  # consecutive upserts share one lookup
@@ -176,12 +186,17 @@ class SyncStore:
                 if isinstance(change, LikeUpsert):
                     likes.append(change)
                     continue
+                if isinstance(change, ListUpsert):
+                    lists.append(change)
+                    continue
                 applied += await self._upsert_many(db, batch, now)
                 applied += await upsert_likes(db, likes, now)
-                batch, likes = [], []
+                applied += await upsert_lists(db, lists, now)
+                batch, likes, lists = [], [], []
                 applied += await self._apply_one(db, change, now)
             applied += await self._upsert_many(db, batch, now)
             applied += await upsert_likes(db, likes, now)
+            applied += await upsert_lists(db, lists, now)
             if cursor is not None:
                 row = await db.get(SyncCursorRow, cursor.source, with_for_update=True)
                 if row is None:
@@ -226,6 +241,8 @@ class SyncStore:
     ) -> list[AnyApplied]:
         if isinstance(change, RecordDelete) and is_like_uri(change.uri):
             return list(await delete_like(db, change.uri))
+        if isinstance(change, RecordDelete) and is_list_uri(change.uri):
+            return list(await delete_list(db, change.uri))
         if isinstance(change, RecordDelete):
             row = (await db.execute(select(TrackRow).where(TrackRow.uri == change.uri))).scalar()
             if row is None:
@@ -238,6 +255,7 @@ class SyncStore:
                 .values(hidden=change.hidden)
             )
             await hide_liker(db, change.did, change.hidden)
+            await hide_owner(db, change.did, change.hidden)
             return []
         if isinstance(change, HandleChanged):
             await db.execute(
@@ -250,7 +268,7 @@ class SyncStore:
             (await db.execute(select(TrackRow).where(TrackRow.artist_did == change.did))).scalars()
         )
         removed = [Applied(TrackEventKind.DELETED, r) for r in await self._remove(db, rows, now)]
-        return [*removed, *await remove_liker(db, change.did)]
+        return [*removed, *await remove_liker(db, change.did), *await remove_owner(db, change.did)]
 
     @staticmethod
     async def _remove(db: AsyncSession, rows: Sequence[TrackRow], now: datetime) -> list[TrackRow]:
@@ -342,10 +360,13 @@ class SyncStore:
             stmt = select(TrackRow.uri).where(
                 TrackRow.artist_did == did, TrackRow.publish_state == PublishState.PUBLISHED
             )
-            likes = select(LikeRow.uri).where(LikeRow.liker_did == did)
-            return set((await db.execute(stmt)).scalars()) | set(
-                (await db.execute(likes)).scalars()
-            )
+            found = set((await db.execute(stmt)).scalars())
+            for other in (
+                select(LikeRow.uri).where(LikeRow.liker_did == did),
+                select(ListRow.uri).where(ListRow.owner_did == did),
+            ):
+                found |= set((await db.execute(other)).scalars())
+            return found
 
     async def has_records(self, did: str) -> bool:
         """Whether the index holds any record of ``did`` (index lookups)."""
@@ -353,6 +374,7 @@ class SyncStore:
             for stmt in (
                 select(TrackRow.id).where(TrackRow.artist_did == did).limit(1),
                 select(LikeRow.id).where(LikeRow.liker_did == did).limit(1),
+                select(ListRow.id).where(ListRow.owner_did == did).limit(1),
             ):
                 if (await db.execute(stmt)).first() is not None:
                     return True
@@ -362,8 +384,9 @@ class SyncStore:
         """Every DID the index holds records of."""
         async with self._sessions() as db:
             tracks = set((await db.execute(select(TrackRow.artist_did).distinct())).scalars())
-            likers = select(LikeRow.liker_did).distinct()
-            return tracks | set((await db.execute(likers)).scalars())
+            likers = set((await db.execute(select(LikeRow.liker_did).distinct())).scalars())
+            owners = set((await db.execute(select(ListRow.owner_did).distinct())).scalars())
+            return tracks | likers | owners
 
     async def cursor(self, source: str) -> SyncCursorRow | None:
         async with self._sessions() as db:

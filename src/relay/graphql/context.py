@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from relay.errors import ForbiddenError, RateLimitedError, RelayError, UnauthenticatedError
 from relay.services.app_services import Services
+from relay.services.lists import ListItemView, ListView
 from relay.services.sessions import Viewer
 from relay.services.views import ArtistView, TrackView
 
@@ -38,6 +39,8 @@ class RelayContext:
     artist_loader: DataLoader[str, ArtistView | None] = field(init=False)
     like_count_loader: DataLoader[str, int] = field(init=False)
     liked_loader: DataLoader[str, bool] = field(init=False)
+    list_loader: DataLoader[str, ListView | None] = field(init=False)
+    list_items_loader: DataLoader[int, list[ListItemView]] = field(init=False)
     _viewer: Viewer | None = field(default=None, init=False)
     _auth_error: RelayError | None = field(default=None, init=False)
     _resolving: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
@@ -60,6 +63,16 @@ class RelayContext:
             liked = await self.services.likes.liked(await self.viewer_did(), uris)
             return [uri in liked for uri in uris]
 
+        async def load_lists(uris: list[str]) -> list[ListView | None]:
+            views = await self.services.lists.get_many(uris)
+            return [views.get(uri) for uri in uris]
+
+        async def load_list_items(ids: list[int]) -> list[list[ListItemView]]:
+            items = await self.services.lists.items(ids)
+            return [items.get(list_id, []) for list_id in ids]
+
+        self.list_loader = DataLoader(load_fn=load_lists)
+        self.list_items_loader = DataLoader(load_fn=load_list_items)
         self.track_loader = DataLoader(load_fn=load)
         self.artist_loader = DataLoader(load_fn=load_artists)
         # A page's like counts (and the viewer's likes) in one statement each.

@@ -91,3 +91,40 @@ class BackfillInput:
     use_car: bool = strawberry.field(
         default=False, description="Fetch each repo as one CAR (sync.getRepo) instead of pages."
     )
+
+
+@strawberry.input(description="Which albums and playlists to list; any combination.")
+class ListFilterInput:
+    owner_did: str | None = None
+    list_type: str | None = strawberry.field(
+        default=None, description='"album" or "playlist" (or another type a client wrote).'
+    )
+    search: str | None = strawberry.field(
+        default=None, description="Words found in the name (any case)."
+    )
+
+
+@strawberry.input
+class CreateListInput:
+    name: str
+    list_type: str = strawberry.field(description='"album" (your own tracks) or "playlist".')
+    description: str | None = None
+    items: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Track IDs, in order (at most 500)."
+    )
+
+
+@strawberry.input(description="What to change; what is omitted stays as it is.")
+class UpdateListInput:
+    name: str | None = None
+    description: str | None = strawberry.field(
+        default=None, description="An empty string clears it."
+    )
+    items: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="The whole new order of track IDs: reorder, or leave tracks out to remove "
+        "them.",
+    )
+    add: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Track IDs to append (those in the list stay put)."
+    )

@@ -8,10 +8,18 @@ from strawberry import relay
 
 from relay.errors import BadUserInputError, UnauthenticatedError
 from relay.graphql.context import SESSION_COOKIE, RelayContext
-from relay.graphql.inputs import BackfillInput, UpdateTrackInput, UploadTrackInput
+from relay.graphql.inputs import (
+    BackfillInput,
+    CreateListInput,
+    UpdateListInput,
+    UpdateTrackInput,
+    UploadTrackInput,
+)
+from relay.graphql.list_types import MusicList
 from relay.graphql.sync_types import BackfillStarted
 from relay.graphql.types import DeleteTrackPayload, LoginPayload, Track, Viewer
 from relay.services.backfill import BackfillRequest
+from relay.services.lists import ListChanges
 from relay.services.track_edits import TrackChanges
 from relay.services.track_uploads import StagedUpload, TrackFields
 
@@ -27,6 +35,11 @@ def track_uri(global_id: strawberry.ID) -> str:
     if decoded.type_name != "Track":
         raise BadUserInputError(f"{global_id!r} is not a Track ID")
     return decoded.node_id
+
+
+@strawberry.type
+class DeleteListPayload:
+    uri: str
 
 
 @strawberry.type
@@ -94,6 +107,42 @@ class Mutation:
         viewer = await info.context.require_viewer()
         view = await info.context.services.likes.unlike(viewer, track_uri(id))
         return None if view is None else Track.of(view)
+
+    @strawberry.mutation(
+        description="Make an album (of your own tracks) or a playlist: an app.relay.list record "
+        "in your repo."
+    )
+    async def create_list(self, info: Info, input: CreateListInput) -> MusicList:
+        viewer = await info.context.require_viewer()
+        view = await info.context.services.lists.create(
+            viewer,
+            name=input.name,
+            list_type=input.list_type,
+            description=input.description,
+            items=[track_uri(i) for i in input.items],
+        )
+        return MusicList.of(view)
+
+    @strawberry.mutation(
+        description="Rename, describe, reorder, add or remove tracks; the record is rewritten in "
+        "place (swapRecord: changed elsewhere meanwhile answers CONFLICT)."
+    )
+    async def update_list(self, info: Info, uri: str, input: UpdateListInput) -> MusicList:
+        viewer = await info.context.require_viewer()
+        changes = ListChanges(
+            name=input.name,
+            description=input.description,
+            items=None if input.items is None else [track_uri(i) for i in input.items],
+            add=[track_uri(i) for i in input.add],
+        )
+        view = await info.context.services.lists.update(viewer, uri, changes)
+        return MusicList.of(view)
+
+    @strawberry.mutation(description="Delete one of your lists (its record and index entry).")
+    async def delete_list(self, info: Info, uri: str) -> DeleteListPayload:
+        viewer = await info.context.require_viewer()
+        await info.context.services.lists.delete(viewer, uri)
+        return DeleteListPayload(uri=uri)
 
     @strawberry.mutation(description="Sign in with a handle or DID and an app password.")
     async def login(self, info: Info, identifier: str, password: str) -> LoginPayload:

@@ -8,12 +8,14 @@ from strawberry import relay
 from relay.domain import FileType, PageRequest
 from relay.errors import BadUserInputError
 from relay.graphql.context import RelayContext
-from relay.graphql.inputs import TrackFilter
+from relay.graphql.inputs import ListFilterInput, TrackFilter
 from relay.graphql.like_types import LikeConnection
+from relay.graphql.list_types import ListConnection, MusicList
 from relay.graphql.ordering import TrackOrderInput, order_value
 from relay.graphql.sync_types import SyncStatus
 from relay.graphql.types import Artist, DemoAccount, Instance, Track, TrackConnection, Viewer
 from relay.services.likes import LikePageRequest
+from relay.services.lists import ListFilter
 
 Info = strawberry.Info[RelayContext, None]
 
@@ -80,6 +82,24 @@ class Query:
             LikePageRequest(first=first, after=after), liker_did=by
         )
         return LikeConnection.of(page)
+
+    @strawberry.field(description="One album or playlist by its AT-URI.")
+    async def list(self, info: Info, uri: str) -> MusicList | None:
+        view = await info.context.list_loader.load(uri)
+        return None if view is None else MusicList.of(view)
+
+    @strawberry.field(description="Albums and playlists, newest first, filtered.")
+    async def lists(
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        where: ListFilterInput | None = None,
+    ) -> ListConnection:
+        given = where or ListFilterInput()
+        flt = ListFilter(owner_did=given.owner_did, list_type=given.list_type, search=given.search)
+        page = await info.context.services.lists.page(flt, first=first, after=after)
+        return ListConnection.of(page)
 
     @strawberry.field(description="Firehose and backfill state (admins only).")
     async def sync_status(self, info: Info) -> SyncStatus:

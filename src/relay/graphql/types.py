@@ -14,12 +14,14 @@ from relay.domain import PageRequest
 from relay.graphql.enums import FileType, PublishState, TrackEventKind
 from relay.graphql.ordering import TrackOrderInput, order_value
 from relay.services.likes import LikePageRequest
+from relay.services.lists import ListFilter
 from relay.services.sessions import Viewer as ViewerValue
 from relay.services.track_reads import TrackFilter
 from relay.services.views import ArtistView, TrackPageView, TrackView
 
 if TYPE_CHECKING:
     from relay.graphql.like_types import LikeConnection
+    from relay.graphql.list_types import ListConnection
 
 
 @strawberry.type(
@@ -88,6 +90,17 @@ class Track(relay.Node):
             LikePageRequest(first=first, after=after), subject_uri=self.uri
         )
         return LikeConnection.of(page)
+
+    @strawberry.field(description="Albums and playlists that hold this track, newest first.")
+    async def lists(
+        self, info: strawberry.Info[Any, Any], first: int = 20, after: str | None = None
+    ) -> Annotated[ListConnection, strawberry.lazy("relay.graphql.list_types")]:
+        from relay.graphql.list_types import ListConnection
+
+        page = await info.context.services.lists.page(
+            ListFilter(containing=self.uri), first=first, after=after
+        )
+        return ListConnection.of(page)
 
     @strawberry.field(
         description="The artist's account: handle, counts, tracks (batched per request). "
@@ -219,6 +232,20 @@ class Artist:
             PageRequest(first=first, after=after, last=last, before=before),
         )
         return TrackConnection.of(page, lambda: reads.count(flt))
+
+    @strawberry.field(description="This account's albums and playlists, newest first.")
+    async def lists(
+        self,
+        info: strawberry.Info[Any, Any],
+        first: int = 20,
+        after: str | None = None,
+        list_type: str | None = None,
+    ) -> Annotated[ListConnection, strawberry.lazy("relay.graphql.list_types")]:
+        from relay.graphql.list_types import ListConnection
+
+        flt = ListFilter(owner_did=self.did, list_type=list_type)
+        page = await info.context.services.lists.page(flt, first=first, after=after)
+        return ListConnection.of(page)
 
 
 @strawberry.type(description="A change to the index: relay's own writes and the network's.")

@@ -63,10 +63,12 @@ ONE_ARTIST_FIELDS: Mapping[str, frozenset[str]] = {
     "TrackEdge": frozenset({"cursor", "node"}),
     "PageInfo": frozenset({"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}),
 }
-# Fields of those types reviewed and found to read beyond the artist — likes are other
-# listeners' records: an answer that selects one is about the whole index.
+# Fields of those types reviewed and found to read beyond the artist — likes and lists are
+# records of other accounts (or hold other artists' tracks): an answer that selects one is
+# about the whole index.
 WHOLE_INDEX_FIELDS: Mapping[str, frozenset[str]] = {
-    "Track": frozenset({"likeCount", "viewerHasLiked", "likes"}),
+    "Track": frozenset({"likeCount", "viewerHasLiked", "likes", "lists"}),
+    "Artist": frozenset({"lists"}),
 }
 # Root fields about named artists: the argument that names them, and what kind of value it is.
 _ROOTS: Mapping[str, tuple[str, str]] = {

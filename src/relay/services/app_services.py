@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from relay.services.events import EventBus
 from relay.services.likes import Likes
+from relay.services.lists import Lists
 from relay.services.publishing import Publishing
 from relay.services.rate_limits import RateLimiter
 from relay.services.sessions import SessionService
@@ -31,6 +32,7 @@ class Services:
     publishing: Publishing
     edits: TrackEdits
     likes: Likes
+    lists: Lists
     sessions: SessionService
     sync: SyncCoordinator
     events: EventBus

@@ -29,7 +29,6 @@ from relay.atproto import stream
 from relay.atproto.identity import Identity, IdentityResolver
 from relay.atproto.repos import RepoClient
 from relay.clock import Clock
-from relay.db.like_rows import LikeUpsert
 from relay.db.models import TrackRow
 from relay.db.sync import (
     AccountHidden,
@@ -39,7 +38,7 @@ from relay.db.sync import (
     Cursor,
     HandleChanged,
     SyncStore,
-    TrackUpsert,
+    Upsert,
     removed_tracks,
 )
 from relay.errors import CommitError, IdentityError, RelayError, UpstreamError
@@ -104,7 +103,7 @@ class _Batch:
             if not self.changes:
                 self.changes_since = now
             self.changes += changes
-            self.artists.update(c.did for c in changes if isinstance(c, TrackUpsert | LikeUpsert))
+            self.artists.update(c.did for c in changes if isinstance(c, Upsert))
 
     def cancel(self) -> None:
         for task in self.refreshes.values():
@@ -332,9 +331,7 @@ class FirehoseConsumer:
         )
         if cursor is not None:  # counted once stored (syncStatus never runs ahead of the cursor)
             self._ingest.stats.saw_events(batch.events, cursor.event_time)
-        self._artists.update(
-            c.did for c in batch.changes if isinstance(c, TrackUpsert | LikeUpsert)
-        )
+        self._artists.update(c.did for c in batch.changes if isinstance(c, Upsert))
         if not applied:
             return
         await self._ingest.announce(applied)

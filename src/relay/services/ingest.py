@@ -21,10 +21,19 @@ from urllib.parse import urlparse
 
 from relay import jsonc
 from relay.atproto.lexicon import LexiconCatalog
-from relay.atproto.records import LIKE_NSID, TRACK_NSID, AtUri, LikeRecord, TrackRecord
+from relay.atproto.records import (
+    LIKE_NSID,
+    LIST_NSID,
+    TRACK_NSID,
+    AtUri,
+    LikeRecord,
+    ListRecord,
+    TrackRecord,
+)
 from relay.atproto.tid import is_tid
 from relay.clock import Clock
 from relay.db.like_rows import LikeUpsert
+from relay.db.list_rows import ListUpsert
 from relay.db.sync import AnyApplied, Applied, TrackUpsert, Upsert
 from relay.errors import RecordValidationError
 from relay.services.events import EventBus
@@ -37,6 +46,7 @@ MAX_GRAPHQL_INT = 2**31 - 1
 MAX_HOST_LENGTH = 253
 MAX_CREATED_AT_LENGTH = 64
 MAX_CID_LENGTH = 128  # the column
+MAX_LIST_BYTES = 160 * 1024
 
 
 def _web_url(value: str) -> bool:
@@ -85,14 +95,39 @@ def like_poison(*, did: str, rkey: str, rev: str | None, record: LikeRecord) -> 
         reason := key_poison(did=did, rkey=rkey, rev=rev, created_at=record.created_at)
     ) is not None:
         return reason
+    if _track_ref_poison(record.subject.uri, record.subject.cid):
+        return "bad_subject"
+    return None
+
+
+def _track_ref_poison(uri: str, cid: str) -> bool:
+    """Whether a strongRef cannot name an ``app.relay.track`` record the index could hold."""
     try:
-        subject = AtUri.parse(record.subject.uri)
+        ref = AtUri.parse(uri)
     except ValueError:
-        return "bad_subject"
-    if subject.collection != TRACK_NSID or not _DID.match(subject.did) or not is_tid(subject.rkey):
-        return "bad_subject"
-    if len(subject.did) > MAX_DID_LENGTH or len(record.subject.cid) > MAX_CID_LENGTH:
-        return "bad_subject"
+        return True
+    return (
+        ref.collection != TRACK_NSID
+        or len(ref.did) > MAX_DID_LENGTH
+        or not _DID.match(ref.did)
+        or not is_tid(ref.rkey)
+        or len(cid) > MAX_CID_LENGTH
+    )
+
+
+def list_poison(*, did: str, rkey: str, rev: str | None, record: ListRecord) -> str | None:
+    """Why an otherwise valid list cannot be indexed: its place, an item that is not a track's
+    strongRef, or artwork that is not a web URL."""
+    if (
+        reason := key_poison(did=did, rkey=rkey, rev=rev, created_at=record.created_at)
+    ) is not None:
+        return reason
+    if any(_track_ref_poison(item.uri, item.cid) for item in record.items):
+        return "bad_list_item"
+    if record.image_url is not None and not _web_url(record.image_url):
+        return "bad_image_url"
+    if record.updated_at is not None and len(record.updated_at) > MAX_CREATED_AT_LENGTH:
+        return "bad_created_at"
     return None
 
 
@@ -125,6 +160,14 @@ def _like(lexicons: LexiconCatalog, at: RecordPlace, value: object) -> Upsert | 
     return LikeUpsert(did=at.did, rkey=at.rkey, cid=at.cid, rev=at.rev, record=record)
 
 
+def _list(lexicons: LexiconCatalog, at: RecordPlace, value: object) -> Upsert | str:
+    record = ListRecord.from_json(value, lexicons)
+    reason = list_poison(did=at.did, rkey=at.rkey, rev=at.rev, record=record)
+    if reason is not None:
+        return reason
+    return ListUpsert(did=at.did, rkey=at.rkey, cid=at.cid, rev=at.rev, record=record)
+
+
 @dataclass(frozen=True)
 class Collection:
     """A collection relay indexes: its NSID and how a record of it becomes an index change —
@@ -132,6 +175,9 @@ class Collection:
 
     nsid: str
     read: Callable[[LexiconCatalog, RecordPlace, object], Upsert | str]
+    # Its records' JSON size bound, when not ``RecordBounds.max_bytes`` (a list of 500 strongRefs
+    # and a long description is ~100 KB).
+    max_bytes: int | None = None
 
     @property
     def prefix(self) -> str:
@@ -142,7 +188,12 @@ class Collection:
 # Every collection the index holds, and so every collection the firehose proves and a backfill
 # lists. One path for all of them: each adds only how its records map to its table.
 COLLECTIONS: Mapping[str, Collection] = {
-    c.nsid: c for c in (Collection(TRACK_NSID, _track), Collection(LIKE_NSID, _like))
+    c.nsid: c
+    for c in (
+        Collection(TRACK_NSID, _track),
+        Collection(LIKE_NSID, _like),
+        Collection(LIST_NSID, _list, max_bytes=MAX_LIST_BYTES),
+    )
 }
 INDEXED_PREFIXES: tuple[str, ...] = tuple(c.prefix for c in COLLECTIONS.values())
 
@@ -215,14 +266,13 @@ class RecordIngest:
     ) -> Upsert | None:
         """The change for one record of an indexed collection, or None (counted) when the record
         is not acceptable."""
+        kind = COLLECTIONS[collection]
         size = jsonc.size(value)
-        if size is None or size > self._bounds.max_bytes:
+        if size is None or size > (kind.max_bytes or self._bounds.max_bytes):
             self.stats.drop("too_large")
             return None
         try:
-            change = COLLECTIONS[collection].read(
-                self._lexicons, RecordPlace(did, rkey, cid, rev, handle), value
-            )
+            change = kind.read(self._lexicons, RecordPlace(did, rkey, cid, rev, handle), value)
         except RecordValidationError:
             self.stats.drop("invalid_record")
             return None

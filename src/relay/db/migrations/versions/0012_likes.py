@@ -28,7 +28,7 @@ _EVENTS = ("insert", "update", "delete")
 # version moved to as that function does (a transaction may change tracks too: whichever trigger
 # runs first bumps, the other reads the version it moved to).
 _POSTGRES_FUNCTION = """
-CREATE FUNCTION relay_likes_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION relay_index_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     moved bigint;
 BEGIN
@@ -64,7 +64,7 @@ def upgrade() -> None:
         op.execute(
             "CREATE CONSTRAINT TRIGGER likes_index_state_change AFTER INSERT OR UPDATE OR DELETE "
             "ON likes DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
-            "EXECUTE FUNCTION relay_likes_changed()"
+            "EXECUTE FUNCTION relay_index_bump()"
         )
         return
     for event in _EVENTS:
@@ -77,7 +77,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER likes_index_state_change ON likes")
-        op.execute("DROP FUNCTION relay_likes_changed()")
+        op.execute("DROP FUNCTION relay_index_bump()")
     else:
         for event in _EVENTS:
             op.execute(f"DROP TRIGGER likes_index_state_{event}")
