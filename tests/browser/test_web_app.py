@@ -480,9 +480,16 @@ async def test_liking_a_track_from_discover(
     await like.click()
     await expect(like).to_have_attribute("aria-pressed", "true")
     await expect(row.get_by_test_id("like-count")).to_have_text("1")
-    # Written to the listener's own repo, as an app.relay.like naming the track.
-    records = await list_records(network, musician, "app.relay.like")
-    assert [r["value"]["subject"]["uri"] for r in records].count(made["uri"]) == 1
+
+    # Written to the listener's own repo, as an app.relay.like naming the track (the heart
+    # shows at once; the write follows).
+    async def one_like() -> bool:
+        records = await list_records(network, musician, "app.relay.like")
+        return [r["value"]["subject"]["uri"] for r in records].count(made["uri"]) == 1
+
+    await eventually(one_like, what="the like record in the listener's repo")
+    await expect(like).to_be_enabled()
+    await expect(row.get_by_role("alert")).to_have_count(0)
     await shot(page, "13-liked")
     # What the server holds: still liked after a reload.
     await page.reload()
