@@ -341,7 +341,7 @@ async def assemble(
         ),
         namespace=settings.rate_limit_namespace,
     )
-    reads = TrackReads(index)
+    reads = TrackReads(index, clock)
     likes = Likes(
         likes=LikeIndex(db),
         sync=sync_store,
@@ -351,6 +351,7 @@ async def assemble(
         lexicons=lexicons,
         clock=clock,
         metrics=metrics,
+        events=events,
         max_page=settings.max_page_size,
     )
     lists = Lists(
@@ -362,6 +363,7 @@ async def assemble(
         lexicons=lexicons,
         clock=clock,
         metrics=metrics,
+        events=events,
         max_page=settings.max_page_size,
     )
     services = Services(

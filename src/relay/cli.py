@@ -235,6 +235,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     try:
         account = network.create_account("musician.test", password="demo-password")  # noqa: S106
         artist = network.create_account("nightjar.test")  # the demo catalogue's artist
+        listeners = [network.create_account(h) for h in ("wren.test", "heron.test")]  # its fans
         os.environ.setdefault("RELAY_DATA_DIR", str(root / "relay"))
         os.environ.setdefault("RELAY_PLC_URL", network.plc_url)
         os.environ.setdefault("RELAY_HANDLE_RESOLVER_URL", network.pds_url)
@@ -254,7 +255,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
                 f"sandbox PDS  {network.pds_url}   PLC {network.plc_url}\n\n"
                 f"demo account [bold]{account.handle}[/]  password [bold]{account.password}[/]\n"
                 f"             {account.did}\n\n"
-                f"demo catalogue: a few tracks by {artist.handle}, uploaded once relay answers\n"
+                f"demo catalogue: tracks and an album by {artist.handle}, liked by "
+                f"{' and '.join(a.handle for a in listeners)} (with a playlist), made once relay "
+                "answers\n"
                 f"sign in from a browser at {url}/ (ATProto OAuth on the sandbox PDS)\n"
                 f"data in {root} (reset on the next `relay dev`)",
                 title="relay dev",
@@ -271,7 +274,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
         )
         from relay.demo import seed_in_background
 
-        seed_in_background(url, artist.handle, artist.password)
+        seed_in_background(
+            url, artist.handle, artist.password, tuple((a.handle, a.password) for a in listeners)
+        )
         _serve(settings)
     finally:
         network.stop()

@@ -1,7 +1,8 @@
 """The demo catalogue ``relay dev`` starts with: a second sandbox artist whose tracks (generated
 audio, a few seconds each, and generated cover art) are uploaded through relay's own API as soon
-as it answers — so a newcomer's first screen is music, published to the sandbox PDS and indexed
-like any other."""
+as it answers, gathered into an album; and two listeners who like some of them, one with a
+playlist — so a newcomer's first screen is music, published to the sandbox PDS and indexed like
+any other."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ _UPLOAD = """
 mutation($input: UploadTrackInput!) { uploadTrack(input: $input) { uri publishState imageUrl } }
 """
 _LOGIN = "mutation($i: String!, $p: String!) { login(identifier: $i, password: $p) { token } }"
+_LIST = "mutation($input: CreateListInput!) { createList(input: $input) { uri } }"
+_LIKE = "mutation($id: ID!) { likeTrack(id: $id) { likeCount } }"
+DEMO_ALBUM = "Low Light"
+DEMO_PLAYLIST = "Night Walk"
 
 
 @dataclass(frozen=True)
@@ -101,17 +106,40 @@ def _wait_until_answering(http: httpx.Client, timeout: float) -> None:
         time.sleep(0.2)
 
 
+def _call(http: httpx.Client, query: str, variables: dict[str, object], token: str) -> object:
+    answer = http.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    if answer.get("errors"):
+        raise RuntimeError(answer["errors"][0]["message"])
+    return answer["data"]
+
+
+def _sign_in(http: httpx.Client, handle: str, password: str) -> str:
+    login = http.post("/graphql", json={"query": _LOGIN, "variables": {"i": handle, "p": password}})
+    token: str = login.json()["data"]["login"]["token"]
+    return token
+
+
+def _track_id(uri: str) -> str:
+    """A track's global ID (base64 of ``Track:<uri>``)."""
+    import base64
+
+    return base64.b64encode(f"Track:{uri}".encode()).decode()
+
+
 def upload_demo_catalogue(
     url: str, handle: str, password: str, *, tracks: tuple[DemoTrack, ...] = DEMO_TRACKS,
-    timeout: float = 120.0,
+    listeners: tuple[tuple[str, str], ...] = (), timeout: float = 120.0,
 ) -> list[str]:  # fmt: skip
-    """Sign in as the demo artist and upload ``tracks`` through relay at ``url``; their URIs."""
+    """Sign in as the demo artist and upload ``tracks`` through relay at ``url``, make an album
+    of those that name it; then each of ``listeners`` (handle, password) likes some, and the
+    first makes a playlist. The tracks' URIs."""
     with httpx.Client(base_url=url, timeout=60) as http:
         _wait_until_answering(http, timeout)
-        login = http.post(
-            "/graphql", json={"query": _LOGIN, "variables": {"i": handle, "p": password}}
-        )
-        token = login.json()["data"]["login"]["token"]
+        token = _sign_in(http, handle, password)
         uris: list[str] = []
         for track in tracks:
             variables = {"input": {"file": None, "title": track.title, "artist": DEMO_ARTIST,
@@ -135,17 +163,32 @@ def upload_demo_catalogue(
             if answer.get("errors"):
                 raise RuntimeError(f"uploading {track.title!r}: {answer['errors'][0]['message']}")
             uris.append(answer["data"]["uploadTrack"]["uri"])
+        album = [_track_id(u) for u, t in zip(uris, tracks, strict=True) if t.album == DEMO_ALBUM]
+        if album:
+            _call(http, _LIST, {"input": {"name": DEMO_ALBUM, "listType": "album",
+                                          "items": album}}, token)  # fmt: skip
+        for n, (listener, secret) in enumerate(listeners):
+            as_listener = _sign_in(http, listener, secret)
+            for uri in dict.fromkeys(uris[:1] + uris[n % 2 :: 2]):  # the first, every other one
+                _call(http, _LIKE, {"id": _track_id(uri)}, as_listener)
+            if n == 0:
+                walk = [_track_id(u) for u in reversed(uris)]
+                _call(http, _LIST, {"input": {"name": DEMO_PLAYLIST, "listType": "playlist",
+                                              "description": "For the way home.",
+                                              "items": walk}}, as_listener)  # fmt: skip
         return uris
 
 
-def seed_in_background(url: str, handle: str, password: str) -> None:
+def seed_in_background(
+    url: str, handle: str, password: str, listeners: tuple[tuple[str, str], ...] = ()
+) -> None:
     """Upload the demo catalogue once relay answers, without holding up its start; a failure
     is logged (the stack still works, with an emptier first screen)."""
     import threading
 
     def run() -> None:
         try:
-            uris = upload_demo_catalogue(url, handle, password)
+            uris = upload_demo_catalogue(url, handle, password, listeners=listeners)
             log.info("demo catalogue: %d tracks by %s", len(uris), handle)
         except Exception as exc:
             log.warning("the demo catalogue was not uploaded: %s", exc)

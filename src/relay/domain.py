@@ -4,6 +4,7 @@ event kinds. The GraphQL schema exposes these same enums; the database stores th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -30,6 +31,7 @@ class TrackOrderField(StrEnum):
     TITLE = "TITLE"
     DURATION = "DURATION"
     RELEVANCE = "RELEVANCE"
+    POPULAR = "POPULAR"  # likes in the last week (``TrackOrder.since``)
 
 
 class OrderDirection(StrEnum):
@@ -55,6 +57,7 @@ class RefStatus(StrEnum):
 class TrackOrder:
     field: TrackOrderField = TrackOrderField.CREATED_AT
     direction: OrderDirection = OrderDirection.DESC
+    since: datetime | None = None  # POPULAR: likes created since then count
 
     @property
     def descending(self) -> bool:

@@ -508,3 +508,78 @@ async def test_liking_a_track_from_discover(
 async def _no_like_of(network: LocalNetwork, account: Account, uri: str) -> bool:
     records = await list_records(network, account, "app.relay.like")
     return all(r["value"]["subject"]["uri"] != uri for r in records)
+
+
+async def test_building_a_playlist_and_playing_it_in_order(
+    browser: Browser, web_relay: RunningRelay, musician: Account, untagged_wav: Path
+) -> None:
+    word = secrets.token_hex(3)
+    async with web_relay.client(musician) as client:
+        made = [
+            (await client.upload(untagged_wav, title=f"{name} {word}")).data["uploadTrack"]
+            for name in ("Dawn", "Dusk")
+        ]
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await sign_in(page, web_relay, musician)
+    await page.goto(f"{web_relay.url}/?q={word}")
+    rows = {t["title"]: page.locator(f'[data-testid=track][data-uri="{t["uri"]}"]') for t in made}
+
+    # From Dusk's menu: a new playlist holding it; from Dawn's: added to that playlist.
+    dusk = rows[f"Dusk {word}"]
+    await dusk.get_by_test_id("add-to-list").click()
+    await dusk.get_by_test_id("new-list-name").fill(f"Evening {word}")
+    await dusk.get_by_test_id("new-list").click()
+    await expect(dusk.get_by_test_id("added")).to_contain_text(f"Evening {word}")
+    dawn = rows[f"Dawn {word}"]
+    await dawn.get_by_test_id("add-to-list").click()
+    await dawn.get_by_test_id("list-choice").filter(has_text=f"Evening {word}").click()
+    await expect(dawn.get_by_test_id("added")).to_contain_text(f"Evening {word}")
+    await shot(page, "14-added-to-playlist")
+
+    # Its page: in the order added; reordered with the row's button, then with the keyboard.
+    await dawn.get_by_test_id("added").get_by_role("link").click()
+    await expect(page.get_by_test_id("list-name")).to_have_text(f"Evening {word}")
+    titles = page.get_by_test_id("list-item-title")
+    await expect(titles).to_have_text([f"Dusk {word}", f"Dawn {word}"])
+    await page.get_by_test_id("list-item").nth(1).get_by_test_id("move-up").click()
+    await expect(titles).to_have_text([f"Dawn {word}", f"Dusk {word}"])
+    await expect(page.get_by_test_id("list-item").first.get_by_test_id("move-down")).to_be_enabled()
+    await page.get_by_test_id("list-item").first.get_by_test_id("move-down").focus()
+    await page.keyboard.press("Alt+ArrowDown")
+    await expect(titles).to_have_text([f"Dusk {word}", f"Dawn {word}"])
+    await expect(page.get_by_test_id("list-item").nth(1).get_by_test_id("move-up")).to_be_enabled()
+    await page.get_by_test_id("list-item").nth(1).get_by_test_id("move-up").focus()
+    await page.keyboard.press("Alt+ArrowUp")
+    await expect(titles).to_have_text([f"Dawn {word}", f"Dusk {word}"])
+    await expect(page.get_by_test_id("list-item").first.get_by_test_id("move-down")).to_be_enabled()
+    # Saved in the record: the order holds after a reload.
+    await page.reload()
+    await expect(titles).to_have_text([f"Dawn {word}", f"Dusk {word}"])
+
+    # Play all: in the list's order.
+    await page.get_by_test_id("play-all").click()
+    await expect(page.get_by_test_id("player-title")).to_have_text(f"Dawn {word}")
+    await page.wait_for_function(
+        "() => { const a = document.querySelector('audio'); return a && a.currentTime > 0; }"
+    )
+    await page.get_by_role("button", name="Next track").click()
+    await expect(page.get_by_test_id("player-title")).to_have_text(f"Dusk {word}")
+    await shot(page, "15-playlist-playing")
+
+    # On the portal, the playlist is listed; an album is made from the uploads.
+    await page.get_by_role("link", name="My tracks").click()
+    await expect(
+        page.get_by_test_id("list-link").filter(has_text=f"Evening {word}")
+    ).to_be_visible()
+    await page.get_by_test_id("new-list-title").fill(f"Album {word}")
+    for pick in await page.get_by_test_id("album-pick").all():
+        await pick.check()
+    await page.get_by_test_id("create-list").click()
+    album = page.get_by_test_id("list-link").filter(has_text=f"Album {word}")
+    await expect(album).to_contain_text("Album")
+    await shot(page, "16-portal-lists")
+    assert errors == []
+    await context.close()

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from relay.demo import DEMO_TRACKS
+from relay.demo import DEMO_ALBUM, DEMO_PLAYLIST, DEMO_TRACKS
 from relay.sandbox import free_port
 from tests.harness.client import UPLOAD
 
@@ -45,6 +45,22 @@ def _until_demo_catalogue(http: httpx.Client, log: Path) -> list[dict[str, Any]]
         edges = http.post("/graphql", json={"query": DEMO}).json()["data"]["tracks"]["edges"]
         if len(edges) >= len(DEMO_TRACKS):
             return [e["node"] for e in edges]
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.5)
+
+
+LISTS = (
+    "{ lists(first: 10) { edges { node { name listType owner { handle } "
+    "items { status track { title likeCount } } } } } }"
+)
+
+
+def _until_demo_lists(http: httpx.Client, log: Path) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + 90
+    while True:
+        edges = http.post("/graphql", json={"query": LISTS}).json()["data"]["lists"]["edges"]
+        if len(edges) >= 2:
+            return {e["node"]["name"]: e["node"] for e in edges}
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.5)
 
@@ -80,6 +96,19 @@ def test_relay_dev_starts_a_full_local_stack(tmp_path: Path, audio_files: dict[s
             assert served.status_code == 200 and served.content[:4] == b"RIFF"
             cover = http.get(demo[0]["imageUrl"])  # each has generated artwork
             assert cover.status_code == 200 and cover.headers["content-type"] == "image/jpeg"
+            # An album by the artist, a playlist by a listener, and likes from both listeners.
+            lists = _until_demo_lists(http, log)
+            album, playlist = lists[DEMO_ALBUM], lists[DEMO_PLAYLIST]
+            assert (album["listType"], album["owner"]["handle"]) == ("album", "nightjar.test")
+            in_album = [t.title for t in DEMO_TRACKS if t.album == DEMO_ALBUM]
+            assert [i["track"]["title"] for i in album["items"]] == in_album
+            assert (playlist["listType"], playlist["owner"]["handle"]) == ("playlist", "wren.test")
+            assert [i["track"]["title"] for i in playlist["items"]] == [
+                t.title for t in reversed(DEMO_TRACKS)
+            ]
+            likes = {i["track"]["title"]: i["track"]["likeCount"] for i in playlist["items"]}
+            assert likes[DEMO_TRACKS[0].title] == 2  # liked by both
+            assert sum(likes.values()) >= 4
             login = http.post(
                 "/graphql",
                 json={

@@ -22,6 +22,7 @@ from tests.harness.pds import (
     track_record,
 )
 from tests.harness.server import RunningRelay
+from tests.harness.subscriptions import GraphQLSubscription
 from tests.harness.waiting import eventually
 
 LIKE = "mutation($id: ID!) { likeTrack(id: $id) { uri likeCount viewerHasLiked } }"
@@ -210,3 +211,71 @@ async def test_backfill_indexes_likes_and_removes_those_gone(
     report = await run_backfill(admin, dids=[listener.did], useCar=use_car)
     assert report["removed"] == 1, report
     assert (await track_of(admin, made["uri"]))["likeCount"] == 0
+
+
+POPULAR = """
+query($d: String!, $after: String) {
+  tracks(first: 1, after: $after, where: {artistDid: $d}, orderBy: {field: POPULAR}) {
+    edges { cursor node { title likeCount } } pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def test_popular_this_week_puts_the_most_liked_first(
+    client: RelayClient,
+    alice: str,
+    bob: str,
+    carol: str,
+    accounts: dict[str, Account],
+    audio_files: dict[str, Path],
+) -> None:
+    await client.upload(audio_files["mp3"], title="Quiet", token=alice)
+    loved = (await client.upload(audio_files["ogg"], title="Loved", token=alice)).data[
+        "uploadTrack"
+    ]
+    liked = (await client.upload(audio_files["wav"], title="Liked", token=alice)).data[
+        "uploadTrack"
+    ]
+    for token in (bob, carol):
+        await client.gql(LIKE, {"id": loved["id"]}, token=token)
+    await client.gql(LIKE, {"id": liked["id"]}, token=bob)
+    seen: list[tuple[str, int]] = []
+    after = None
+    while True:  # one a page: the cursor carries the like count
+        page = (await client.gql(POPULAR, {"d": accounts["alice"].did, "after": after})).data
+        seen += [(e["node"]["title"], e["node"]["likeCount"]) for e in page["tracks"]["edges"]]
+        if not page["tracks"]["pageInfo"]["hasNextPage"]:
+            break
+        after = page["tracks"]["pageInfo"]["endCursor"]
+    assert seen[:2] == [("Loved", 2), ("Liked", 1)]
+    assert ("Quiet", 0) in seen[2:]
+
+
+LIKE_EVENTS = "subscription($u: String) { likeEvents(trackUri: $u) { kind likerDid trackUri } }"
+
+
+async def test_likes_are_announced_to_subscribers(
+    relay: RunningRelay,
+    client: RelayClient,
+    alice: str,
+    bob: str,
+    accounts: dict[str, Account],
+    audio_files: dict[str, Path],
+) -> None:
+    track = (await client.upload(audio_files["mp3"], title="Announced", token=alice)).data[
+        "uploadTrack"
+    ]
+    subscription = await GraphQLSubscription.open(relay.url, LIKE_EVENTS, {"u": track["uri"]})
+    try:
+        await client.gql(LIKE, {"id": track["id"]}, token=bob)
+        event = (await subscription.next())["likeEvents"]
+        assert event == {
+            "kind": "CREATED",
+            "likerDid": accounts["bob"].did,
+            "trackUri": track["uri"],
+        }
+        await client.gql(UNLIKE, {"id": track["id"]}, token=bob)
+        assert (await subscription.next())["likeEvents"]["kind"] == "DELETED"
+    finally:
+        await subscription.close()

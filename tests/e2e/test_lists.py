@@ -23,6 +23,7 @@ from tests.harness.pds import (
 )
 from tests.harness.server import RunningRelay
 from tests.harness.sql import statements
+from tests.harness.subscriptions import GraphQLSubscription
 from tests.harness.waiting import eventually
 
 LIST_FIELDS = (
@@ -261,3 +262,26 @@ async def test_backfill_indexes_lists(
     assert [(e["node"]["name"], titles(e["node"])) for e in edges] == [
         ("Old playlist", ["Backfilled"])
     ]
+
+
+LIST_EVENTS = "subscription($d: String) { listEvents(ownerDid: $d) { kind uri ownerDid } }"
+
+
+async def test_list_changes_are_announced_to_subscribers(
+    relay: RunningRelay, client: RelayClient, alice: str, accounts: dict[str, Account]
+) -> None:
+    did = accounts["alice"].did
+    subscription = await GraphQLSubscription.open(relay.url, LIST_EVENTS, {"d": did})
+    try:
+        made = (
+            await client.gql(CREATE, {"i": {"name": "Live", "listType": "playlist"}}, token=alice)
+        ).data["createList"]
+        assert (await subscription.next())["listEvents"] == {
+            "kind": "CREATED", "uri": made["uri"], "ownerDid": did
+        }  # fmt: skip
+        await client.gql(UPDATE, {"u": made["uri"], "i": {"name": "Live 2"}}, token=alice)
+        assert (await subscription.next())["listEvents"]["kind"] == "UPDATED"
+        await client.gql(DELETE, {"u": made["uri"]}, token=alice)
+        assert (await subscription.next())["listEvents"]["kind"] == "DELETED"
+    finally:
+        await subscription.close()

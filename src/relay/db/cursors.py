@@ -24,6 +24,8 @@ def sort_value(row: StoredTrackColumns, field: TrackOrderField, score: float | N
     is its relevance to the search, for that ordering."""
     if field is TrackOrderField.RELEVANCE:
         return float(score or 0.0)
+    if field is TrackOrderField.POPULAR:
+        return int(score or 0)
     if field is TrackOrderField.TITLE:
         return row.title_key
     if field is TrackOrderField.DURATION:

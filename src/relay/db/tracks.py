@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from relay.db.audio_refs import add_ref, drop_ref, owned_objects
 from relay.db.cursors import decode_cursor, encode_cursor
 from relay.db.full_text import FullText, full_text_for
-from relay.db.models import StoredTrackColumns, TrackRow
+from relay.db.models import LikeRow, StoredTrackColumns, TrackRow
 from relay.db.track_filter import TrackFilter, seen_by, visible
 from relay.domain import PageRequest, PublishState, TrackOrder, TrackOrderField
 from relay.errors import AudioRemovedError, BadUserInputError
@@ -74,13 +74,23 @@ def _sort_expression(
 ) -> ColumnElement[Any]:
     """What rows are ordered by (the cursor side is ``cursors.sort_value``); ``score`` is the
     relevance of a search."""
-    if field is TrackOrderField.RELEVANCE and score is not None:
+    if field in (TrackOrderField.RELEVANCE, TrackOrderField.POPULAR) and score is not None:
         return score
     if field is TrackOrderField.TITLE:
         return TrackRow.title_key  # type: ignore[return-value]
     if field is TrackOrderField.DURATION:
         return func.coalesce(TrackRow.duration, -1)
     return TrackRow.created_at  # type: ignore[return-value]
+
+
+def _popularity(since: datetime | None) -> ColumnElement[float]:
+    """How many listeners liked a track since ``since`` (active accounts; each once)."""
+    stmt = select(func.count(func.distinct(LikeRow.liker_did))).where(
+        LikeRow.subject_uri == TrackRow.uri, LikeRow.hidden.is_(False)
+    )
+    if since is not None:
+        stmt = stmt.where(LikeRow.created_at >= since)
+    return stmt.scalar_subquery()
 
 
 def _beyond(
@@ -347,6 +357,9 @@ class TrackIndex:
         ranked = order.field is TrackOrderField.RELEVANCE
         async with self._engine.connect() as db:
             stmt, score = await self._searched(db, select(*_COLUMNS), flt, ranked=ranked)
+            if order.field is TrackOrderField.POPULAR:
+                score = _popularity(order.since)
+                stmt = stmt.add_columns(score)
             base = stmt
             if cursor:
                 stmt = stmt.where(_beyond(order, cursor, forward=forward, score=score))

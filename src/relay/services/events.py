@@ -1,4 +1,4 @@
-"""Fan-out of index changes to GraphQL subscribers.
+"""Fan-out of index changes (tracks; likes and lists) to GraphQL subscribers.
 
 Every writer (relay's own mutations, backfill, the firehose) publishes what it applied. Each
 subscriber has a bounded queue; one that cannot keep up loses its oldest events rather than slowing
@@ -22,7 +22,7 @@ from typing import Protocol
 
 from relay.clock import Clock
 from relay.db.event_log import EventLog, listen
-from relay.services.views import TrackEvent
+from relay.services.views import AnyEvent, event_from_json
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,9 @@ class EventBus(Protocol):
         """Whether anyone may receive what is published (else events need not be built)."""
         ...
 
-    async def publish(self, *events: TrackEvent) -> None: ...
+    async def publish(self, *events: AnyEvent) -> None: ...
 
-    def subscribe(self) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[TrackEvent]]: ...
+    def subscribe(self) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[AnyEvent]]: ...
 
     async def start(self) -> None: ...
 
@@ -47,12 +47,12 @@ class TrackEventBus:
 
     def __init__(self, queue_size: int) -> None:
         self._queue_size = queue_size
-        self._subscribers: set[asyncio.Queue[TrackEvent]] = set()
+        self._subscribers: set[asyncio.Queue[AnyEvent]] = set()
 
-    async def publish(self, *events: TrackEvent) -> None:
+    async def publish(self, *events: AnyEvent) -> None:
         self.deliver(events)
 
-    def deliver(self, events: tuple[TrackEvent, ...] | list[TrackEvent]) -> None:
+    def deliver(self, events: tuple[AnyEvent, ...] | list[AnyEvent]) -> None:
         for queue in self._subscribers:
             for event in events:
                 if queue.full():
@@ -60,8 +60,8 @@ class TrackEventBus:
                 queue.put_nowait(event)
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[TrackEvent]]:
-        queue: asyncio.Queue[TrackEvent] = asyncio.Queue(self._queue_size)
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[AnyEvent]]:
+        queue: asyncio.Queue[AnyEvent] = asyncio.Queue(self._queue_size)
         self._subscribers.add(queue)
         try:
             yield queue
@@ -110,11 +110,11 @@ class SharedEventBus:
     def listening(self) -> bool:
         return True  # other processes' subscribers are not known here
 
-    async def publish(self, *events: TrackEvent) -> None:
+    async def publish(self, *events: AnyEvent) -> None:
         if events:
             await self._log.append([e.to_json() for e in events], now=self._clock.now())
 
-    def subscribe(self) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[TrackEvent]]:
+    def subscribe(self) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[AnyEvent]]:
         return self._local.subscribe()
 
     async def start(self) -> None:
@@ -163,7 +163,7 @@ class SharedEventBus:
             for row_id, payload in rows:
                 self._last_id = row_id
                 try:
-                    events.append(TrackEvent.from_json(payload))
+                    events.append(event_from_json(payload))
                 except ValueError:
                     log.warning("event %d in the log is unreadable; skipped", row_id)
             self._local.deliver(events)

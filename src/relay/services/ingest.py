@@ -32,12 +32,12 @@ from relay.atproto.records import (
 )
 from relay.atproto.tid import is_tid
 from relay.clock import Clock
-from relay.db.like_rows import LikeUpsert
+from relay.db.like_rows import LikeApplied, LikeUpsert
 from relay.db.list_rows import ListUpsert
 from relay.db.sync import AnyApplied, Applied, TrackUpsert, Upsert
 from relay.errors import RecordValidationError
 from relay.services.events import EventBus
-from relay.services.views import TrackEvent, TrackView
+from relay.services.views import AnyEvent, RecordEvent, TrackEvent, TrackView
 
 # Record keys of app.relay.track are TIDs ("key": "tid"); revisions are TIDs too.
 _DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]+$")
@@ -237,6 +237,20 @@ class SyncStats:
         return sum(count for second, count in self._recent if second > cutoff) / window
 
 
+def events_of(applied: Sequence[AnyApplied]) -> list[AnyEvent]:
+    """What subscribers see of applied changes: nothing of hidden accounts' tracks."""
+    events: list[AnyEvent] = []
+    for a in applied:
+        if isinstance(a, Applied):
+            if not a.row.hidden:
+                events.append(TrackEvent(a.kind, TrackView.of(a.row)))
+        elif isinstance(a, LikeApplied):
+            events.append(RecordEvent(a.kind, LIKE_NSID, a.uri, a.liker_did, a.subject_uri))
+        else:
+            events.append(RecordEvent(a.kind, LIST_NSID, a.uri, a.owner_did))
+    return events
+
+
 class RecordIngest:
     def __init__(
         self,
@@ -289,10 +303,4 @@ class RecordIngest:
         if not self._events.listening:
             return  # a backfill with no subscriber builds no events
         # Subscribers see only what queries would show: nothing of hidden accounts.
-        await self._events.publish(
-            *(
-                TrackEvent(a.kind, TrackView.of(a.row))
-                for a in applied
-                if isinstance(a, Applied) and not a.row.hidden
-            )
-        )
+        await self._events.publish(*events_of(applied))

@@ -23,10 +23,12 @@ from relay.atproto.tid import TidClock
 from relay.clock import Clock
 from relay.db.like_index import LikeIndex, LikePage
 from relay.db.like_rows import LikeUpsert
-from relay.db.sync import RecordDelete, SyncStore
+from relay.db.sync import Change, RecordDelete, SyncStore
 from relay.domain import PublishState
 from relay.errors import BadUserInputError, NotFoundError
 from relay.metrics import RelayMetrics
+from relay.services.events import EventBus
+from relay.services.ingest import events_of
 from relay.services.sessions import SessionService, Viewer
 from relay.services.track_reads import TrackReads
 from relay.services.views import TrackView
@@ -81,8 +83,10 @@ class Likes:
         lexicons: LexiconCatalog,
         clock: Clock,
         metrics: RelayMetrics,
+        events: EventBus,
         max_page: int,
     ) -> None:
+        self._events = events
         self._likes = likes
         self._sync = sync
         self._reads = reads
@@ -98,6 +102,12 @@ class Likes:
         self._busy: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+
+    async def _apply(self, changes: Sequence[Change], *, now: datetime) -> None:
+        """Index what relay just wrote, and tell subscribers."""
+        applied = await self._sync.apply(changes, now=now)
+        if applied and self._events.listening:
+            await self._events.publish(*events_of(applied))
 
     async def counts(self, uris: Sequence[str]) -> dict[str, int]:
         return await self._likes.counts(uris)
@@ -152,7 +162,7 @@ class Likes:
                     record=record.to_json(self._lexicons), swap_record=None,
                 )  # fmt: skip
             change = LikeUpsert(did=viewer.did, rkey=rkey, cid=ref.cid, rev=None, record=record)
-            await self._sync.apply([change], now=self._clock.now())
+            await self._apply([change], now=self._clock.now())
         return view
 
     async def unlike(self, viewer: Viewer, uri: str) -> TrackView | None:
@@ -165,5 +175,5 @@ class Likes:
                 for like in mine:
                     with self._metrics.pds_write("unlike"):
                         await self._pds.delete_record(auth, collection=LIKE_NSID, rkey=like.rkey)
-                    await self._sync.apply([RecordDelete(like.uri)], now=self._clock.now())
+                    await self._apply([RecordDelete(like.uri)], now=self._clock.now())
         return (await self._reads.get_many([uri], viewer.did)).get(uri)

@@ -21,10 +21,12 @@ from relay.atproto.tid import TidClock
 from relay.clock import Clock
 from relay.db.list_index import ListFilter, ListIndex, StoredList, encode_list_cursor
 from relay.db.list_rows import ListUpsert
-from relay.db.sync import RecordDelete, SyncStore
+from relay.db.sync import Change, RecordDelete, SyncStore
 from relay.domain import PublishState
 from relay.errors import BadUserInputError, ForbiddenError, NotFoundError
 from relay.metrics import RelayMetrics
+from relay.services.events import EventBus
+from relay.services.ingest import events_of
 from relay.services.sessions import SessionService, Viewer
 from relay.services.track_reads import TrackReads
 
@@ -96,8 +98,10 @@ class Lists:
         lexicons: LexiconCatalog,
         clock: Clock,
         metrics: RelayMetrics,
+        events: EventBus,
         max_page: int,
     ) -> None:
+        self._events = events
         self._lists = lists
         self._sync = sync
         self._reads = reads
@@ -108,6 +112,12 @@ class Lists:
         self._metrics = metrics
         self._max_page = max_page
         self._tids = TidClock()
+
+    async def _apply(self, changes: Sequence[Change], *, now: datetime) -> None:
+        """Index what relay just wrote, and tell subscribers."""
+        applied = await self._sync.apply(changes, now=now)
+        if applied and self._events.listening:
+            await self._events.publish(*events_of(applied))
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -170,7 +180,7 @@ class Lists:
                 auth, collection=LIST_NSID, rkey=rkey, record=data, swap_record=swap
             )
         change = ListUpsert(did=viewer.did, rkey=rkey, cid=ref.cid, rev=None, record=record)
-        await self._sync.apply([change], now=self._clock.now())
+        await self._apply([change], now=self._clock.now())
         view = (await self.get_many([change.uri])).get(change.uri)
         if view is None:
             raise NotFoundError(f"list {change.uri} was deleted meanwhile")
@@ -229,4 +239,4 @@ class Lists:
         auth = await self._sessions.auth_for_viewer(viewer)
         with self._metrics.pds_write("delete"):
             await self._pds.delete_record(auth, collection=LIST_NSID, rkey=row.rkey)
-        await self._sync.apply([RecordDelete(row.uri)], now=self._clock.now())
+        await self._apply([RecordDelete(row.uri)], now=self._clock.now())

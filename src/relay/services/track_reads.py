@@ -4,18 +4,25 @@ a viewer (a DID, or None for an anonymous caller), who sees published tracks and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
 
+from relay.clock import Clock
 from relay.db.track_filter import TrackFilter
 from relay.db.tracks import TrackIndex
-from relay.domain import PageRequest, TrackOrder
+from relay.domain import PageRequest, TrackOrder, TrackOrderField
 from relay.services.views import ArtistView, TrackPageView, TrackView
 
 __all__ = ["TrackFilter", "TrackReads"]
 
 
 class TrackReads:
-    def __init__(self, index: TrackIndex) -> None:
+    def __init__(
+        self, index: TrackIndex, clock: Clock, popular_window: timedelta = timedelta(days=7)
+    ) -> None:
         self._index = index
+        self._clock = clock
+        self._popular_window = popular_window
 
     async def get_many(self, uris: Sequence[str], viewer_did: str | None) -> dict[str, TrackView]:
         """Tracks by AT-URI that the viewer may see."""
@@ -23,6 +30,8 @@ class TrackReads:
         return {uri: TrackView.of(row) for uri, row in rows.items()}
 
     async def page(self, flt: TrackFilter, order: TrackOrder, req: PageRequest) -> TrackPageView:
+        if order.field is TrackOrderField.POPULAR:  # "popular this week": likes of the last 7 days
+            order = replace(order, since=self._clock.now() - self._popular_window)
         return TrackPageView.of(await self._index.page(flt, order, req))
 
     async def count(self, flt: TrackFilter) -> int:

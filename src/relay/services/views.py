@@ -175,3 +175,46 @@ class TrackEvent:
             return cls(TrackEventKind(data["kind"]), view)
         except (KeyError, TypeError, ValidationError) as exc:
             raise ValueError(f"not a track event: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    """A like or a list indexed, changed or removed, for subscribers: which record, whose, and
+    (a like) the track it is for."""
+
+    kind: TrackEventKind
+    collection: str  # app.relay.like | app.relay.list
+    uri: str
+    did: str
+    subject_uri: str | None = None
+
+    def to_json(self) -> str:
+        return jsonc.dumps(
+            {
+                "type": "record", "kind": self.kind.value, "collection": self.collection,
+                "uri": self.uri, "did": self.did, "subject": self.subject_uri,
+            }
+        )  # fmt: skip
+
+    @classmethod
+    def from_data(cls, data: dict[str, object]) -> RecordEvent:
+        kind, collection, uri, did = (
+            data.get("kind"), data.get("collection"), data.get("uri"), data.get("did")
+        )  # fmt: skip
+        subject = data.get("subject")
+        if not all(isinstance(v, str) for v in (kind, collection, uri, did)):
+            raise ValueError("not a record event")
+        if subject is not None and not isinstance(subject, str):
+            raise ValueError("not a record event")
+        return cls(TrackEventKind(str(kind)), str(collection), str(uri), str(did), subject)
+
+
+AnyEvent = TrackEvent | RecordEvent
+
+
+def event_from_json(payload: str) -> AnyEvent:
+    """An event as ``to_json`` wrote it; ``ValueError`` when it is not one."""
+    data = jsonc.loads(payload)
+    if isinstance(data, dict) and data.get("type") == "record":
+        return RecordEvent.from_data(data)
+    return TrackEvent.from_json(payload)
