@@ -29,7 +29,7 @@ from relay.assembly import Collaborators, assemble
 from relay.db import planner_stats
 from relay.graphql.limits import QueryLimits
 from relay.graphql.schema import build_schema
-from relay.http.audio import serve_audio
+from relay.http.audio import serve_audio, serve_avatar
 from relay.http.body_limit import JsonBodyLimit
 from relay.http.graphql_view import RelayGraphQL
 from relay.http.oauth_routes import client_metadata, jwks, oauth_callback, oauth_login
@@ -158,6 +158,7 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/audio/{file_id}", serve_audio, methods=["GET", "HEAD"]),
+        Route("/avatars/{did}/{cid}", serve_avatar, methods=["GET", "HEAD"]),
         Route("/oauth/login", oauth_login),
         Route("/oauth/callback", oauth_callback),
         Route("/oauth/client-metadata.json", client_metadata),

@@ -28,6 +28,7 @@ from relay.db.event_log import EventLog, listen_dsn
 from relay.db.index_version import IndexVersion
 from relay.db.like_index import LikeIndex
 from relay.db.list_index import ListIndex
+from relay.db.profile_index import ProfileIndex
 from relay.db.sessions import OAuthRequestStore, SessionStore
 from relay.db.sync import SyncStore
 from relay.db.tracks import PageBounds, TrackIndex
@@ -45,6 +46,7 @@ from relay.services.likes import Likes
 from relay.services.lists import Lists
 from relay.services.oauth_login import OAuthLogin
 from relay.services.ownership import TrackLeases
+from relay.services.profiles import Profiles
 from relay.services.publisher import PublishWorker
 from relay.services.publishing import Publishing, RetryPolicy
 from relay.services.rate_limits import RateLimiter, RateRules
@@ -366,10 +368,14 @@ async def assemble(
         events=events,
         max_page=settings.max_page_size,
     )
+    profiles = Profiles(
+        profiles=ProfileIndex(db), repos=repos, public_url=settings.resolved_public_url
+    )
     services = Services(
         reads=reads,
         likes=likes,
         lists=lists,
+        profiles=profiles,
         uploads=uploads,
         publishing=publishing,
         edits=edits,

@@ -275,7 +275,11 @@ def cmd_dev(args: argparse.Namespace) -> None:
         from relay.demo import seed_in_background
 
         seed_in_background(
-            url, artist.handle, artist.password, tuple((a.handle, a.password) for a in listeners)
+            url,
+            artist.handle,
+            artist.password,
+            tuple((a.handle, a.password) for a in listeners),
+            pds_url=network.pds_url,
         )
         _serve(settings)
     finally:

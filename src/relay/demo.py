@@ -66,13 +66,12 @@ def tone_wav(notes: tuple[float, ...], beat_seconds: float) -> bytes:
     return out.getvalue()
 
 
-def cover_png(title: str, hue: int) -> bytes:
+def cover_png(title: str, hue: int, size: int = 600) -> bytes:
     """A simple cover: a two-colour gradient with rings, in the track's own colour."""
     import colorsys
 
     from PIL import Image, ImageDraw
 
-    size = 600
     image = Image.new("RGB", (size, size))
     draw = ImageDraw.Draw(image)
     top = colorsys.hsv_to_rgb(hue / 360, 0.55, 0.85)
@@ -130,9 +129,36 @@ def _track_id(uri: str) -> str:
     return base64.b64encode(f"Track:{uri}".encode()).decode()
 
 
+def write_profile(pds_url: str, handle: str, password: str) -> None:
+    """Give the demo artist an app.bsky.actor.profile on the sandbox PDS — name, description,
+    avatar — as any atproto app would; relay indexes it because it indexes their tracks."""
+    with httpx.Client(base_url=pds_url, timeout=30) as pds:
+        session = pds.post(
+            "/xrpc/com.atproto.server.createSession",
+            json={"identifier": handle, "password": password},
+        ).json()
+        auth = {"Authorization": f"Bearer {session['accessJwt']}"}
+        avatar = pds.post(
+            "/xrpc/com.atproto.repo.uploadBlob",
+            content=cover_png(DEMO_ARTIST, 200, size=256),
+            headers={**auth, "Content-Type": "image/png"},
+        ).json()["blob"]
+        record = {
+            "$type": "app.bsky.actor.profile", "displayName": DEMO_ARTIST,
+            "description": "Night music from the sandbox: slow tones, low light.", "avatar": avatar,
+        }  # fmt: skip
+        pds.post(
+            "/xrpc/com.atproto.repo.putRecord",
+            json={"repo": session["did"], "collection": "app.bsky.actor.profile", "rkey": "self",
+                  "record": record},
+            headers=auth,
+        ).raise_for_status()  # fmt: skip
+
+
 def upload_demo_catalogue(
     url: str, handle: str, password: str, *, tracks: tuple[DemoTrack, ...] = DEMO_TRACKS,
-    listeners: tuple[tuple[str, str], ...] = (), timeout: float = 120.0,
+    listeners: tuple[tuple[str, str], ...] = (), pds_url: str | None = None,
+    timeout: float = 120.0,
 ) -> list[str]:  # fmt: skip
     """Sign in as the demo artist and upload ``tracks`` through relay at ``url``, make an album
     of those that name it; then each of ``listeners`` (handle, password) likes some, and the
@@ -167,6 +193,8 @@ def upload_demo_catalogue(
         if album:
             _call(http, _LIST, {"input": {"name": DEMO_ALBUM, "listType": "album",
                                           "items": album}}, token)  # fmt: skip
+        if pds_url is not None:  # now that relay indexes the artist, their profile follows
+            write_profile(pds_url, handle, password)
         for n, (listener, secret) in enumerate(listeners):
             as_listener = _sign_in(http, listener, secret)
             for uri in dict.fromkeys(uris[:1] + uris[n % 2 :: 2]):  # the first, every other one
@@ -180,7 +208,11 @@ def upload_demo_catalogue(
 
 
 def seed_in_background(
-    url: str, handle: str, password: str, listeners: tuple[tuple[str, str], ...] = ()
+    url: str,
+    handle: str,
+    password: str,
+    listeners: tuple[tuple[str, str], ...] = (),
+    pds_url: str | None = None,
 ) -> None:
     """Upload the demo catalogue once relay answers, without holding up its start; a failure
     is logged (the stack still works, with an emptier first screen)."""
@@ -188,7 +220,9 @@ def seed_in_background(
 
     def run() -> None:
         try:
-            uris = upload_demo_catalogue(url, handle, password, listeners=listeners)
+            uris = upload_demo_catalogue(
+                url, handle, password, listeners=listeners, pds_url=pds_url
+            )
             log.info("demo catalogue: %d tracks by %s", len(uris), handle)
         except Exception as exc:
             log.warning("the demo catalogue was not uploaded: %s", exc)

@@ -3,6 +3,7 @@ record, publish, play, edit, delete — and the network's tracks appearing in Di
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -17,7 +18,13 @@ from relay.sandbox import Account, LocalNetwork
 from relay.settings import Settings
 from tests.browser.conftest import SCREENSHOTS
 from tests.harness.audio import make_audio
-from tests.harness.pds import create_record, get_record, list_records, track_record
+from tests.harness.pds import (
+    create_record,
+    get_record,
+    list_records,
+    track_record,
+    upload_blob,
+)
 from tests.harness.server import RunningRelay, run_relay
 from tests.harness.waiting import eventually
 
@@ -583,3 +590,36 @@ async def test_building_a_playlist_and_playing_it_in_order(
     await shot(page, "16-portal-lists")
     assert errors == []
     await context.close()
+
+
+async def test_an_artist_page_shows_their_profile(
+    browser: Browser, web_relay: RunningRelay, network: LocalNetwork, musician: Account
+) -> None:
+    singer = network.create_account(f"pf{secrets.token_hex(3)}.test")
+    await create_record(network, singer, track_record("Portrait", artist="Singer"))
+    face = io.BytesIO()
+    Image.new("RGB", (128, 128), (240, 160, 40)).save(face, "PNG")
+    avatar = await upload_blob(network, singer, face.getvalue(), "image/png")
+    await create_record(
+        network, singer,
+        {"$type": "app.bsky.actor.profile", "displayName": "The Singer",
+         "description": "Songs about rivers.", "avatar": avatar},
+        rkey="self", collection="app.bsky.actor.profile",
+    )  # fmt: skip
+    async with web_relay.client(musician) as client:
+        await client.gql("mutation($d: [String!]!) { backfill(input: {dids: $d}) { runId } }",
+                         {"d": [singer.did]})  # fmt: skip
+    await until_indexed(web_relay, singer.did, 1)
+    page = await browser.new_page(viewport={"width": 1200, "height": 900})
+    await page.goto(f"{web_relay.url}/artist/{singer.did}")
+    await expect(page.get_by_test_id("artist-display-name")).to_have_text("The Singer")
+    await expect(page.get_by_test_id("artist-name")).to_have_text(f"@{singer.handle}")
+    await expect(page.get_by_test_id("artist-description")).to_have_text("Songs about rivers.")
+    picture = page.get_by_test_id("avatar")
+    await expect(picture).to_be_visible()
+    await page.wait_for_function(
+        "() => { const i = document.querySelector('[data-testid=avatar]');"
+        " return i && i.complete && i.naturalWidth === 128; }"
+    )
+    await shot(page, "17-artist-profile")
+    await page.close()

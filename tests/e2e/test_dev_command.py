@@ -65,6 +65,19 @@ def _until_demo_lists(http: httpx.Client, log: Path) -> dict[str, dict[str, Any]
         time.sleep(0.5)
 
 
+PROFILE = '{ artist(handle: "nightjar.test") { displayName description avatarUrl } }'
+
+
+def _until_demo_profile(http: httpx.Client, log: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        found = http.post("/graphql", json={"query": PROFILE}).json()["data"]["artist"]
+        if found and found["avatarUrl"]:
+            return dict(found)
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.5)
+
+
 def test_relay_dev_starts_a_full_local_stack(tmp_path: Path, audio_files: dict[str, Path]) -> None:
     port = free_port()
     log = tmp_path / "dev.log"
@@ -109,6 +122,11 @@ def test_relay_dev_starts_a_full_local_stack(tmp_path: Path, audio_files: dict[s
             likes = {i["track"]["title"]: i["track"]["likeCount"] for i in playlist["items"]}
             assert likes[DEMO_TRACKS[0].title] == 2  # liked by both
             assert sum(likes.values()) >= 4
+            # The artist's profile: a name, a description and an avatar relay serves.
+            profile = _until_demo_profile(http, log)
+            assert profile["displayName"] == "Nightjar" and profile["description"]
+            avatar = http.get(profile["avatarUrl"])
+            assert avatar.status_code == 200 and avatar.headers["content-type"] == "image/png"
             login = http.post(
                 "/graphql",
                 json={

@@ -86,6 +86,24 @@ def track_record(title: str, **extra: object) -> dict[str, object]:
     }
 
 
+async def upload_blob(
+    network: LocalNetwork, account: Account, data: bytes, mime: str
+) -> dict[str, Any]:
+    """Store a blob in ``account``'s repo (``repo.uploadBlob``); the blob ref to put in a record."""
+    async with httpx.AsyncClient(base_url=network.pds_url, timeout=10) as http:
+        response = await http.post(
+            "/xrpc/com.atproto.repo.uploadBlob",
+            content=data,
+            headers={
+                "Authorization": f"Bearer {await session(network, account)}",
+                "Content-Type": mime,
+            },
+        )
+    response.raise_for_status()
+    blob: dict[str, Any] = response.json()["blob"]
+    return blob
+
+
 def like_record(uri: str, cid: str, **extra: object) -> dict[str, object]:
     return {
         "$type": "app.relay.like",

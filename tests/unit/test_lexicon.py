@@ -114,7 +114,8 @@ def test_rules_come_from_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "prop",
     [
-        {"type": "blob"},
+        {"type": "cid-link"},
+        {"type": "blob", "accept": ["image/png"], "minSize": 1},
         {"type": "string", "format": "language"},
         {"type": "string", "pattern": "x"},
     ],

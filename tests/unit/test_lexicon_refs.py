@@ -73,7 +73,7 @@ def test_violations_name_the_field(
         {"type": "ref", "ref": "#nowhere"},
         {"type": "ref"},
         {"type": "array"},
-        {"type": "array", "items": {"type": "blob"}},
+        {"type": "array", "items": {"type": "union", "refs": []}},
     ],
 )
 def test_a_ref_or_array_that_cannot_be_resolved_is_refused_at_load(

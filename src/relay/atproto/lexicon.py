@@ -9,6 +9,7 @@ interpreted; a document using anything else is rejected when it is loaded, not s
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -38,6 +39,7 @@ _INTEGER_KEYS = {"type", "description", "minimum", "maximum", "enum", "const", "
 _OBJECT_KEYS = {"type", "description", "required", "nullable", "properties"}
 _ARRAY_KEYS = {"type", "description", "items", "minLength", "maxLength"}
 _REF_KEYS = {"type", "description", "ref"}
+_BLOB_KEYS = {"type", "description", "accept", "maxSize"}
 _FORMATS = {"datetime", "uri", "did", "nsid", "at-uri", "cid"}
 _MAX_REF_DEPTH = 8
 _AT_URI = re.compile(
@@ -66,6 +68,30 @@ _FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {
     "at-uri": lambda v: len(v) <= 8192 and bool(_AT_URI.match(v)),
     "cid": lambda v: len(v) <= 128 and bool(_CID.match(v)),
 }
+
+
+def blob_cid(value: object) -> str | None:
+    """The CID a blob's ``ref`` names, as text — from a record read as JSON (``{"$link": …}``)
+    or decoded from DAG-CBOR (libipld gives a link as the CID's binary form) — or None if it
+    names none."""
+    if isinstance(value, bytes):
+        if not 4 <= len(value) <= 80 or value[0] != 1:  # a CIDv1, of a digest of at most 64 bytes
+            return None
+        return "b" + base64.b32encode(value).decode().lower().rstrip("=")
+    if isinstance(value, dict):
+        link = value.get("$link")
+        if isinstance(link, str) and _CID.match(link) and len(link) <= 128:
+            return link
+    return None
+
+
+def _accepts(patterns: list[str], mime: str) -> bool:
+    for pattern in patterns:
+        if pattern in ("*/*", mime):
+            return True
+        if pattern.endswith("/*") and mime.startswith(pattern[:-1]):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -126,8 +152,25 @@ class RecordSchema:
                 raise self._fail(f"must hold at least {schema['minLength']} items", path)
             for i, item in enumerate(value):
                 self._value(schema["items"], item, f"{path}[{i}]")
+        elif kind == "blob":
+            self._blob(schema, value, path)
         else:  # pragma: no cover - rejected at load time
             raise LexiconError(f"unsupported type {kind!r}")
+
+    def _blob(self, schema: Mapping[str, Any], value: object, path: str) -> None:
+        if not isinstance(value, dict) or value.get("$type") != "blob":
+            raise self._fail("must be a blob", path)
+        mime, size = value.get("mimeType"), value.get("size")
+        if not isinstance(mime, str) or len(mime) > 128:
+            raise self._fail("must name its mimeType", path)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise self._fail("must give its size", path)
+        if blob_cid(value.get("ref")) is None:
+            raise self._fail("must reference its content by CID", path)
+        if "maxSize" in schema and size > schema["maxSize"]:
+            raise self._fail(f"must be at most {schema['maxSize']} bytes", path)
+        if "accept" in schema and not _accepts(schema["accept"], mime):
+            raise self._fail(f"must be one of {', '.join(schema['accept'])}", path)
 
     def _string(self, schema: Mapping[str, Any], value: str, path: str) -> None:
         size = len(value.encode("utf-8"))
@@ -165,7 +208,7 @@ def _check_supported(schema: Mapping[str, Any], where: str) -> None:
     kind = schema.get("type")
     allowed = {
         "string": _STRING_KEYS, "integer": _INTEGER_KEYS, "object": _OBJECT_KEYS,
-        "array": _ARRAY_KEYS,
+        "array": _ARRAY_KEYS, "blob": _BLOB_KEYS,
     }  # fmt: skip
     if kind not in allowed:
         raise LexiconError(f"{where}: type {kind!r} is not supported by relay's validator")

@@ -8,12 +8,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from relay.atproto.lexicon import LexiconCatalog
+from relay.atproto.lexicon import LexiconCatalog, blob_cid
 from relay.domain import FileType
 
 TRACK_NSID = "app.relay.track"
 LIKE_NSID = "app.relay.like"
 LIST_NSID = "app.relay.list"
+PROFILE_NSID = "app.bsky.actor.profile"
 
 
 def format_datetime(moment: datetime) -> str:
@@ -112,6 +113,45 @@ class ListRecord(BaseModel):
     @classmethod
     def from_json(cls, data: object, lexicons: LexiconCatalog) -> ListRecord:
         return cls.model_validate(lexicons.validate(LIST_NSID, data))
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A blob a record references: its CID (text), type and size."""
+
+    cid: str
+    mime_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    """An ``app.bsky.actor.profile`` record (key ``self``), as far as relay reads it."""
+
+    display_name: str | None
+    description: str | None
+    avatar: Blob | None
+
+    @property
+    def created_at_time(self) -> None:
+        """A profile's ``createdAt`` is optional and never checked (it orders nothing)."""
+        return None
+
+    @classmethod
+    def from_json(cls, data: object, lexicons: LexiconCatalog) -> ProfileRecord:
+        checked = lexicons.validate(PROFILE_NSID, data)
+        avatar = checked.get("avatar")
+        blob = None
+        if isinstance(avatar, dict):
+            cid = blob_cid(avatar.get("ref"))
+            assert cid is not None  # the lexicon checked it
+            blob = Blob(cid=cid, mime_type=str(avatar["mimeType"]), size=int(avatar["size"]))
+        name, about = checked.get("displayName"), checked.get("description")
+        return cls(
+            display_name=name if isinstance(name, str) and name.strip() else None,
+            description=about if isinstance(about, str) and about.strip() else None,
+            avatar=blob,
+        )
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import mmap
 import tempfile
@@ -160,6 +162,23 @@ class RepoClient:
         status = body.get("status")
         return status if isinstance(status, str) and 0 < len(status) <= 64 else "inactive"
 
+    async def get_blob(self, pds_url: str, did: str, cid: str, *, max_bytes: int) -> bytes:
+        """A blob of ``did``'s repo from its PDS (``sync.getBlob``), at most ``max_bytes``, and
+        only if its bytes are what ``cid`` names (a raw-codec SHA-256 CID)."""
+        url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.sync.getBlob"
+        limits = {MAX_BYTES: max_bytes, TOTAL_SECONDS: self._timeout}
+        too_large = "the blob is larger than {limit} bytes"
+        with _reaching(url, too_large=too_large):
+            response = await self._http.get(
+                url, params={"did": did, "cid": cid}, timeout=self._timeout, extensions=limits
+            )
+        _accepted(url, response)
+        data = response.content
+        if raw_cid(data) != cid:
+            log.warning("the blob %s of %s from %s is not what its CID names", cid, did, _host(url))
+            raise RepoUnavailableError(f"{_host(url)} sent a blob that does not match its CID")
+        return data
+
     async def latest_rev(self, pds_url: str, did: str) -> str | None:
         """The repo's current revision (``sync.getLatestCommit``)."""
         url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.sync.getLatestCommit"
@@ -226,6 +245,14 @@ def _accepted(url: str, response: httpx.Response) -> None:
     if response.status_code != 200:
         log.warning("repo request %s answered HTTP %s", url, response.status_code)
         raise RepoUnavailableError(f"{_host(url)} refused the request")
+
+
+def raw_cid(data: bytes) -> str:
+    """The CIDv1 (raw codec, SHA-256, base32) of ``data`` — how blobs are named."""
+    digest = hashlib.sha256(data).digest()
+    return "b" + base64.b32encode(bytes([1, 0x55, 0x12, 0x20]) + digest).decode().lower().rstrip(
+        "="
+    )
 
 
 def _records_in_car(

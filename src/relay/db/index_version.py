@@ -40,7 +40,7 @@ _COMMITTED = "relay_committed"  # and committed: once more when the connection i
 _TARGET = re.compile(
     r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE
 )
-INDEX_TABLES = frozenset({"tracks", "likes", "lists", "list_items"})
+INDEX_TABLES = frozenset({"tracks", "likes", "lists", "list_items", "profiles"})
 _VERSION = text("SELECT version FROM index_state WHERE id = 1")
 _CHANGED = text(
     "SELECT artist_did, version FROM artist_versions WHERE version > :since AND version <= :upto "

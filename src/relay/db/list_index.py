@@ -28,6 +28,7 @@ class StoredList:
     id: int
     uri: str
     owner_did: str
+    owner_handle: str | None
     rkey: str
     cid: str
     name: str
@@ -78,7 +79,8 @@ def decode_list_cursor(cursor: str) -> int:
 
 def _stored(row: ListRow) -> StoredList:
     return StoredList(
-        id=row.id, uri=row.uri, owner_did=row.owner_did, rkey=row.rkey, cid=row.cid,
+        id=row.id, uri=row.uri, owner_did=row.owner_did, owner_handle=row.owner_handle,
+        rkey=row.rkey, cid=row.cid,
         name=row.name, list_type=row.list_type, description=row.description,
         image_url=row.image_url, item_count=row.item_count,
         record_created_at=row.record_created_at, created_at=row.created_at,

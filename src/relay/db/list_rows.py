@@ -30,6 +30,7 @@ class ListUpsert:
     cid: str
     rev: str | None
     record: ListRecord
+    handle: str | None = None  # the owner's, when known (verified)
 
     @cached_property
     def uri(self) -> str:
@@ -51,7 +52,9 @@ def is_list_uri(uri: str) -> bool:
 
 def _columns(change: ListUpsert) -> dict[str, object]:
     record = change.record
+    handle = {"owner_handle": change.handle} if change.handle is not None else {}
     return {
+        **handle,
         "cid": change.cid, "rev": change.rev, "name": record.name,
         "name_key": record.name.casefold(), "list_type": record.list_type,
         "description": record.description, "image_url": record.image_url,
@@ -124,6 +127,10 @@ async def remove_owner(db: AsyncSession, did: str) -> list[ListApplied]:
     """Every list of an account that is gone."""
     rows = (await db.execute(select(ListRow).where(ListRow.owner_did == did))).scalars()
     return await _delete(db, list(rows))
+
+
+async def rename_owner(db: AsyncSession, did: str, handle: str | None) -> None:
+    await db.execute(update(ListRow).where(ListRow.owner_did == did).values(owner_handle=handle))
 
 
 async def hide_owner(db: AsyncSession, did: str, hidden: bool) -> None:

@@ -315,6 +315,7 @@ class ListRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uri: Mapped[str] = mapped_column(String(512), unique=True)
     owner_did: Mapped[str] = mapped_column(String(256))
+    owner_handle: Mapped[str | None] = mapped_column(String(256))  # verified, as with tracks
     rkey: Mapped[str] = mapped_column(String(64))
     cid: Mapped[str] = mapped_column(String(128))
     rev: Mapped[str | None] = mapped_column(String(64))
@@ -343,3 +344,20 @@ class ListItemRow(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     track_uri: Mapped[str] = mapped_column(String(512))
     track_cid: Mapped[str] = mapped_column(String(128))
+
+
+class ProfileRow(Base):
+    """An indexed artist's ``app.bsky.actor.profile`` (only of repos relay indexes records of):
+    the name and description to show, and where the avatar blob lives (the repo's PDS, by CID)."""
+
+    __tablename__ = "profiles"
+
+    did: Mapped[str] = mapped_column(String(256), primary_key=True)
+    cid: Mapped[str] = mapped_column(String(128))
+    rev: Mapped[str | None] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    avatar_cid: Mapped[str | None] = mapped_column(String(128))
+    avatar_mime: Mapped[str | None] = mapped_column(String(128))
+    pds_url: Mapped[str | None] = mapped_column(String(512))
+    indexed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
@@ -14,7 +14,7 @@ from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from relay.atproto.records import TRACK_NSID, AtUri, TrackRecord
+from relay.atproto.records import PROFILE_NSID, TRACK_NSID, AtUri, TrackRecord
 from relay.db.audio_refs import drop_ref, owned_objects
 from relay.db.like_rows import (
     LikeApplied,
@@ -33,9 +33,18 @@ from relay.db.list_rows import (
     hide_owner,
     is_list_uri,
     remove_owner,
+    rename_owner,
     upsert_lists,
 )
 from relay.db.models import BackfillRepoRow, LikeRow, ListRow, RepoChainRow, SyncCursorRow, TrackRow
+from relay.db.profile_rows import (
+    ProfileApplied,
+    ProfileUpsert,
+    delete_profile,
+    has_profile,
+    is_profile_uri,
+    upsert_profiles,
+)
 from relay.db.track_mapper import NewTrack, new_track, record_columns
 from relay.domain import PublishState, TrackEventKind
 
@@ -79,7 +88,7 @@ class HandleChanged:
 
 
 OtherChange = RecordDelete | AccountHidden | AccountRemoved | HandleChanged
-Upsert = TrackUpsert | LikeUpsert | ListUpsert
+Upsert = TrackUpsert | LikeUpsert | ListUpsert | ProfileUpsert
 Change = Upsert | OtherChange
 
 
@@ -91,7 +100,28 @@ class Applied:
     row: TrackRow | NewTrack  # a new row as the values inserted
 
 
-AnyApplied = Applied | LikeApplied | ListApplied  # a track's change, a like's or a list's
+# A track's change, a like's, a list's or a profile's.
+AnyApplied = Applied | LikeApplied | ListApplied | ProfileApplied
+
+
+@dataclass
+class _Pending:
+    """Upserts waiting to be written, by collection."""
+
+    tracks: list[TrackUpsert] = field(default_factory=list)
+    likes: list[LikeUpsert] = field(default_factory=list)
+    lists: list[ListUpsert] = field(default_factory=list)
+    profiles: list[ProfileUpsert] = field(default_factory=list)
+
+    def add(self, change: Upsert) -> None:
+        if isinstance(change, TrackUpsert):
+            self.tracks.append(change)
+        elif isinstance(change, LikeUpsert):
+            self.likes.append(change)
+        elif isinstance(change, ListUpsert):
+            self.lists.append(change)
+        else:
+            self.profiles.append(change)
 
 
 def removed_tracks(applied: Sequence[AnyApplied]) -> list[TrackRow]:
@@ -176,27 +206,15 @@ class SyncStore:
     ) -> list[AnyApplied]:
         applied: list[AnyApplied] = []
         async with self._sessions() as db, db.begin():
-            batch: list[TrackUpsert] = []
-            likes: list[LikeUpsert] = []
-            lists: list[ListUpsert] = []
+            pending = _Pending()
             for change in changes:
-                if isinstance(change, TrackUpsert):
-                    batch.append(change)  # consecutive upserts share one lookup
+                if isinstance(change, Upsert):
+                    pending.add(change)  # consecutive upserts of a collection share one lookup
                     continue
-                if isinstance(change, LikeUpsert):
-                    likes.append(change)
-                    continue
-                if isinstance(change, ListUpsert):
-                    lists.append(change)
-                    continue
-                applied += await self._upsert_many(db, batch, now)
-                applied += await upsert_likes(db, likes, now)
-                applied += await upsert_lists(db, lists, now)
-                batch, likes, lists = [], [], []
+                applied += await self._flush(db, pending, now)
+                pending = _Pending()
                 applied += await self._apply_one(db, change, now)
-            applied += await self._upsert_many(db, batch, now)
-            applied += await upsert_likes(db, likes, now)
-            applied += await upsert_lists(db, lists, now)
+            applied += await self._flush(db, pending, now)
             if cursor is not None:
                 row = await db.get(SyncCursorRow, cursor.source, with_for_update=True)
                 if row is None:
@@ -211,6 +229,14 @@ class SyncStore:
                 else:
                     row.cursor, row.event_time, row.updated_at = cursor.seq, cursor.event_time, now
             await self._keep_links(db, links, now)
+        return applied
+
+    async def _flush(self, db: AsyncSession, pending: _Pending, now: datetime) -> list[AnyApplied]:
+        applied: list[AnyApplied] = []
+        applied += await self._upsert_many(db, pending.tracks, now)
+        applied += await upsert_likes(db, pending.likes, now)
+        applied += await upsert_lists(db, pending.lists, now)
+        applied += await upsert_profiles(db, pending.profiles, now)
         return applied
 
     @staticmethod
@@ -243,6 +269,8 @@ class SyncStore:
             return list(await delete_like(db, change.uri))
         if isinstance(change, RecordDelete) and is_list_uri(change.uri):
             return list(await delete_list(db, change.uri))
+        if isinstance(change, RecordDelete) and is_profile_uri(change.uri):
+            return list(await delete_profile(db, AtUri.parse(change.uri).did))
         if isinstance(change, RecordDelete):
             row = (await db.execute(select(TrackRow).where(TrackRow.uri == change.uri))).scalar()
             if row is None:
@@ -263,12 +291,18 @@ class SyncStore:
                 .where(TrackRow.artist_did == change.did)
                 .values(artist_handle=change.handle)
             )
+            await rename_owner(db, change.did, change.handle)
             return []
         rows = list(
             (await db.execute(select(TrackRow).where(TrackRow.artist_did == change.did))).scalars()
         )
         removed = [Applied(TrackEventKind.DELETED, r) for r in await self._remove(db, rows, now)]
-        return [*removed, *await remove_liker(db, change.did), *await remove_owner(db, change.did)]
+        return [
+            *removed,
+            *await remove_liker(db, change.did),
+            *await remove_owner(db, change.did),
+            *await delete_profile(db, change.did),
+        ]
 
     @staticmethod
     async def _remove(db: AsyncSession, rows: Sequence[TrackRow], now: datetime) -> list[TrackRow]:
@@ -366,6 +400,8 @@ class SyncStore:
                 select(ListRow.uri).where(ListRow.owner_did == did),
             ):
                 found |= set((await db.execute(other)).scalars())
+            if await has_profile(db, did):
+                found.add(str(AtUri(did, PROFILE_NSID, "self")))
             return found
 
     async def has_records(self, did: str) -> bool:

@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from relay.errors import ForbiddenError, RateLimitedError, RelayError, UnauthenticatedError
 from relay.services.app_services import Services
 from relay.services.lists import ListItemView, ListView
+from relay.services.profiles import ProfileView
 from relay.services.sessions import Viewer
 from relay.services.views import ArtistView, TrackView
 
@@ -40,6 +41,7 @@ class RelayContext:
     like_count_loader: DataLoader[str, int] = field(init=False)
     liked_loader: DataLoader[str, bool] = field(init=False)
     list_loader: DataLoader[str, ListView | None] = field(init=False)
+    profile_loader: DataLoader[str, ProfileView | None] = field(init=False)
     list_items_loader: DataLoader[int, list[ListItemView]] = field(init=False)
     _viewer: Viewer | None = field(default=None, init=False)
     _auth_error: RelayError | None = field(default=None, init=False)
@@ -71,6 +73,11 @@ class RelayContext:
             items = await self.services.lists.items(ids)
             return [items.get(list_id, []) for list_id in ids]
 
+        async def load_profiles(dids: list[str]) -> list[ProfileView | None]:
+            views = await self.services.profiles.get_many(dids)
+            return [views.get(did) for did in dids]
+
+        self.profile_loader = DataLoader(load_fn=load_profiles)
         self.list_loader = DataLoader(load_fn=load_lists)
         self.list_items_loader = DataLoader(load_fn=load_list_items)
         self.track_loader = DataLoader(load_fn=load)

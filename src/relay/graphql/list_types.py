@@ -46,6 +46,7 @@ class MusicList:
     updated_at: datetime | None
     owner_did: str
     list_id: strawberry.Private[int]
+    owner_handle: strawberry.Private[str | None]
 
     @strawberry.field(description="Who made it.")
     async def owner(
@@ -53,7 +54,11 @@ class MusicList:
     ) -> Annotated[Artist, strawberry.lazy(_TYPES)]:
         from relay.graphql.types import Artist
 
-        return Artist.of(self.owner_did, await info.context.artist_loader.load(self.owner_did))
+        view = await info.context.artist_loader.load(self.owner_did)
+        if view is None:  # a listener with no tracks: the handle the list was indexed with
+            return Artist(did=self.owner_did, handle=self.owner_handle, track_count=0,
+                          total_duration=0)  # fmt: skip
+        return Artist.of(self.owner_did, view)
 
     @strawberry.field(
         description="The tracks, in order (batched: a page of lists reads its items and tracks "
@@ -92,7 +97,7 @@ class MusicList:
             uri=view.uri, cid=view.cid, name=view.name, list_type=view.list_type,
             description=view.description, image_url=view.image_url, item_count=view.item_count,
             created_at=view.created_at, updated_at=updated, owner_did=view.owner_did,
-            list_id=view.id,
+            list_id=view.id, owner_handle=view.owner_handle,
         )  # fmt: skip
 
 

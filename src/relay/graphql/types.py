@@ -214,6 +214,27 @@ class Artist:
             total_duration=view.total_duration,
         )
 
+    @strawberry.field(
+        description="The name on the account's app.bsky.actor.profile (indexed for accounts "
+        "relay indexes records of), if it sets one."
+    )
+    async def display_name(self, info: strawberry.Info[Any, Any]) -> str | None:
+        profile = await info.context.profile_loader.load(self.did)
+        return None if profile is None else profile.display_name
+
+    @strawberry.field(description="The profile's description, if any.")
+    async def description(self, info: strawberry.Info[Any, Any]) -> str | None:
+        profile = await info.context.profile_loader.load(self.did)
+        return None if profile is None else profile.description
+
+    @strawberry.field(
+        description="The profile's avatar, served by relay from the account's own PDS "
+        "(sync.getBlob, checked against the CID the profile names)."
+    )
+    async def avatar_url(self, info: strawberry.Info[Any, Any]) -> str | None:
+        profile = await info.context.profile_loader.load(self.did)
+        return None if profile is None else profile.avatar_url
+
     @strawberry.field(description="This artist's tracks, newest first unless ordered otherwise.")
     async def tracks(
         self,

@@ -1,5 +1,5 @@
 """``GET /audio/{file_id}``: audio (and artwork) from the filesystem store, with Range, ETag and
-caching."""
+caching; ``GET /avatars/{did}/{cid}``: artists' avatars."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
+from relay.errors import NotFoundError, RelayError
 from relay.http.state import relay_of
 from relay.media import artwork
 from relay.media.probe import CONTENT_TYPES
@@ -39,3 +40,25 @@ async def serve_audio(request: Request) -> Response:
         media_type=_MEDIA_TYPES.get(extension, "application/octet-stream"),
         headers=headers,
     )
+
+
+async def serve_avatar(request: Request) -> Response:
+    """``GET /avatars/{did}/{cid}``: an indexed artist's avatar, fetched from their own PDS and
+    checked against its CID (so it never changes: cached for a year)."""
+    did, cid = request.path_params["did"], request.path_params["cid"]
+    if len(did) > 256 or len(cid) > 128:
+        return PlainTextResponse("no such avatar", status_code=404)
+    try:
+        avatar = await relay_of(request).services.profiles.avatar(did, cid)
+    except NotFoundError:
+        return PlainTextResponse("no such avatar", status_code=404)
+    except RelayError as exc:
+        return PlainTextResponse(exc.message, status_code=502)
+    headers = {
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "ETag": f'"{cid}"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    if headers["ETag"] in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(avatar.data, media_type=avatar.content_type, headers=headers)

@@ -58,7 +58,19 @@ ONE_ARTIST_FIELDS: Mapping[str, frozenset[str]] = {
             "artistProfile",
         ]
     ),
-    "Artist": frozenset({"did", "handle", "trackCount", "totalDuration", "tracks"}),
+    # A profile's changes move its artist's version too (migration 0014).
+    "Artist": frozenset(
+        {
+            "did",
+            "handle",
+            "trackCount",
+            "totalDuration",
+            "tracks",
+            "displayName",
+            "description",
+            "avatarUrl",
+        }
+    ),
     "TrackConnection": frozenset({"edges", "pageInfo", "totalCount"}),
     "TrackEdge": frozenset({"cursor", "node"}),
     "PageInfo": frozenset({"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}),

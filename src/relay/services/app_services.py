@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from relay.services.events import EventBus
 from relay.services.likes import Likes
 from relay.services.lists import Lists
+from relay.services.profiles import Profiles
 from relay.services.publishing import Publishing
 from relay.services.rate_limits import RateLimiter
 from relay.services.sessions import SessionService
@@ -33,6 +34,7 @@ class Services:
     edits: TrackEdits
     likes: Likes
     lists: Lists
+    profiles: Profiles
     sessions: SessionService
     sync: SyncCoordinator
     events: EventBus

@@ -43,6 +43,7 @@ class _Repo:
     rev: str | None
     handle: str | None
     collection: str
+    pds_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,9 @@ class Backfill:
     async def _repos_by_collection(self, host: str) -> list[str]:
         """The repos a relay host lists for any of the indexed collections."""
         dids: list[str] = []
-        for nsid in COLLECTIONS:
-            dids += [did async for did in self._repos.list_repos_by_collection(host, nsid)]
+        for nsid, kind in COLLECTIONS.items():
+            if not kind.alongside:  # a profile is no reason to read a repo
+                dids += [did async for did in self._repos.list_repos_by_collection(host, nsid)]
         return dids
 
     async def _stream_host_repos(self, host: str, report: BackfillReport) -> list[str]:
@@ -260,12 +262,16 @@ class Backfill:
                 identity.pds_url, did, list(COLLECTIONS), signing_key=identity.signing_key
             )
             for nsid, records in by_collection.items():
-                place = _Repo(did, rev, identity.handle, nsid)
+                if COLLECTIONS[nsid].alongside and not (seen or before):
+                    continue  # a profile only of a repo relay indexes
+                place = _Repo(did, rev, identity.handle, nsid, identity.pds_url)
                 count += await self._index(place, records, seen, report)
         else:
             rev = await self._repos.latest_rev(identity.pds_url, did)
-            for nsid in COLLECTIONS:
-                place = _Repo(did, rev, identity.handle, nsid)
+            for nsid, kind in COLLECTIONS.items():  # the alongside ones last
+                if kind.alongside and not (seen or before):
+                    continue
+                place = _Repo(did, rev, identity.handle, nsid, identity.pds_url)
                 batch: list[RepoRecord] = []
                 async for page in _prefetched(
                     self._repos.list_records(identity.pds_url, did, nsid)
@@ -297,6 +303,7 @@ class Backfill:
             change = self._ingest.upsert(
                 did=repo.did, rkey=record.rkey, cid=record.cid, rev=repo.rev,
                 value=record.value, handle=repo.handle, collection=repo.collection,
+                pds_url=repo.pds_url,
             )  # fmt: skip
             if change is not None:
                 changes.append(change)

@@ -24,16 +24,19 @@ from relay.atproto.lexicon import LexiconCatalog
 from relay.atproto.records import (
     LIKE_NSID,
     LIST_NSID,
+    PROFILE_NSID,
     TRACK_NSID,
     AtUri,
     LikeRecord,
     ListRecord,
+    ProfileRecord,
     TrackRecord,
 )
 from relay.atproto.tid import is_tid
 from relay.clock import Clock
 from relay.db.like_rows import LikeApplied, LikeUpsert
-from relay.db.list_rows import ListUpsert
+from relay.db.list_rows import ListApplied, ListUpsert
+from relay.db.profile_rows import ProfileUpsert
 from relay.db.sync import AnyApplied, Applied, TrackUpsert, Upsert
 from relay.errors import RecordValidationError
 from relay.services.events import EventBus
@@ -133,13 +136,15 @@ def list_poison(*, did: str, rkey: str, rev: str | None, record: ListRecord) -> 
 
 @dataclass(frozen=True)
 class RecordPlace:
-    """Where a record from the network is: its repo, key, CID, revision (and the repo's handle)."""
+    """Where a record from the network is: its repo, key, CID, revision (and the repo's handle
+    and PDS, as its DID document says)."""
 
     did: str
     rkey: str
     cid: str
     rev: str | None
     handle: str | None
+    pds_url: str | None = None
 
 
 def _track(lexicons: LexiconCatalog, at: RecordPlace, value: object) -> Upsert | str:
@@ -165,7 +170,22 @@ def _list(lexicons: LexiconCatalog, at: RecordPlace, value: object) -> Upsert | 
     reason = list_poison(did=at.did, rkey=at.rkey, rev=at.rev, record=record)
     if reason is not None:
         return reason
-    return ListUpsert(did=at.did, rkey=at.rkey, cid=at.cid, rev=at.rev, record=record)
+    return ListUpsert(
+        did=at.did, rkey=at.rkey, cid=at.cid, rev=at.rev, record=record, handle=at.handle
+    )
+
+
+def _profile(lexicons: LexiconCatalog, at: RecordPlace, value: object) -> Upsert | str:
+    record = ProfileRecord.from_json(value, lexicons)
+    if len(at.did) > MAX_DID_LENGTH or not _DID.match(at.did):
+        return "bad_did"
+    if at.rkey != "self":  # the lexicon's key: literal:self
+        return "bad_rkey"
+    if at.rev is not None and not is_tid(at.rev):
+        return "bad_rev"
+    return ProfileUpsert(
+        did=at.did, rkey=at.rkey, cid=at.cid, rev=at.rev, record=record, pds_url=at.pds_url
+    )
 
 
 @dataclass(frozen=True)
@@ -178,6 +198,9 @@ class Collection:
     # Its records' JSON size bound, when not ``RecordBounds.max_bytes`` (a list of 500 strongRefs
     # and a long description is ~100 KB).
     max_bytes: int | None = None
+    # Indexed only for repos relay indexes other records of (a profile: only artists' and
+    # listeners' — never found on its own, never the reason to read a repo).
+    alongside: bool = False
 
     @property
     def prefix(self) -> str:
@@ -193,9 +216,14 @@ COLLECTIONS: Mapping[str, Collection] = {
         Collection(TRACK_NSID, _track),
         Collection(LIKE_NSID, _like),
         Collection(LIST_NSID, _list, max_bytes=MAX_LIST_BYTES),
+        Collection(PROFILE_NSID, _profile, alongside=True),
     )
 }
-INDEXED_PREFIXES: tuple[str, ...] = tuple(c.prefix for c in COLLECTIONS.values())
+# The collections that make a repo one relay indexes (what the firehose's fast path looks for,
+# what relays are asked for by collection).
+INDEXED_PREFIXES: tuple[str, ...] = tuple(c.prefix for c in COLLECTIONS.values() if not c.alongside)
+# Also read for a repo relay indexes.
+ALONGSIDE_PREFIXES: tuple[str, ...] = tuple(c.prefix for c in COLLECTIONS.values() if c.alongside)
 
 
 @dataclass(frozen=True)
@@ -246,7 +274,7 @@ def events_of(applied: Sequence[AnyApplied]) -> list[AnyEvent]:
                 events.append(TrackEvent(a.kind, TrackView.of(a.row)))
         elif isinstance(a, LikeApplied):
             events.append(RecordEvent(a.kind, LIKE_NSID, a.uri, a.liker_did, a.subject_uri))
-        else:
+        elif isinstance(a, ListApplied):
             events.append(RecordEvent(a.kind, LIST_NSID, a.uri, a.owner_did))
     return events
 
@@ -277,6 +305,7 @@ class RecordIngest:
         value: Any,
         handle: str | None,
         collection: str = TRACK_NSID,
+        pds_url: str | None = None,
     ) -> Upsert | None:
         """The change for one record of an indexed collection, or None (counted) when the record
         is not acceptable."""
@@ -286,14 +315,16 @@ class RecordIngest:
             self.stats.drop("too_large")
             return None
         try:
-            change = kind.read(self._lexicons, RecordPlace(did, rkey, cid, rev, handle), value)
+            place = RecordPlace(did, rkey, cid, rev, handle, pds_url)
+            change = kind.read(self._lexicons, place, value)
         except RecordValidationError:
             self.stats.drop("invalid_record")
             return None
         if isinstance(change, str):
             self.stats.drop(change)
             return None
-        if change.record.created_at_time - self._clock.now() > self._bounds.max_future:
+        created = change.record.created_at_time
+        if created is not None and created - self._clock.now() > self._bounds.max_future:
             self.stats.drop("future_created_at")
             return None
         return change

@@ -51,6 +51,7 @@ class ListView:
     uri: str
     cid: str
     owner_did: str
+    owner_handle: str | None
     name: str
     list_type: str
     description: str | None
@@ -62,7 +63,8 @@ class ListView:
     @classmethod
     def of(cls, row: StoredList) -> ListView:
         return cls(
-            id=row.id, uri=row.uri, cid=row.cid, owner_did=row.owner_did, name=row.name,
+            id=row.id, uri=row.uri, cid=row.cid, owner_did=row.owner_did,
+            owner_handle=row.owner_handle, name=row.name,
             list_type=row.list_type, description=row.description, image_url=row.image_url,
             item_count=row.item_count, created_at=row.created_at, updated_at=row.updated_at,
         )  # fmt: skip
@@ -179,7 +181,9 @@ class Lists:
             ref = await self._pds.put_record(
                 auth, collection=LIST_NSID, rkey=rkey, record=data, swap_record=swap
             )
-        change = ListUpsert(did=viewer.did, rkey=rkey, cid=ref.cid, rev=None, record=record)
+        change = ListUpsert(
+            did=viewer.did, rkey=rkey, cid=ref.cid, rev=None, record=record, handle=viewer.handle
+        )
         await self._apply([change], now=self._clock.now())
         view = (await self.get_many([change.uri])).get(change.uri)
         if view is None:

@@ -20,13 +20,14 @@ import libipld
 
 from relay.atproto.car import VerifiedBlocks
 from relay.atproto.commits import block, mst_lookup, signed_state, verify_commit
+from relay.atproto.identity import Identity
 from relay.atproto.inversion import check_inversion
 from relay.atproto.stream import Commit, Op
 from relay.db.sync import ChainLink, Change, RecordDelete
 from relay.errors import CommitError
 from relay.services.backfill import BackfillRequest
 from relay.services.identity_cache import IdentityCache
-from relay.services.ingest import INDEXED_PREFIXES, RecordIngest
+from relay.services.ingest import ALONGSIDE_PREFIXES, INDEXED_PREFIXES, RecordIngest
 from relay.services.repo_chain import RepoChain
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,12 @@ class TrackCommits:
         backfill of the repo) when it cannot be proven. Commits of other collections are passed
         over unread — unless ``artist`` (a repo relay indexes records of), whose every commit is
         verified to keep its chain (``RepoChain``)."""
-        ops = [op for op in commit.ops if op.path.startswith(INDEXED_PREFIXES)]
+        ops = [
+            op
+            for op in commit.ops
+            if op.path.startswith(INDEXED_PREFIXES)
+            or (artist and op.path.startswith(ALONGSIDE_PREFIXES))  # e.g. an artist's profile
+        ]
         if not ops and not artist:
             return []  # other collections: no signature check, no decoding
         if commit.too_big:
@@ -80,7 +86,7 @@ class TrackCommits:
             if commit.prev_data is not None:
                 # Sync v1.1: the listed ops are all the commit changed — none left out.
                 check_inversion(blocks, data, commit.prev_data, commit.ops)
-            changes = self._proven_changes(commit.repo, ops, blocks, data, rev, identity.handle)
+            changes = self._proven_changes(commit.repo, ops, blocks, data, rev, identity)
         except CommitError:
             # The envelope says something the signed tree does not: read the repo itself.
             self._schedule_backfill(BackfillRequest(dids=(commit.repo,)))
@@ -106,7 +112,7 @@ class TrackCommits:
         blocks: VerifiedBlocks,
         data: bytes,
         rev: str,
-        handle: str | None,
+        identity: Identity,
     ) -> list[Change]:
         """The event's ops on indexed collections, each proven by the signed commit's tree: a
         create or update only when the tree holds that key with that record CID, a delete only
@@ -128,7 +134,8 @@ class TrackCommits:
                 raise CommitError("unproven", f"{op.action} of {uri} is not in the signed tree")
             change = self._ingest.upsert(
                 did=repo, rkey=rkey, cid=libipld.encode_cid(proven), rev=rev,
-                value=block(blocks, proven), handle=handle, collection=collection,
+                value=block(blocks, proven), handle=identity.handle, collection=collection,
+                pds_url=identity.pds_url,
             )  # fmt: skip
             if change is not None:
                 changes.append(change)
