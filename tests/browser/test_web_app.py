@@ -498,6 +498,10 @@ async def test_liking_a_track_from_discover(
     await expect(like).to_be_enabled()
     await expect(row.get_by_role("alert")).to_have_count(0)
     await shot(page, "13-liked")
+    # Popular this week: the liked track with its count, the order kept in the address.
+    await page.get_by_test_id("sort").select_option("popular")
+    await expect(page).to_have_url(re.compile(r"sort=popular"))
+    await expect(page.get_by_test_id("track").first).to_have_attribute("data-uri", made["uri"])
     # What the server holds: still liked after a reload.
     await page.reload()
     row = page.locator(f'[data-testid=track][data-uri="{made["uri"]}"]')
