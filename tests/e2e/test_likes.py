@@ -29,7 +29,10 @@ LIKE = "mutation($id: ID!) { likeTrack(id: $id) { uri likeCount viewerHasLiked }
 UNLIKE = "mutation($id: ID!) { unlikeTrack(id: $id) { uri likeCount viewerHasLiked } }"
 TRACK = """
 query($u: String!) {
-  track(uri: $u) { likeCount viewerHasLiked likes { edges { node { likerDid subjectStatus } } } }
+  track(uri: $u) {
+    likeCount viewerHasLiked
+    likes { edges { node { likerDid subjectStatus liker { handle } } } }
+  }
 }
 """
 LIKES_BY = """
@@ -73,8 +76,9 @@ async def test_relay_writes_a_like_once_and_removes_it(
     anonymous = await track_of(client, track["uri"])
     assert anonymous["likeCount"] == 1 and anonymous["viewerHasLiked"] is False
     assert anonymous["likes"]["edges"] == [
-        {"node": {"likerDid": accounts["bob"].did, "subjectStatus": "CURRENT"}}
-    ]
+        {"node": {"likerDid": accounts["bob"].did, "subjectStatus": "CURRENT",
+                  "liker": {"handle": accounts["bob"].handle}}}
+    ]  # fmt: skip
     # A page of tracks counts likes in one statement (each row its own count).
     page = (await client.gql(PAGE, {"d": accounts["alice"].did})).data["tracks"]["edges"]
     assert {"node": {"likeCount": 1}} in page

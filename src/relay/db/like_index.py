@@ -38,6 +38,7 @@ class StoredLike:
     id: int
     uri: str
     liker_did: str
+    liker_handle: str | None
     rkey: str
     subject_uri: str
     subject_cid: str
@@ -70,7 +71,8 @@ def decode_like_cursor(cursor: str) -> int:
 
 def _stored(row: LikeRow) -> StoredLike:
     return StoredLike(
-        id=row.id, uri=row.uri, liker_did=row.liker_did, rkey=row.rkey,
+        id=row.id, uri=row.uri, liker_did=row.liker_did, liker_handle=row.liker_handle,
+        rkey=row.rkey,
         subject_uri=row.subject_uri, subject_cid=row.subject_cid, created_at=row.created_at,
     )  # fmt: skip
 

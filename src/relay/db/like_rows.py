@@ -28,6 +28,7 @@ class LikeUpsert:
     cid: str
     rev: str | None
     record: LikeRecord
+    handle: str | None = None  # the liker's, when known (verified)
 
     @cached_property
     def uri(self) -> str:
@@ -74,7 +75,8 @@ async def upsert_likes(
                 applied.append(LikeApplied(TrackEventKind.CREATED, change.uri, change.did,
                                            subject.uri))  # fmt: skip
             fresh[change.uri] = {
-                "uri": change.uri, "liker_did": change.did, "rkey": change.rkey,
+                "uri": change.uri, "liker_did": change.did, "liker_handle": change.handle,
+                "rkey": change.rkey,
                 "cid": change.cid, "rev": change.rev, "subject_uri": subject.uri,
                 "subject_cid": subject.cid, "created_at": change.record.created_at_time,
                 "indexed_at": now, "hidden": False,
@@ -112,6 +114,10 @@ async def remove_liker(db: AsyncSession, did: str) -> list[LikeApplied]:
     """Every like of an account that is gone."""
     rows = (await db.execute(select(LikeRow).where(LikeRow.liker_did == did))).scalars()
     return await delete_likes(db, list(rows))
+
+
+async def rename_liker(db: AsyncSession, did: str, handle: str | None) -> None:
+    await db.execute(update(LikeRow).where(LikeRow.liker_did == did).values(liker_handle=handle))
 
 
 async def hide_liker(db: AsyncSession, did: str, hidden: bool) -> None:

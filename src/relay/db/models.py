@@ -292,6 +292,7 @@ class LikeRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uri: Mapped[str] = mapped_column(String(512), unique=True)
     liker_did: Mapped[str] = mapped_column(String(256))
+    liker_handle: Mapped[str | None] = mapped_column(String(256))  # verified, as with tracks
     rkey: Mapped[str] = mapped_column(String(64))
     cid: Mapped[str] = mapped_column(String(128))
     rev: Mapped[str | None] = mapped_column(String(64))

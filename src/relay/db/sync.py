@@ -24,6 +24,7 @@ from relay.db.like_rows import (
     is_like_uri,
     newer_rev,
     remove_liker,
+    rename_liker,
     upsert_likes,
 )
 from relay.db.list_rows import (
@@ -292,6 +293,7 @@ class SyncStore:
                 .values(artist_handle=change.handle)
             )
             await rename_owner(db, change.did, change.handle)
+            await rename_liker(db, change.did, change.handle)
             return []
         rows = list(
             (await db.execute(select(TrackRow).where(TrackRow.artist_did == change.did))).scalars()

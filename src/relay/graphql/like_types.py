@@ -27,6 +27,7 @@ class Like:
     created_at: datetime
     subject_uri: str
     subject_cid: str = strawberry.field(description="The CID of the version liked.")
+    liker_handle: strawberry.Private[str | None]
 
     @strawberry.field(description="The liked track as indexed now, or null when it is not.")
     async def track(
@@ -53,13 +54,18 @@ class Like:
     ) -> Annotated[Artist, strawberry.lazy(_TYPES)]:
         from relay.graphql.types import Artist
 
-        return Artist.of(self.liker_did, await info.context.artist_loader.load(self.liker_did))
+        view = await info.context.artist_loader.load(self.liker_did)
+        if view is None:  # a listener with no tracks: the handle the like was indexed with
+            return Artist(did=self.liker_did, handle=self.liker_handle, track_count=0,
+                          total_duration=0)  # fmt: skip
+        return Artist.of(self.liker_did, view)
 
     @classmethod
     def of(cls, like: LikeView) -> Like:
         return cls(
             uri=like.uri, liker_did=like.liker_did, created_at=like.created_at,
             subject_uri=like.subject_uri, subject_cid=like.subject_cid,
+            liker_handle=like.liker_handle,
         )  # fmt: skip
 
 

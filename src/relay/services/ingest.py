@@ -162,7 +162,9 @@ def _like(lexicons: LexiconCatalog, at: RecordPlace, value: object) -> Upsert | 
     reason = like_poison(did=at.did, rkey=at.rkey, rev=at.rev, record=record)
     if reason is not None:
         return reason
-    return LikeUpsert(did=at.did, rkey=at.rkey, cid=at.cid, rev=at.rev, record=record)
+    return LikeUpsert(
+        did=at.did, rkey=at.rkey, cid=at.cid, rev=at.rev, record=record, handle=at.handle
+    )
 
 
 def _list(lexicons: LexiconCatalog, at: RecordPlace, value: object) -> Upsert | str:

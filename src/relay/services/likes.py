@@ -48,6 +48,7 @@ class LikeView:
 
     uri: str
     liker_did: str
+    liker_handle: str | None
     subject_uri: str
     subject_cid: str
     created_at: datetime
@@ -63,7 +64,14 @@ class LikePageView:
     def of(cls, page: LikePage) -> LikePageView:
         return cls(
             likes=[
-                LikeView(one.uri, one.liker_did, one.subject_uri, one.subject_cid, one.created_at)
+                LikeView(
+                    one.uri,
+                    one.liker_did,
+                    one.liker_handle,
+                    one.subject_uri,
+                    one.subject_cid,
+                    one.created_at,
+                )
                 for one in page.likes
             ],
             cursors=[page.cursor(like) for like in page.likes],
@@ -161,7 +169,10 @@ class Likes:
                     auth, collection=LIKE_NSID, rkey=rkey,
                     record=record.to_json(self._lexicons), swap_record=None,
                 )  # fmt: skip
-            change = LikeUpsert(did=viewer.did, rkey=rkey, cid=ref.cid, rev=None, record=record)
+            change = LikeUpsert(
+                did=viewer.did, rkey=rkey, cid=ref.cid, rev=None, record=record,
+                handle=viewer.handle,
+            )  # fmt: skip
             await self._apply([change], now=self._clock.now())
         return view
 

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("uri", sa.String(512), nullable=False, unique=True),
         sa.Column("liker_did", sa.String(256), nullable=False),
+        sa.Column("liker_handle", sa.String(256), nullable=True),
         sa.Column("rkey", sa.String(64), nullable=False),
         sa.Column("cid", sa.String(128), nullable=False),
         sa.Column("rev", sa.String(64), nullable=True),
