@@ -191,6 +191,17 @@ async def test_a_page_of_lists_reads_items_and_tracks_in_one_statement_each(
     # The page, its lists' items, their tracks, and the owner check of nothing else.
     reads = [s for s in sql if s.lstrip().upper().startswith("SELECT")]
     assert len(reads) == 3, reads
+    # Items come a window at a time (a page at most: what the query cost counts).
+    uri = page[-1]["node"]["uri"]
+    window = (
+        "query($u: String!, $f: Int!, $o: Int!) "
+        "{ list(uri: $u) { items(first: $f, offset: $o) { position track { title } } } }"
+    )
+    part = (await client.gql(window, {"u": uri, "f": 2, "o": 1})).data["list"]["items"]
+    assert part == [{"position": 1, "track": {"title": "Song 1"}},
+                    {"position": 2, "track": {"title": "Song 2"}}]  # fmt: skip
+    too_many = await client.gql(window, {"u": uri, "f": 101, "o": 0})
+    assert too_many.codes == ["BAD_USER_INPUT"]
 
 
 async def test_lists_written_on_the_pds_arrive_and_bad_ones_are_counted(

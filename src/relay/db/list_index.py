@@ -18,7 +18,11 @@ from relay.errors import BadUserInputError
 _CURSOR_PREFIX = "list:"
 _ITEMS = (
     select(ListItemRow.list_id, ListItemRow.position, ListItemRow.track_uri, ListItemRow.track_cid)
-    .where(ListItemRow.list_id.in_(bindparam("ids", expanding=True)))
+    .where(
+        ListItemRow.list_id.in_(bindparam("ids", expanding=True)),
+        ListItemRow.position >= bindparam("start"),
+        ListItemRow.position < bindparam("end"),
+    )
     .order_by(ListItemRow.list_id, ListItemRow.position)
 )
 
@@ -107,13 +111,17 @@ class ListIndex:
         async with self._sessions() as db:
             return {row.uri: _stored(row) for row in (await db.execute(stmt)).scalars()}
 
-    async def items(self, list_ids: Sequence[int]) -> dict[int, list[StoredItem]]:
-        """The items of these lists, in order — one statement for all of them."""
+    async def items(
+        self, list_ids: Sequence[int], *, start: int = 0, count: int = 1_000
+    ) -> dict[int, list[StoredItem]]:
+        """The items of these lists at positions ``start`` to ``start + count``, in order — one
+        statement for all of them."""
         found: dict[int, list[StoredItem]] = {list_id: [] for list_id in list_ids}
         if not list_ids:
             return found
+        window = {"ids": list(found), "start": start, "end": start + count}
         async with self._engine.connect() as db:
-            for list_id, position, uri, cid in await db.execute(_ITEMS, {"ids": list(found)}):
+            for list_id, position, uri, cid in await db.execute(_ITEMS, window):
                 found[list_id].append(StoredItem(position, uri, cid))
         return found
 

@@ -42,7 +42,8 @@ class RelayContext:
     liked_loader: DataLoader[str, bool] = field(init=False)
     list_loader: DataLoader[str, ListView | None] = field(init=False)
     profile_loader: DataLoader[str, ProfileView | None] = field(init=False)
-    list_items_loader: DataLoader[int, list[ListItemView]] = field(init=False)
+    # Keyed by (list id, offset, first): a page of lists asks one window of each.
+    list_items_loader: DataLoader[tuple[int, int, int], list[ListItemView]] = field(init=False)
     _viewer: Viewer | None = field(default=None, init=False)
     _auth_error: RelayError | None = field(default=None, init=False)
     _resolving: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
@@ -69,9 +70,17 @@ class RelayContext:
             views = await self.services.lists.get_many(uris)
             return [views.get(uri) for uri in uris]
 
-        async def load_list_items(ids: list[int]) -> list[list[ListItemView]]:
-            items = await self.services.lists.items(ids)
-            return [items.get(list_id, []) for list_id in ids]
+        async def load_list_items(
+            keys: list[tuple[int, int, int]],
+        ) -> list[list[ListItemView]]:
+            windows: dict[tuple[int, int], list[int]] = {}
+            for list_id, offset, first in keys:
+                windows.setdefault((offset, first), []).append(list_id)
+            found: dict[tuple[int, int, int], list[ListItemView]] = {}
+            for (offset, first), ids in windows.items():  # one statement per window asked
+                items = await self.services.lists.items(ids, offset=offset, first=first)
+                found.update(((i, offset, first), items.get(i, [])) for i in ids)
+            return [found[key] for key in keys]
 
         async def load_profiles(dids: list[str]) -> list[ProfileView | None]:
             views = await self.services.profiles.get_many(dids)

@@ -61,13 +61,17 @@ class MusicList:
         return Artist.of(self.owner_did, view)
 
     @strawberry.field(
-        description="The tracks, in order (batched: a page of lists reads its items and tracks "
-        "in one statement each)."
+        description="The tracks, in order: `first` of them (at most the page size) from "
+        "position `offset` (batched: a page of lists reads its items and tracks in one "
+        "statement each)."
     )
-    async def items(self, info: strawberry.Info[Any, Any]) -> list[ListItem]:
+    async def items(
+        self, info: strawberry.Info[Any, Any], first: int = 100, offset: int = 0
+    ) -> list[ListItem]:
         from relay.graphql.types import Track
 
-        items = await info.context.list_items_loader.load(self.list_id)
+        info.context.services.lists.window(first, offset)
+        items = await info.context.list_items_loader.load((self.list_id, offset, first))
         views = await info.context.track_loader.load_many([i.track_uri for i in items])
         out = []
         for item, view in zip(items, views, strict=True):

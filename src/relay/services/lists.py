@@ -126,8 +126,17 @@ class Lists:
     async def get_many(self, uris: Sequence[str]) -> dict[str, ListView]:
         return {uri: ListView.of(row) for uri, row in (await self._lists.get_many(uris)).items()}
 
-    async def items(self, list_ids: Sequence[int]) -> dict[int, list[ListItemView]]:
-        found = await self._lists.items(list_ids)
+    def window(self, first: int, offset: int) -> None:
+        """Refuse a window of items no page may ask for."""
+        if not 0 <= first <= self._max_page:
+            raise BadUserInputError(f"first must be between 0 and {self._max_page}")
+        if not 0 <= offset <= MAX_ITEMS:
+            raise BadUserInputError(f"offset must be between 0 and {MAX_ITEMS}")
+
+    async def items(
+        self, list_ids: Sequence[int], *, offset: int = 0, first: int = MAX_ITEMS
+    ) -> dict[int, list[ListItemView]]:
+        found = await self._lists.items(list_ids, start=offset, count=first)
         return {
             list_id: [ListItemView(i.position, i.track_uri, i.track_cid) for i in items]
             for list_id, items in found.items()
