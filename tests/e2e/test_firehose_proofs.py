@@ -34,6 +34,7 @@ from tests.harness.pds import (
     create_record,
     delete_account,
     delete_record,
+    like_record,
     put_record,
     set_active,
     track_record,
@@ -241,3 +242,28 @@ async def test_an_account_deactivation_is_confirmed_before_tracks_hide(setup: Se
     await eventually(hidden, what="the deactivated account's tracks hidden")
     await set_active(setup.network, setup.musician, active=True)
     await setup.indexed(kept, "Visible")
+
+
+async def test_a_like_is_removed_only_by_a_proven_delete(setup: Setup) -> None:
+    """Likes take the same path as tracks: a delete op added to a genuine commit is not proven
+    by its signed tree, and the like it names stays."""
+    song = await create_record(setup.network, setup.musician, track_record("Liked here"))
+    await setup.indexed(song, "Liked here")
+    like = await create_record(
+        setup.network, setup.musician, like_record(song["uri"], song["cid"]),
+        collection="app.relay.like",
+    )  # fmt: skip
+    count = "query($u: String!) { track(uri: $u) { likeCount } }"
+
+    async def likes() -> int:
+        return int((await setup.client.gql(count, {"u": song["uri"]})).data["track"]["likeCount"])
+
+    async def liked() -> bool:
+        return await likes() == 1
+
+    await eventually(liked, what="the like indexed")
+    setup.proxy.edits[setup.musician.did] = add_delete(like["uri"].split("/", 3)[3])
+    made = await create_record(setup.network, setup.musician, track_record("Then this"))
+    await eventually(lambda: _at_least(setup, "unproven", 1), what="an unproven drop")
+    await setup.indexed(made, "Then this")
+    assert await likes() == 1

@@ -247,6 +247,14 @@ async def test_lists_written_on_the_pds_arrive_and_bad_ones_are_counted(
     edges = (await client.gql(LISTS, {"w": {"ownerDid": owner.did}})).data["lists"]["edges"]
     assert [e["node"]["name"] for e in edges] == ["Their album"]
 
+    # Edited by its own client: the index follows.
+    await put_record(network, owner, made["uri"], a_list("Their album (deluxe)", [ref]))
+
+    async def edited() -> bool:
+        found = (await client.gql(GET, {"u": made["uri"]})).data["list"]
+        return bool(found and found["name"] == "Their album (deluxe)" and found["itemCount"] == 1)
+
+    await eventually(edited, what="the edited list")
     await delete_record(network, owner, made["uri"])
 
     async def gone() -> bool:
