@@ -55,6 +55,11 @@ async def relay_process(
         )  # fmt: skip
     try:
         yield proc
+    except BaseException as exc:
+        if proc.returncode not in (None, 0):  # it died under the test: say how
+            tail = log_path.read_text(errors="replace")[-12000:]
+            exc.add_note(f"relay {' '.join(args)} exited with {proc.returncode}:\n{tail}")
+        raise
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)

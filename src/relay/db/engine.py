@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import ast
+import fcntl
 import functools
+import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError
@@ -20,6 +25,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x72656C6179  # "relay": the advisory lock key migrations take on PostgreSQL
 
 
 def create_engine(url: str, *, ping_after_idle: float = 5.0) -> AsyncEngine:
@@ -141,7 +147,38 @@ async def ensure_migrated(engine: AsyncEngine, *, migrate: bool) -> None:
             "(or start with `relay serve --migrate`, or set RELAY_AUTO_MIGRATE=true)",
             variable="RELAY_DATABASE_URL",
         )
-    await upgrade(engine)
+    async with migration_lock(engine):
+        # Processes started together (an API process and `relay ingest` on a new database) take
+        # turns: the one that waited finds the work done.
+        if await pending_migrations(engine):
+            await upgrade(engine)
+
+
+@asynccontextmanager
+async def migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """One process at a time migrates a database: a PostgreSQL advisory lock, or for a SQLite
+    file an exclusive lock on a file beside it."""
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                await conn.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+                await conn.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    held = os.open(f"{database}.migrating", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        await anyio.to_thread.run_sync(fcntl.flock, held, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(held)  # closing the file releases the lock
 
 
 async def upgrade(engine: AsyncEngine) -> None:
