@@ -31,7 +31,7 @@ class TrackOrderField(StrEnum):
     TITLE = "TITLE"
     DURATION = "DURATION"
     RELEVANCE = "RELEVANCE"
-    POPULAR = "POPULAR"  # likes in the last week (``TrackOrder.since``)
+    POPULAR = "POPULAR"  # tracks liked in the last week, most listeners first (``since``)
 
 
 class OrderDirection(StrEnum):

@@ -287,6 +287,7 @@ class LikeRow(Base):
     __table_args__ = (
         Index("ix_likes_subject", "subject_uri", "liker_did"),
         Index("ix_likes_liker", "liker_did", "id"),
+        Index("ix_likes_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -92,14 +92,19 @@ def _sort_expression(
     return TrackRow.created_at  # type: ignore[return-value]
 
 
-def _popularity(since: datetime | None) -> ColumnElement[float]:
-    """How many listeners liked a track since ``since`` (active accounts; each once)."""
-    stmt = select(func.count(func.distinct(LikeRow.liker_did))).where(
-        LikeRow.subject_uri == TrackRow.uri, LikeRow.hidden.is_(False)
-    )
+def _popular(stmt: Select[Any], since: datetime | None) -> tuple[Select[Any], ColumnElement[float]]:
+    """``stmt`` narrowed to tracks liked since ``since``, with how many listeners did (active
+    accounts; each once) as a last column: the work grows with the window's likes, not with the
+    index (``ix_likes_created``)."""
+    liked = select(
+        LikeRow.subject_uri.label("uri"),
+        func.count(func.distinct(LikeRow.liker_did)).label("listeners"),
+    ).where(LikeRow.hidden.is_(False))
     if since is not None:
-        stmt = stmt.where(LikeRow.created_at >= since)
-    return stmt.scalar_subquery()
+        liked = liked.where(LikeRow.created_at >= since)
+    weekly = liked.group_by(LikeRow.subject_uri).subquery("popular")
+    score: ColumnElement[float] = weekly.c.listeners
+    return stmt.join(weekly, weekly.c.uri == TrackRow.uri).add_columns(score), score
 
 
 def _beyond(
@@ -367,8 +372,7 @@ class TrackIndex:
         async with self._engine.connect() as db:
             stmt, score = await self._searched(db, select(*_PAGE_COLUMNS), flt, ranked=ranked)
             if order.field is TrackOrderField.POPULAR:
-                score = _popularity(order.since)
-                stmt = stmt.add_columns(score)
+                stmt, score = _popular(stmt, order.since)
             base = stmt
             if cursor:
                 stmt = stmt.where(_beyond(order, cursor, forward=forward, score=score))
@@ -410,11 +414,14 @@ class TrackIndex:
 
         return found
 
-    async def count(self, flt: TrackFilter) -> int:
-        """How many tracks match ``flt`` (asked only when a client selects ``totalCount``)."""
+    async def count(self, flt: TrackFilter, order: TrackOrder | None = None) -> int:
+        """How many tracks match ``flt`` (asked only when a client selects ``totalCount``) and,
+        in the POPULAR order, were liked in its window."""
         async with self._sessions() as db:
             stmt, _ = await self._searched(
                 db, select(TrackRow.id), flt, ranked=False, every_match=True
             )
+            if order is not None and order.field is TrackOrderField.POPULAR:
+                stmt, _ = _popular(stmt, order.since)
             stmt = select(func.count()).select_from(stmt.subquery())
             return int((await db.execute(stmt)).scalar_one())

@@ -51,12 +51,11 @@ class Query:
     ) -> TrackConnection:
         reads = info.context.services.reads
         flt = (where or TrackFilter()).value(await info.context.viewer_did())
+        order = order_value(order_by)
         page = await reads.page(
-            flt,
-            order_value(order_by),
-            PageRequest(first=first, after=after, last=last, before=before),
+            flt, order, PageRequest(first=first, after=after, last=last, before=before)
         )
-        return TrackConnection.of(page, lambda: reads.count(flt))
+        return TrackConnection.of(page, lambda: reads.count(flt, order))
 
     @strawberry.field(description="A musician by DID or handle, with their tracks.")
     async def artist(

@@ -247,12 +247,11 @@ class Artist:
     ) -> TrackConnection:
         reads = info.context.services.reads
         flt = TrackFilter(artist_did=self.did, viewer_did=await info.context.viewer_did())
+        order = order_value(order_by)
         page = await reads.page(
-            flt,
-            order_value(order_by),
-            PageRequest(first=first, after=after, last=last, before=before),
+            flt, order, PageRequest(first=first, after=after, last=last, before=before)
         )
-        return TrackConnection.of(page, lambda: reads.count(flt))
+        return TrackConnection.of(page, lambda: reads.count(flt, order))
 
     @strawberry.field(description="This account's albums and playlists, newest first.")
     async def lists(

@@ -29,14 +29,18 @@ class TrackReads:
         rows = await self._index.get_many_by_uri(uris, viewer_did)
         return {uri: TrackView.of(row) for uri, row in rows.items()}
 
-    async def page(self, flt: TrackFilter, order: TrackOrder, req: PageRequest) -> TrackPageView:
+    def _dated(self, order: TrackOrder) -> TrackOrder:
         if order.field is TrackOrderField.POPULAR:  # "popular this week": likes of the last 7 days
-            order = replace(order, since=self._clock.now() - self._popular_window)
-        return TrackPageView.of(await self._index.page(flt, order, req))
+            return replace(order, since=self._clock.now() - self._popular_window)
+        return order
 
-    async def count(self, flt: TrackFilter) -> int:
-        """How many tracks match ``flt`` (a count over every page: only when asked for)."""
-        return await self._index.count(flt)
+    async def page(self, flt: TrackFilter, order: TrackOrder, req: PageRequest) -> TrackPageView:
+        return TrackPageView.of(await self._index.page(flt, self._dated(order), req))
+
+    async def count(self, flt: TrackFilter, order: TrackOrder | None = None) -> int:
+        """How many tracks match ``flt`` (a count over every page: only when asked for) — in
+        the POPULAR order, only those it lists (liked this week)."""
+        return await self._index.count(flt, self._dated(order) if order is not None else None)
 
     async def artists(self, dids: Sequence[str], viewer_did: str | None) -> dict[str, ArtistView]:
         """Artists with the counts of the tracks the viewer may see."""

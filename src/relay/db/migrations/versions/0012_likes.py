@@ -60,6 +60,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_likes_subject", "likes", ["subject_uri", "liker_did"])
     op.create_index("ix_likes_liker", "likes", ["liker_did", "id"])
+    op.create_index("ix_likes_created", "likes", ["created_at"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_POSTGRES_FUNCTION)
         op.execute(
@@ -82,6 +83,7 @@ def downgrade() -> None:
     else:
         for event in _EVENTS:
             op.execute(f"DROP TRIGGER likes_index_state_{event}")
+    op.drop_index("ix_likes_created", "likes")
     op.drop_index("ix_likes_liker", "likes")
     op.drop_index("ix_likes_subject", "likes")
     op.drop_table("likes")
