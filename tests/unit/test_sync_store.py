@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from relay.atproto.records import TrackRecord
+from relay.atproto.records import LikeRecord, ProfileRecord, StrongRef, TrackRecord
 from relay.db.engine import create_engine, ensure_migrated, session_factory
-from relay.db.models import SyncCursorRow, TrackRow
-from relay.db.sync import ChainLink, Cursor, RecordDelete, SyncStore, TrackUpsert
+from relay.db.like_rows import LikeUpsert
+from relay.db.models import LikeRow, ProfileRow, SyncCursorRow, TrackRow
+from relay.db.profile_rows import ProfileUpsert
+from relay.db.sync import ChainLink, Cursor, HandleChanged, RecordDelete, SyncStore, TrackUpsert
 from relay.db.tracks import Lease, TrackIndex
 from relay.domain import FileType, TrackEventKind
 from tests.harness.catalog import EPOCH, catalog_row
@@ -144,3 +146,30 @@ async def test_a_repos_last_verified_commit_is_kept_with_the_cursor(
     assert await store.chain_link(DID) == newer
     async with sessions() as db:
         assert (await db.get(SyncCursorRow, "wss://host.example")) is not None
+
+
+async def test_an_identity_change_renames_and_moves_every_record_of_the_account(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A confirmed identity event: tracks, likes and lists show the new handle, and the profile's
+    avatar is fetched from the PDS the account moved to."""
+    store = SyncStore(sessions)
+    ref = StrongRef(uri=f"at://{DID}/app.relay.track/{RKEY}", cid="cid-1")
+    like = LikeRecord(subject=ref, created_at="2026-01-01T00:00:00.000Z")
+    profile = ProfileRecord(display_name="Cy", description=None, avatar=None)
+    await store.apply(
+        [
+            upsert("Mine", "3kaaaaaaaaaa3"),
+            LikeUpsert(did=DID, rkey=RKEY, cid="cid-l", rev=None, record=like, handle="old.test"),
+            ProfileUpsert(did=DID, rkey="self", cid="cid-p", rev=None, record=profile,
+                          pds_url="https://old.example"),
+        ],
+        now=EPOCH,
+    )  # fmt: skip
+    await store.apply([HandleChanged(DID, "new.test", "https://new.example")], now=EPOCH)
+    async with sessions() as db:
+        assert {row.artist_handle for row in (await db.execute(select(TrackRow))).scalars()} == {
+            "new.test"
+        }
+        assert (await db.scalar(select(LikeRow.liker_handle))) == "new.test"
+        assert (await db.scalar(select(ProfileRow.pds_url))) == "https://new.example"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relay.atproto.records import PROFILE_NSID, AtUri, ProfileRecord
@@ -75,6 +75,10 @@ async def upsert_profiles(
 async def delete_profile(db: AsyncSession, did: str) -> list[ProfileApplied]:
     gone = await db.execute(delete(ProfileRow).where(ProfileRow.did == did))
     return [ProfileApplied(TrackEventKind.DELETED, did)] if getattr(gone, "rowcount", 0) else []
+
+
+async def moved_pds(db: AsyncSession, did: str, pds_url: str) -> None:
+    await db.execute(update(ProfileRow).where(ProfileRow.did == did).values(pds_url=pds_url))
 
 
 async def has_profile(db: AsyncSession, did: str) -> bool:

@@ -44,6 +44,7 @@ from relay.db.profile_rows import (
     delete_profile,
     has_profile,
     is_profile_uri,
+    moved_pds,
     upsert_profiles,
 )
 from relay.db.track_mapper import NewTrack, new_track, record_columns
@@ -84,8 +85,11 @@ class AccountRemoved:
 
 @dataclass(frozen=True)
 class HandleChanged:
+    """An identity event, confirmed: the account's handle (and PDS) as its DID document says."""
+
     did: str
     handle: str | None
+    pds_url: str | None = None
 
 
 OtherChange = RecordDelete | AccountHidden | AccountRemoved | HandleChanged
@@ -294,6 +298,8 @@ class SyncStore:
             )
             await rename_owner(db, change.did, change.handle)
             await rename_liker(db, change.did, change.handle)
+            if change.pds_url is not None:  # a moved account's avatar is fetched from its new PDS
+                await moved_pds(db, change.did, change.pds_url)
             return []
         rows = list(
             (await db.execute(select(TrackRow).where(TrackRow.artist_did == change.did))).scalars()

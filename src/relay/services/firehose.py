@@ -463,7 +463,7 @@ class FirehoseConsumer:
     async def _refresh(self, event: stream.Identity) -> list[Change]:
         async def handle() -> list[Change]:
             identity = await self._identity_of(event.did, refresh=True)
-            return [HandleChanged(event.did, identity.handle)]
+            return [HandleChanged(event.did, identity.handle, identity.pds_url)]
 
         return await self._checked(event, handle)
 
