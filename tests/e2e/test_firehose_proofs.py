@@ -267,3 +267,33 @@ async def test_a_like_is_removed_only_by_a_proven_delete(setup: Setup) -> None:
     await eventually(lambda: _at_least(setup, "unproven", 1), what="an unproven drop")
     await setup.indexed(made, "Then this")
     assert await likes() == 1
+
+
+async def test_a_profile_follows_tracks_the_stream_never_carried(setup: Setup) -> None:
+    """A repo indexed by other means (here: a backfill, its track's commit kept back from the
+    stream) has its profile read from the stream all the same — as `relay dev`'s artist, whose
+    uploads relay indexes itself, may be before its firehose is connected."""
+    setup.proxy.edits[setup.musician.did] = withhold
+    made = await create_record(setup.network, setup.musician, track_record("Not streamed"))
+    await setup.client.gql(
+        "mutation($d: [String!]!) { backfill(input: {dids: $d}) { runId } }",
+        {"d": [setup.musician.did]},
+    )
+    await setup.indexed(made, "Not streamed")
+
+    async def kept_back() -> bool:
+        return setup.proxy.edited == 1
+
+    await eventually(kept_back, what="the track's commit kept back from the stream")
+    await create_record(
+        setup.network, setup.musician,
+        {"$type": "app.bsky.actor.profile", "displayName": "Streamed name"},
+        rkey="self", collection="app.bsky.actor.profile",
+    )  # fmt: skip
+    query = "query($d: String!) { artist(did: $d) { displayName } }"
+
+    async def named() -> bool:
+        artist = (await setup.client.gql(query, {"d": setup.musician.did})).data["artist"]
+        return bool(artist and artist["displayName"] == "Streamed name")
+
+    await eventually(named, what="the profile from the stream")

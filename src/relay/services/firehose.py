@@ -44,7 +44,7 @@ from relay.db.sync import (
 from relay.errors import CommitError, IdentityError, RelayError, UpstreamError
 from relay.services.backfill import BackfillRequest
 from relay.services.identity_cache import IdentityCache
-from relay.services.ingest import INDEXED_PREFIXES, RecordIngest
+from relay.services.ingest import ALONGSIDE_PREFIXES, INDEXED_PREFIXES, RecordIngest
 from relay.services.track_commits import TrackCommits
 
 log = logging.getLogger(__name__)
@@ -349,11 +349,12 @@ class FirehoseConsumer:
             header.get("t") == "#commit"
             and header.get("op") == 1
             and isinstance(body.get("seq"), int)
-            and not stream.touches(body, INDEXED_PREFIXES)
+            and not stream.touches(body, INDEXED_PREFIXES + ALONGSIDE_PREFIXES)
             and body.get("repo") not in self._artists
         ):
-            # The fast path for most of the network: a commit touching no track, of a repo with
-            # none, is counted and its seq noted, without reading its blocks.
+            # The fast path for most of the network: a commit touching no indexed collection (nor
+            # a profile), of a repo with none, is counted and its seq noted, without reading its
+            # blocks.
             self._batch.note(body["seq"], body.get("time"), [], time.monotonic())
             return
         event = stream.parse(header, body)
@@ -411,6 +412,10 @@ class FirehoseConsumer:
     ) -> list[Change]:
         if isinstance(event, stream.Commit):
             artist = event.repo in self._artists
+            if not artist and any(op.path.startswith(ALONGSIDE_PREFIXES) for op in event.ops):
+                # A profile commit (rare on the network): read if relay indexes the repo's
+                # records — indexed since this consumer started, e.g. by relay's own writes.
+                artist = await self._known(event.repo)
             changes = await self._commits.changes(event, artist=artist)
             link = self._commits.chain.last(event.repo)
             if link is not None:  # kept with the cursor of the batch that verified it
