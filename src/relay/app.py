@@ -50,6 +50,7 @@ def packaged_frontend(name: str) -> Path:
 
 
 log = logging.getLogger(__name__)
+SYNC_STOP_SECONDS = 15.0  # how long a stopping process waits for the firehose and backfills
 STATISTICS_SECONDS = 3600.0  # how often SQLite's planner statistics are looked at
 
 
@@ -102,7 +103,12 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
             try:
                 yield {"relay": parts}
             finally:
-                await parts.sync.stop()
+                try:  # a backfill cut short mid-request must not hold the process up
+                    async with asyncio.timeout(SYNC_STOP_SECONDS):
+                        await parts.sync.stop()
+                except TimeoutError:
+                    log.error("the firehose and backfills did not stop within %gs",
+                              SYNC_STOP_SECONDS)  # fmt: skip
                 for worker in workers:
                     worker.cancel()
                 for worker in workers:

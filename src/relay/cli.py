@@ -54,9 +54,12 @@ def _serve(settings: Settings, workers: int = 1) -> None:
         "port": settings.port,
         "log_level": settings.log_level.lower(),
         "access_log": False,  # access logs would carry query strings; metrics cover traffic
+        # Ctrl-C waits this long for open requests and subscriptions, then closes them.
+        "timeout_graceful_shutdown": 10,
     }
     if workers == 1:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        exit_despite_stuck_threads()
         return
     if not settings.resolved_database_url.startswith("postgresql"):
         log.warning(
@@ -192,7 +195,7 @@ async def _ingest(settings: Settings) -> None:
 _STOP_SECONDS = 15.0
 
 
-def _exit_despite_stuck_threads() -> None:
+def exit_despite_stuck_threads() -> None:
     """After a clean stop, leave even if a library thread is still alive (e.g. a database
     connection's worker whose task was cancelled mid-query): Ctrl-C must end the process, and
     what it held was already closed or rolled back. The thread is named in the log."""
@@ -212,7 +215,7 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     asyncio.run(_check_database(settings, migrate=settings.auto_migrate))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_ingest(settings))
-    _exit_despite_stuck_threads()
+    exit_despite_stuck_threads()
 
 
 def cmd_oauth_key(args: argparse.Namespace) -> None:

@@ -195,15 +195,15 @@ def upload_demo_catalogue(
                                           "items": album}}, token)  # fmt: skip
         if pds_url is not None:  # now that relay indexes the artist, their profile follows
             write_profile(pds_url, handle, password)
-        for n, (listener, secret) in enumerate(listeners):
-            as_listener = _sign_in(http, listener, secret)
+        tokens = [_sign_in(http, listener, secret) for listener, secret in listeners]
+        for n, as_listener in enumerate(tokens):
             for uri in dict.fromkeys(uris[:1] + uris[n % 2 :: 2]):  # the first, every other one
                 _call(http, _LIKE, {"id": _track_id(uri)}, as_listener)
-            if n == 0:
-                walk = [_track_id(u) for u in reversed(uris)]
-                _call(http, _LIST, {"input": {"name": DEMO_PLAYLIST, "listType": "playlist",
-                                              "description": "For the way home.",
-                                              "items": walk}}, as_listener)  # fmt: skip
+        if tokens:  # last: once the playlist is there, the whole catalogue is
+            walk = [_track_id(u) for u in reversed(uris)]
+            _call(http, _LIST, {"input": {"name": DEMO_PLAYLIST, "listType": "playlist",
+                                          "description": "For the way home.",
+                                          "items": walk}}, tokens[0])  # fmt: skip
         return uris
 
 

@@ -66,6 +66,9 @@ def _worker(options: dict[str, Any], parent: int) -> None:
     server = uvicorn.Server(uvicorn.Config(worker_app(), **options))
     threading.Thread(target=_watch_parent, args=(parent, server), daemon=True).start()
     server.run(sockets=[sock])
+    from relay.cli import exit_despite_stuck_threads
+
+    exit_despite_stuck_threads()
 
 
 @dataclass

@@ -78,6 +78,7 @@ async def served(
         "RELAY_ADMIN_DIDS": accounts["alice"].did,
         # The sandbox PLC and PDS listen on 127.0.0.1.
         "RELAY_ALLOW_PRIVATE_ADDRESSES": "true",
+        "PYTHONFAULTHANDLER": "1",  # a hang at exit shows every thread's stack (SIGABRT)
     }
     relay = venv / "bin" / "relay"
     upgrade = await asyncio.create_subprocess_exec(
@@ -97,6 +98,11 @@ async def served(
         proc.send_signal(signal.SIGINT)
         try:
             await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.send_signal(signal.SIGABRT)
+            await asyncio.wait_for(proc.wait(), 10)
+            tail = (tmp_path / "relay.log").read_text(errors="replace")[-12000:]
+            raise AssertionError(f"relay serve ignored SIGINT for 30 s:\n{tail}") from None
         finally:
             log.close()
     assert not (workdir / "lexicons").exists()

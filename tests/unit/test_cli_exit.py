@@ -8,10 +8,10 @@ import sys
 
 PROGRAM = """
 import logging, threading
-from relay.cli import _exit_despite_stuck_threads
+from relay.cli import exit_despite_stuck_threads
 logging.basicConfig(level="INFO")
 threading.Thread(target=threading.Event().wait, name="fake-stuck-worker").start()
-_exit_despite_stuck_threads()
+exit_despite_stuck_threads()
 raise SystemExit("not reached: the process should have left")
 """
 
@@ -25,8 +25,8 @@ def test_a_stuck_thread_does_not_keep_the_process_alive() -> None:
 
 
 def test_no_stuck_thread_returns_normally() -> None:
-    program = "from relay.cli import _exit_despite_stuck_threads\n"
-    program += "_exit_despite_stuck_threads()\nprint('returned')\n"
+    program = "from relay.cli import exit_despite_stuck_threads\n"
+    program += "exit_despite_stuck_threads()\nprint('returned')\n"
     done = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=30, check=False
     )
