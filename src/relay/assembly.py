@@ -51,6 +51,7 @@ from relay.services.publisher import PublishWorker
 from relay.services.publishing import Publishing, RetryPolicy
 from relay.services.rate_limits import RateLimiter, RateRules
 from relay.services.readiness import ReadinessProbe
+from relay.services.record_writer import RecordWriter
 from relay.services.sessions import SessionService
 from relay.services.sync import SyncCoordinator
 from relay.services.track_edits import TrackEdits
@@ -344,30 +345,12 @@ async def assemble(
         namespace=settings.rate_limit_namespace,
     )
     reads = TrackReads(index, clock)
-    likes = Likes(
-        likes=LikeIndex(db),
-        sync=sync_store,
-        reads=reads,
-        sessions=sessions,
-        pds=pds,
-        lexicons=lexicons,
-        clock=clock,
-        metrics=metrics,
-        events=events,
-        max_page=settings.max_page_size,
-    )
-    lists = Lists(
-        lists=ListIndex(db),
-        sync=sync_store,
-        reads=reads,
-        sessions=sessions,
-        pds=pds,
-        lexicons=lexicons,
-        clock=clock,
-        metrics=metrics,
-        events=events,
-        max_page=settings.max_page_size,
-    )
+    writer = RecordWriter(
+        sync=sync_store, sessions=sessions, pds=pds, lexicons=lexicons, clock=clock,
+        metrics=metrics, events=events,
+    )  # fmt: skip
+    likes = Likes(likes=LikeIndex(db), reads=reads, writer=writer, max_page=settings.max_page_size)
+    lists = Lists(lists=ListIndex(db), reads=reads, writer=writer, max_page=settings.max_page_size)
     profiles = Profiles(
         profiles=ProfileIndex(db), repos=repos, public_url=settings.resolved_public_url
     )

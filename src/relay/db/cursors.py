@@ -66,3 +66,31 @@ def decode_cursor(cursor: str, field: TrackOrderField) -> tuple[Any, int]:
     if not isinstance(value, expected) or isinstance(value, bool):
         raise BadUserInputError("invalid pagination cursor")
     return value, row_id
+
+
+class IdCursor:
+    """Cursors over a table ordered by row id (likes, lists): ``base64url(prefix + id)``; the
+    prefix tells one table's cursors from another's, so neither is taken for the other."""
+
+    def __init__(self, prefix: str, what: str) -> None:
+        self._prefix = prefix
+        self._refused = f"after is not a cursor of this list of {what}"
+
+    def encode(self, row_id: int) -> str:
+        return base64.urlsafe_b64encode(f"{self._prefix}{row_id}".encode()).decode()
+
+    def decode(self, cursor: str) -> int:
+        try:
+            text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        except (binascii.Error, UnicodeError, ValueError) as exc:
+            raise BadUserInputError(self._refused) from exc
+        value = text.removeprefix(self._prefix)
+        if value == text or not value.isdigit() or len(value) > 18:
+            raise BadUserInputError(self._refused)
+        return int(value)
+
+
+def check_size(name: str, size: int, limit: int) -> None:
+    """Refuse a page size (``first``, ``last``) outside 0..``limit``."""
+    if not 0 <= size <= limit:
+        raise BadUserInputError(f"{name} must be between 0 and {limit}")

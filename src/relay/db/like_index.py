@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,8 +10,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from relay.db.cursors import IdCursor
 from relay.db.models import LikeRow
-from relay.errors import BadUserInputError
 
 _COUNTS = (
     select(LikeRow.subject_uri, func.count(func.distinct(LikeRow.liker_did)))
@@ -28,7 +26,7 @@ _LIKED = (
     )
     .distinct()
 )
-_CURSOR_PREFIX = "like:"
+LIKE_CURSORS = IdCursor("like:", "likes")
 
 
 @dataclass(frozen=True)
@@ -51,22 +49,7 @@ class LikePage:
     has_next_page: bool
 
     def cursor(self, like: StoredLike) -> str:
-        return encode_like_cursor(like.id)
-
-
-def encode_like_cursor(row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{row_id}".encode()).decode()
-
-
-def decode_like_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-    except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise BadUserInputError("after is not a cursor of this list of likes") from exc
-    value = text.removeprefix(_CURSOR_PREFIX)
-    if value == text or not value.isdigit() or len(value) > 18:
-        raise BadUserInputError("after is not a cursor of this list of likes")
-    return int(value)
+        return LIKE_CURSORS.encode(like.id)
 
 
 def _stored(row: LikeRow) -> StoredLike:
@@ -124,7 +107,7 @@ class LikeIndex:
         if subject_uri is not None:
             stmt = stmt.where(LikeRow.subject_uri == subject_uri)
         if after is not None:
-            stmt = stmt.where(LikeRow.id < decode_like_cursor(after))
+            stmt = stmt.where(LikeRow.id < LIKE_CURSORS.decode(after))
         stmt = stmt.order_by(LikeRow.id.desc()).limit(first + 1)
         async with self._sessions() as db:
             rows = [_stored(row) for row in (await db.execute(stmt)).scalars()]

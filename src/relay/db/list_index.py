@@ -3,8 +3,6 @@ owner, type, name words, or holding a track), and the items of many lists in one
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,10 +10,10 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from relay.db.cursors import IdCursor
 from relay.db.models import ListItemRow, ListRow
-from relay.errors import BadUserInputError
 
-_CURSOR_PREFIX = "list:"
+LIST_CURSORS = IdCursor("list:", "lists")
 _ITEMS = (
     select(ListItemRow.list_id, ListItemRow.position, ListItemRow.track_uri, ListItemRow.track_cid)
     .where(
@@ -64,21 +62,6 @@ class ListFilter:
 class ListPage:
     lists: Sequence[StoredList]
     has_next_page: bool
-
-
-def encode_list_cursor(row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{row_id}".encode()).decode()
-
-
-def decode_list_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-    except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise BadUserInputError("after is not a cursor of this list of lists") from exc
-    value = text.removeprefix(_CURSOR_PREFIX)
-    if value == text or not value.isdigit() or len(value) > 18:
-        raise BadUserInputError("after is not a cursor of this list of lists")
-    return int(value)
 
 
 def _stored(row: ListRow) -> StoredList:
@@ -138,7 +121,7 @@ class ListIndex:
             holding = select(ListItemRow.list_id).where(ListItemRow.track_uri == flt.containing)
             stmt = stmt.where(ListRow.id.in_(holding))
         if after is not None:
-            stmt = stmt.where(ListRow.id < decode_list_cursor(after))
+            stmt = stmt.where(ListRow.id < LIST_CURSORS.decode(after))
         stmt = stmt.order_by(ListRow.id.desc()).limit(first + 1)
         async with self._sessions() as db:
             rows = [_stored(row) for row in (await db.execute(stmt)).scalars()]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.orm.exc import StaleDataError
 
 from relay.db.audio_refs import add_ref, drop_ref, owned_objects
-from relay.db.cursors import decode_cursor, encode_cursor
+from relay.db.cursors import check_size, decode_cursor, encode_cursor
 from relay.db.full_text import FullText, full_text_for
 from relay.db.models import LikeRow, StoredTrackColumns, TrackRow
 from relay.db.track_filter import TrackFilter, seen_by, visible
@@ -361,8 +361,8 @@ class TrackIndex:
             raise BadUserInputError("pass either first or last, not both")
         limit = self._bounds.max_size
         for name, size in (("first", req.first), ("last", req.last)):
-            if size is not None and not 0 <= size <= limit:
-                raise BadUserInputError(f"{name} must be between 0 and {limit}")
+            if size is not None:
+                check_size(name, size, limit)
         forward = req.last is None
         requested = req.first if forward else req.last
         size = self._bounds.default_size if requested is None else requested

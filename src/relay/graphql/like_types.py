@@ -55,10 +55,7 @@ class Like:
         from relay.graphql.types import Artist
 
         view = await info.context.artist_loader.load(self.liker_did)
-        if view is None:  # a listener with no tracks: the handle the like was indexed with
-            return Artist(did=self.liker_did, handle=self.liker_handle, track_count=0,
-                          total_duration=0)  # fmt: skip
-        return Artist.of(self.liker_did, view)
+        return Artist.of(self.liker_did, view, handle=self.liker_handle)
 
     @classmethod
     def of(cls, like: LikeView) -> Like:

@@ -55,10 +55,7 @@ class MusicList:
         from relay.graphql.types import Artist
 
         view = await info.context.artist_loader.load(self.owner_did)
-        if view is None:  # a listener with no tracks: the handle the list was indexed with
-            return Artist(did=self.owner_did, handle=self.owner_handle, track_count=0,
-                          total_duration=0)  # fmt: skip
-        return Artist.of(self.owner_did, view)
+        return Artist.of(self.owner_did, view, handle=self.owner_handle)
 
     @strawberry.field(
         description="The tracks, in order: `first` of them (at most the page size) from "

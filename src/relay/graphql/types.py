@@ -204,9 +204,11 @@ class Artist:
     total_duration: int = strawberry.field(description="Sum of track durations, in seconds.")
 
     @classmethod
-    def of(cls, did: str, view: ArtistView | None) -> Artist:
+    def of(cls, did: str, view: ArtistView | None, *, handle: str | None = None) -> Artist:
+        """The indexed artist, or (no tracks indexed: a listener) an account known only by
+        ``handle``, the one a like or list of theirs was indexed with."""
         if view is None:
-            return cls(did=did, handle=None, track_count=0, total_duration=0)
+            return cls(did=did, handle=handle, track_count=0, total_duration=0)
         return cls(
             did=did,
             handle=view.handle,

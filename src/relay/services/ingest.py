@@ -281,6 +281,13 @@ def events_of(applied: Sequence[AnyApplied]) -> list[AnyEvent]:
     return events
 
 
+async def publish_applied(events: EventBus, applied: Sequence[AnyApplied]) -> None:
+    """Tell subscribers of applied changes, if any are listening (a backfill with no subscriber
+    builds no events; subscribers see nothing of hidden accounts)."""
+    if applied and events.listening:
+        await events.publish(*events_of(applied))
+
+
 class RecordIngest:
     def __init__(
         self,
@@ -333,7 +340,4 @@ class RecordIngest:
 
     async def announce(self, applied: Sequence[AnyApplied]) -> None:
         self.stats.applied += len(applied)
-        if not self._events.listening:
-            return  # a backfill with no subscriber builds no events
-        # Subscribers see only what queries would show: nothing of hidden accounts.
-        await self._events.publish(*events_of(applied))
+        await publish_applied(self._events, applied)

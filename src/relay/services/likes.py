@@ -16,20 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from relay.atproto.lexicon import LexiconCatalog
-from relay.atproto.pds import PdsClient
 from relay.atproto.records import LIKE_NSID, LikeRecord, StrongRef, format_datetime
-from relay.atproto.tid import TidClock
-from relay.clock import Clock
+from relay.db.cursors import check_size
 from relay.db.like_index import LikeIndex, LikePage
 from relay.db.like_rows import LikeUpsert
-from relay.db.sync import Change, RecordDelete, SyncStore
+from relay.db.sync import RecordDelete
 from relay.domain import PublishState
 from relay.errors import BadUserInputError, NotFoundError
-from relay.metrics import RelayMetrics
-from relay.services.events import EventBus
-from relay.services.ingest import events_of
-from relay.services.sessions import SessionService, Viewer
+from relay.services.record_writer import RecordWriter
+from relay.services.sessions import Viewer
 from relay.services.track_reads import TrackReads
 from relay.services.views import TrackView
 
@@ -81,41 +76,17 @@ class LikePageView:
 
 class Likes:
     def __init__(
-        self,
-        *,
-        likes: LikeIndex,
-        sync: SyncStore,
-        reads: TrackReads,
-        sessions: SessionService,
-        pds: PdsClient,
-        lexicons: LexiconCatalog,
-        clock: Clock,
-        metrics: RelayMetrics,
-        events: EventBus,
-        max_page: int,
+        self, *, likes: LikeIndex, reads: TrackReads, writer: RecordWriter, max_page: int
     ) -> None:
-        self._events = events
         self._likes = likes
-        self._sync = sync
         self._reads = reads
-        self._sessions = sessions
-        self._pds = pds
-        self._lexicons = lexicons
-        self._clock = clock
-        self._metrics = metrics
+        self._writer = writer
         self._max_page = max_page
-        self._tids = TidClock()
         # One like or unlike at a time per listener and track in this process (a lock lives
         # while someone holds or awaits it).
         self._busy: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
-
-    async def _apply(self, changes: Sequence[Change], *, now: datetime) -> None:
-        """Index what relay just wrote, and tell subscribers."""
-        applied = await self._sync.apply(changes, now=now)
-        if applied and self._events.listening:
-            await self._events.publish(*events_of(applied))
 
     async def counts(self, uris: Sequence[str]) -> dict[str, int]:
         return await self._likes.counts(uris)
@@ -128,8 +99,7 @@ class Likes:
     async def page(
         self, req: LikePageRequest, *, liker_did: str | None = None, subject_uri: str | None = None
     ) -> LikePageView:
-        if not 0 <= req.first <= self._max_page:
-            raise BadUserInputError(f"first must be between 0 and {self._max_page}")
+        check_size("first", req.first, self._max_page)
         page = await self._likes.page(
             liker_did=liker_did, subject_uri=subject_uri, first=req.first, after=req.after
         )
@@ -160,20 +130,16 @@ class Likes:
             assert view.cid is not None
             record = LikeRecord(
                 subject=StrongRef(uri=uri, cid=view.cid),
-                created_at=format_datetime(self._clock.now()),
+                created_at=format_datetime(self._writer.now()),
             )
-            rkey = self._tids.next()
-            auth = await self._sessions.auth_for_viewer(viewer)
-            with self._metrics.pds_write("like"):
-                ref = await self._pds.put_record(
-                    auth, collection=LIKE_NSID, rkey=rkey,
-                    record=record.to_json(self._lexicons), swap_record=None,
-                )  # fmt: skip
+            rkey = self._writer.next_rkey()
+            cid = await self._writer.put(
+                viewer, collection=LIKE_NSID, rkey=rkey, record=record, swap=None, metric="like"
+            )
             change = LikeUpsert(
-                did=viewer.did, rkey=rkey, cid=ref.cid, rev=None, record=record,
-                handle=viewer.handle,
-            )  # fmt: skip
-            await self._apply([change], now=self._clock.now())
+                did=viewer.did, rkey=rkey, cid=cid, rev=None, record=record, handle=viewer.handle
+            )
+            await self._writer.index([change])
         return view
 
     async def unlike(self, viewer: Viewer, uri: str) -> TrackView | None:
@@ -181,10 +147,9 @@ class Likes:
         there for the viewer to see."""
         async with self._lock(viewer, uri):
             mine = await self._likes.of(viewer.did, uri)
-            if mine:
-                auth = await self._sessions.auth_for_viewer(viewer)
-                for like in mine:
-                    with self._metrics.pds_write("unlike"):
-                        await self._pds.delete_record(auth, collection=LIKE_NSID, rkey=like.rkey)
-                    await self._apply([RecordDelete(like.uri)], now=self._clock.now())
+            for like in mine:
+                await self._writer.delete(
+                    viewer, collection=LIKE_NSID, rkey=like.rkey, metric="unlike"
+                )
+                await self._writer.index([RecordDelete(like.uri)])
         return (await self._reads.get_many([uri], viewer.did)).get(uri)

@@ -14,20 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from relay.atproto.lexicon import LexiconCatalog
-from relay.atproto.pds import PdsClient
 from relay.atproto.records import LIST_NSID, ListRecord, StrongRef, format_datetime
-from relay.atproto.tid import TidClock
-from relay.clock import Clock
-from relay.db.list_index import ListFilter, ListIndex, StoredList, encode_list_cursor
+from relay.db.cursors import check_size
+from relay.db.list_index import LIST_CURSORS, ListFilter, ListIndex, StoredList
 from relay.db.list_rows import ListUpsert
-from relay.db.sync import Change, RecordDelete, SyncStore
+from relay.db.sync import RecordDelete
 from relay.domain import PublishState
 from relay.errors import BadUserInputError, ForbiddenError, NotFoundError
-from relay.metrics import RelayMetrics
-from relay.services.events import EventBus
-from relay.services.ingest import events_of
-from relay.services.sessions import SessionService, Viewer
+from relay.services.record_writer import RecordWriter
+from relay.services.sessions import Viewer
 from relay.services.track_reads import TrackReads
 
 __all__ = ["ListFilter", "ListView", "Lists"]
@@ -90,36 +85,12 @@ class ListChanges:
 
 class Lists:
     def __init__(
-        self,
-        *,
-        lists: ListIndex,
-        sync: SyncStore,
-        reads: TrackReads,
-        sessions: SessionService,
-        pds: PdsClient,
-        lexicons: LexiconCatalog,
-        clock: Clock,
-        metrics: RelayMetrics,
-        events: EventBus,
-        max_page: int,
+        self, *, lists: ListIndex, reads: TrackReads, writer: RecordWriter, max_page: int
     ) -> None:
-        self._events = events
         self._lists = lists
-        self._sync = sync
         self._reads = reads
-        self._sessions = sessions
-        self._pds = pds
-        self._lexicons = lexicons
-        self._clock = clock
-        self._metrics = metrics
+        self._writer = writer
         self._max_page = max_page
-        self._tids = TidClock()
-
-    async def _apply(self, changes: Sequence[Change], *, now: datetime) -> None:
-        """Index what relay just wrote, and tell subscribers."""
-        applied = await self._sync.apply(changes, now=now)
-        if applied and self._events.listening:
-            await self._events.publish(*events_of(applied))
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -128,8 +99,7 @@ class Lists:
 
     def window(self, first: int, offset: int) -> None:
         """Refuse a window of items no page may ask for."""
-        if not 0 <= first <= self._max_page:
-            raise BadUserInputError(f"first must be between 0 and {self._max_page}")
+        check_size("first", first, self._max_page)
         if not 0 <= offset <= MAX_ITEMS:
             raise BadUserInputError(f"offset must be between 0 and {MAX_ITEMS}")
 
@@ -143,14 +113,13 @@ class Lists:
         }
 
     async def page(self, flt: ListFilter, *, first: int, after: str | None) -> ListPageView:
-        if not 0 <= first <= self._max_page:
-            raise BadUserInputError(f"first must be between 0 and {self._max_page}")
+        check_size("first", first, self._max_page)
         if flt.list_type is not None and len(flt.list_type) > 64:
             raise BadUserInputError("listType is at most 64 characters")
         page = await self._lists.page(flt, first=first, after=after)
         return ListPageView(
             lists=[ListView.of(row) for row in page.lists],
-            cursors=[encode_list_cursor(row.id) for row in page.lists],
+            cursors=[LIST_CURSORS.encode(row.id) for row in page.lists],
             has_next_page=page.has_next_page,
         )
 
@@ -184,16 +153,14 @@ class Lists:
     async def _write(
         self, viewer: Viewer, rkey: str, record: ListRecord, swap: str | None
     ) -> ListView:
-        data = record.to_json(self._lexicons)  # a name or description out of bounds: refused
-        auth = await self._sessions.auth_for_viewer(viewer)
-        with self._metrics.pds_write("list"):
-            ref = await self._pds.put_record(
-                auth, collection=LIST_NSID, rkey=rkey, record=data, swap_record=swap
-            )
-        change = ListUpsert(
-            did=viewer.did, rkey=rkey, cid=ref.cid, rev=None, record=record, handle=viewer.handle
+        # A name or description out of bounds is refused here, before any call.
+        cid = await self._writer.put(
+            viewer, collection=LIST_NSID, rkey=rkey, record=record, swap=swap, metric="list"
         )
-        await self._apply([change], now=self._clock.now())
+        change = ListUpsert(
+            did=viewer.did, rkey=rkey, cid=cid, rev=None, record=record, handle=viewer.handle
+        )
+        await self._writer.index([change])
         view = (await self.get_many([change.uri])).get(change.uri)
         if view is None:
             raise NotFoundError(f"list {change.uri} was deleted meanwhile")
@@ -215,9 +182,9 @@ class Lists:
         refs = await self._refs(viewer, items, list_type=list_type, kept={})
         record = ListRecord(
             name=name.strip(), list_type=list_type, items=tuple(refs),
-            description=description or None, created_at=format_datetime(self._clock.now()),
+            description=description or None, created_at=format_datetime(self._writer.now()),
         )  # fmt: skip
-        return await self._write(viewer, self._tids.next(), record, swap=None)
+        return await self._write(viewer, self._writer.next_rkey(), record, swap=None)
 
     async def _owned(self, viewer: Viewer, uri: str) -> tuple[StoredList, list[StrongRef]]:
         row = (await self._lists.get_many([uri])).get(uri)
@@ -243,13 +210,11 @@ class Lists:
         record = ListRecord(
             name=name, list_type=row.list_type, items=tuple(refs), image_url=row.image_url,
             description=description or None, created_at=row.record_created_at,
-            updated_at=format_datetime(self._clock.now()),
+            updated_at=format_datetime(self._writer.now()),
         )  # fmt: skip
         return await self._write(viewer, row.rkey, record, swap=row.cid)
 
     async def delete(self, viewer: Viewer, uri: str) -> None:
         row, _ = await self._owned(viewer, uri)
-        auth = await self._sessions.auth_for_viewer(viewer)
-        with self._metrics.pds_write("delete"):
-            await self._pds.delete_record(auth, collection=LIST_NSID, rkey=row.rkey)
-        await self._apply([RecordDelete(row.uri)], now=self._clock.now())
+        await self._writer.delete(viewer, collection=LIST_NSID, rkey=row.rkey, metric="delete")
+        await self._writer.index([RecordDelete(row.uri)])
