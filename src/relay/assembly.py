@@ -29,6 +29,7 @@ from relay.db.index_version import IndexVersion
 from relay.db.like_index import LikeIndex
 from relay.db.list_index import ListIndex
 from relay.db.profile_index import ProfileIndex
+from relay.db.reads import Reads, SqliteReads, reads_for
 from relay.db.sessions import OAuthRequestStore, SessionStore
 from relay.db.sync import SyncStore
 from relay.db.tracks import PageBounds, TrackIndex
@@ -86,6 +87,7 @@ class Assembled:
 
     settings: Settings
     engine: AsyncEngine
+    reads: Reads  # where the index's read-only statements run (on SQLite, reader threads)
     services: Services
     store: AudioStore
     oauth_login: OAuthLogin
@@ -217,7 +219,10 @@ async def assemble(
     pds = inject.pds or XrpcPdsClient(http, timeout=settings.pds_timeout_seconds)
     store = inject.store or await _open_store(settings, stack)
     bounds = PageBounds(default_size=settings.default_page_size, max_size=settings.max_page_size)
-    index = (inject.track_index_wrapper or TrackIndex)(db, bounds=bounds)
+    index_reads = reads_for(engine, threads=settings.sqlite_read_threads)
+    if isinstance(index_reads, SqliteReads):
+        stack.push_async_callback(index_reads.close)
+    index = (inject.track_index_wrapper or TrackIndex)(db, bounds=bounds, reads=index_reads)
     lexicons = load_lexicons(settings)
     box = SecretBox(
         secret_key(settings), [old.get_secret_value() for old in settings.secret_key_previous]
@@ -400,6 +405,7 @@ async def assemble(
         index_version=index_version,
         settings=settings,
         engine=engine,
+        reads=index_reads,
         services=services,
         store=store,
         oauth_login=oauth_login,

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     # time (PostgreSQL; on SQLite at once).
     response_cache_entries: int = Field(default=2000, ge=0)
     response_cache_entry_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # On SQLite, threads that run the index's read-only statements (pages, counts, lookups) on
+    # their own connections (0: on the async engine, as writes are).
+    sqlite_read_threads: int = Field(default=4, ge=0, le=64)
     response_cache_recheck_seconds: float = Field(default=0.25, gt=0)
     # Rate limits ("N/second|minute|hour|day", the `limits` notation), per client address or per
     # signed-in account; shared by every replica through Redis when RELAY_REDIS_URL is set.

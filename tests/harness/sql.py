@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 
+from relay.db.reads import reading_task
 from tests.harness.server import RunningRelay
 
 
@@ -21,15 +22,23 @@ def statements(relay: RunningRelay) -> Iterator[list[str]]:
         # SQLite after a commit, on PostgreSQL at most every recheck time). Nor what relay's own
         # background tasks (all named "relay-…": publisher, audio collector, firehose, backfill)
         # send.
-        task = asyncio.current_task()
-        if task is not None and task.get_name().startswith("relay-"):
+        try:
+            task = asyncio.current_task()
+            name = None if task is None else task.get_name()
+        except RuntimeError:  # in a reader thread (SqliteReads): the task that asked
+            name = reading_task.get()
+        if name is not None and name.startswith("relay-"):
             return
         if "FROM index_state" not in args[2] and "FROM artist_versions" not in args[2]:
             seen.append(args[2])
 
-    engine = relay.parts.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
+    # Writes and most reads go to the engine; the index's pages, counts and lookups to its
+    # reader threads' engine on SQLite.
+    engines = {relay.parts.engine.sync_engine, relay.parts.reads.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)

@@ -38,9 +38,9 @@ from sqlalchemy import (
 )
 from sqlalchemy import table as sql_table
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from relay.db.models import TrackRow
+from relay.db.reads import Reads
 from relay.db.text_search import SearchQuery
 
 TITLE, ARTIST, ALBUM = 1.0, 0.4, 0.2
@@ -49,7 +49,7 @@ COMMON = 2000
 
 
 class FullText(Protocol):
-    async def is_common(self, db: AsyncSession | AsyncConnection, query: SearchQuery) -> bool:
+    async def is_common(self, reads: Reads, query: SearchQuery) -> bool:
         """Whether ``query`` finds more than ``COMMON`` tracks (reads at most that many)."""
 
     def found(self, stmt: Select[Any], query: SearchQuery, *, common: bool) -> Select[Any]:
@@ -81,11 +81,11 @@ class SqliteFullText(_Threshold):
     def _match(self, query: SearchQuery) -> ColumnElement[bool]:
         return self._fts.c.tracks_fts.op("MATCH")(literal(query.fts5()))
 
-    async def is_common(self, db: AsyncSession | AsyncConnection, query: SearchQuery) -> bool:
+    async def is_common(self, reads: Reads, query: SearchQuery) -> bool:
         if not query.words:
             return False
         some = select(self._fts.c.rowid).where(self._match(query)).limit(self.common + 1).subquery()
-        found = (await db.execute(select(func.count()).select_from(some))).scalar_one()
+        found = await reads.scalar(select(func.count()).select_from(some))
         return int(found) > self.common
 
     def _from_index(self, stmt: Select[Any]) -> Select[Any]:
@@ -137,7 +137,7 @@ class PostgresFullText(_Threshold):
     def _match(self, query: SearchQuery, word: str | None = None) -> ColumnElement[bool]:
         return self._vector().op("@@")(_tsquery(query, word))
 
-    async def is_common(self, db: AsyncSession | AsyncConnection, query: SearchQuery) -> bool:
+    async def is_common(self, reads: Reads, query: SearchQuery) -> bool:
         # PostgreSQL knows: its statistics of the words estimate how many tracks a search
         # finds, and its planner picks the plan (a bounded look would read the GIN index's
         # whole answer, which it cannot cut short).

@@ -24,12 +24,15 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLField,
+    GraphQLID,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLString,
     is_leaf_type,
 )
 from graphql.pyutils import Path, Undefined
@@ -41,12 +44,20 @@ _BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 
 
 class _Leaf:
-    """How to answer one plain leaf field: the attribute to read, the type that coerces it."""
+    """How to answer one plain leaf field: the attribute to read, the type that coerces it,
+    and the Python type whose values that type answers unchanged (a String's ``str``, a
+    Boolean's ``bool``), if any — those skip the coercion call."""
 
-    __slots__ = ("kind", "name", "nullable")
+    __slots__ = ("kind", "name", "nullable", "unchanged")
 
     def __init__(self, name: str, kind: GraphQLLeafType, *, nullable: bool) -> None:
         self.name, self.kind, self.nullable = name, kind, nullable
+        self.unchanged = next((kind_ for scalar, kind_ in _UNCHANGED if scalar is kind), None)
+
+
+_UNCHANGED: tuple[tuple[GraphQLLeafType, type], ...] = (
+    (GraphQLString, str), (GraphQLID, str), (GraphQLBoolean, bool),
+)  # fmt: skip
 
 
 def _plain_leaf(field: GraphQLField) -> _Leaf | None:
@@ -73,6 +84,8 @@ class _Fallback(Exception):
 
 
 def _leaf_value(leaf: _Leaf, value: Any) -> Any:
+    if type(value) is leaf.unchanged:  # what the scalar's serialize returns for it
+        return value
     if value is None:
         if leaf.nullable:
             return None
@@ -125,7 +138,9 @@ def _answer(plan: tuple[Any, ...], source: Any) -> dict[str, Any]:
     for response_name, step in plan:
         value = getattr(source, step.name)
         if type(step) is _Leaf:
-            results[response_name] = _leaf_value(step, value)
+            # Most leaves are strings: answered as they are, without a call.
+            unchanged = type(value) is step.unchanged
+            results[response_name] = value if unchanged else _leaf_value(step, value)
         else:
             results[response_name] = step.answer(value)
     return results
