@@ -1,11 +1,12 @@
 """Reads: paging through one repo's tracks via the PDS itself and via relay.
 
     .venv/bin/python -m bench.reads [--records 1000] [--rounds 3] [--clients 1 8]
-        [--database-url URL] [--workers 1]
+        [--database-url URL] [--workers 1 2]
 
 1. Seeds ``--records`` app.relay.track records in one repo on the sandbox PDS and lets relay
    index them (a backfill into relay's database).
-2. Starts ``relay serve`` as its own process (``--workers`` processes) on that database.
+2. Starts ``relay serve`` as its own process on that database, once per ``--workers`` count
+   (default: 1, and one worker per core).
 3. In alternating rounds, each client pages through all the records — via the PDS's
    ``com.atproto.repo.listRecords(limit: 100)`` and via relay's ``tracks(first: 100)`` asking for
    the same fields — over one keep-alive connection per client; with 1 and 8 concurrent clients.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import statistics
 import tempfile
@@ -32,6 +34,7 @@ import httpx
 
 from bench.backfill import indexed_relay
 from relay.sandbox import LocalNetwork, free_port
+from relay.settings import Settings
 from tests.harness.processes import relay_process, until_serving
 
 PAGE = """
@@ -88,8 +91,45 @@ async def rate(base_url: str, did: str, clients: int, pager: Any) -> float:
         return float(pages / (time.perf_counter() - started))
 
 
+async def _measure(
+    settings: Settings,
+    pds_url: str,
+    did: str,
+    client_counts: list[int],
+    rounds: int,
+    *,
+    workers: int,
+    cache: bool,
+) -> None:
+    """``relay serve --workers N`` with the response cache on or off, against the PDS."""
+    relay_url = f"http://127.0.0.1:{settings.port}"
+    async with relay_process(
+        settings, "serve", "--workers", str(workers),
+        RELAY_HOST="127.0.0.1", RELAY_PORT=str(settings.port),
+        RELAY_RESPONSE_CACHE_ENTRIES="2000" if cache else "0",
+    ) as proc:  # fmt: skip
+        await until_serving(relay_url, proc)
+        for clients in client_counts:
+            pds: list[float] = []
+            relay: list[float] = []
+            for _ in range(rounds):  # alternating, so neither gets a quieter moment
+                pds.append(await rate(pds_url, did, clients, pds_pages))
+                relay.append(await rate(relay_url, did, clients, relay_pages))
+            p, r = statistics.median(pds), statistics.median(relay)
+            print(
+                f"{workers} worker(s), cache {'on ' if cache else 'off'} {clients} client(s): "
+                f"PDS listRecords {p:,.0f} pages/s, relay tracks {r:,.0f} pages/s "
+                f"= {r / p:.2f}x the PDS (goal >= {2 if cache else 1}x)",
+                flush=True,
+            )
+
+
 async def main(
-    records: int, rounds: int, client_counts: list[int], database_url: str | None, workers: int
+    records: int,
+    rounds: int,
+    client_counts: list[int],
+    database_url: str | None,
+    worker_counts: list[int],
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
         root = Path(tmp)
@@ -98,32 +138,16 @@ async def main(
         try:
             account = network.create_account(f"r{secrets.token_hex(3)}.test")
             settings = await indexed_relay(network, account, records, root / "relay", database_url)
-            relay_url = f"http://127.0.0.1:{settings.port}"
-            for cache in (False, True):
-                entries = "2000" if cache else "0"
-                async with relay_process(
-                    settings, "serve", "--workers", str(workers),
-                    RELAY_HOST="127.0.0.1", RELAY_PORT=str(settings.port),
-                    RELAY_RESPONSE_CACHE_ENTRIES=entries,
-                ) as proc:  # fmt: skip
-                    await until_serving(relay_url, proc)
-                    for clients in client_counts:
-                        pds: list[float] = []
-                        relay: list[float] = []
-                        for _ in range(rounds):
-                            pds.append(await rate(network.pds_url, account.did, clients, pds_pages))
-                            relay.append(await rate(relay_url, account.did, clients, relay_pages))
-                        p, r = statistics.median(pds), statistics.median(relay)
-                        goal = 2 if cache else 1
-                        print(
-                            f"cache {'on ' if cache else 'off'} {clients} client(s): "
-                            f"PDS listRecords {p:,.0f} pages/s, relay tracks {r:,.0f} pages/s "
-                            f"= {r / p:.2f}x the PDS (goal >= {goal}x)"
-                        )
-            print(
-                f"({records} records, medians of {rounds} rounds; "
-                f"{'PostgreSQL' if database_url else 'SQLite'}, {workers} worker(s))"
-            )
+            for workers in worker_counts:
+                for cache in (False, True):
+                    await _measure(
+                        settings, network.pds_url, account.did, client_counts, rounds,
+                        workers=workers, cache=cache,
+                    )  # fmt: skip
+                print(
+                    f"({records} records, medians of {rounds} rounds; "
+                    f"{'PostgreSQL' if database_url else 'SQLite'}, {workers} worker(s))"
+                )
         finally:
             network.stop()
 
@@ -134,6 +158,9 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--database-url")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=sorted({1, os.cpu_count() or 1}),
+        help="relay serve --workers counts to measure (default: 1 and one per core)",
+    )  # fmt: skip
     args = parser.parse_args()
     asyncio.run(main(args.records, args.rounds, args.clients, args.database_url, args.workers))
