@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import shutil
@@ -46,8 +47,22 @@ async def _check_database(settings: Settings, migrate: bool) -> None:
         await engine.dispose()
 
 
+# Collect young objects after this many more allocations than frees (Python's default: 700).
+# A page of 100 tracks allocates thousands of short-lived objects, freed by reference counting:
+# at 700 the collector ran about once a request and took ~12% of an uncached page's time.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def _tune_gc() -> None:
+    """For a serving process: the collector runs less often (each run is still short)."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
 def _serve(settings: Settings, workers: int = 1) -> None:
     from relay.app import create_app
+
+    _tune_gc()
 
     options: dict[str, object] = {
         "host": settings.host,
@@ -81,6 +96,7 @@ def worker_app() -> Starlette:
 
     settings = load_settings()
     _configure_logging(settings.log_level)
+    _tune_gc()
     return create_app(settings)
 
 

@@ -97,6 +97,37 @@ async def test_forward_and_backward_pagination_cover_every_track_once(
     assert back == seen
 
 
+async def test_edge_cursors_are_given_however_the_document_asks_for_them(
+    seeded: RunningRelay, client: RelayClient
+) -> None:
+    """A page encodes an edge's cursor only when the document selects it: asked through a named
+    fragment, an inline fragment or an alias, every edge has its cursor, and each one continues
+    the pagination right after its track; not asked, pageInfo's cursors are still there."""
+    reference = await _page(client, first=4)
+    expected = [edge["cursor"] for edge in reference["edges"]]
+    assert all(expected) and expected[-1] == reference["pageInfo"]["endCursor"]
+    documents = [
+        """fragment E on TrackEdge { cursor }
+        query { tracks(first: 4) { edges { ...E node { title } } } }""",
+        "query { tracks(first: 4) { edges { ... on TrackEdge { cursor } node { title } } } }",
+        "query { tracks(first: 4) { edges { c: cursor node { title } } } }",
+        """fragment C on TrackConnection { edges { cursor } }
+        query { tracks(first: 4) { ...C edges { node { title } } } }""",
+    ]
+    for document in documents:
+        edges = (await client.gql(document)).data["tracks"]["edges"]
+        assert [edge.get("cursor", edge.get("c")) for edge in edges] == expected, document
+    for i, cursor in enumerate(expected[:-1]):
+        following = await _page(client, first=1, after=cursor)
+        assert _titles(following) == [_titles(reference)[i + 1]]
+    bare_document = """query {
+      tracks(first: 4) { pageInfo { startCursor endCursor } edges { node { title } } }
+    }"""
+    bare = (await client.gql(bare_document)).data["tracks"]
+    assert bare["pageInfo"] == {"startCursor": expected[0], "endCursor": expected[-1]}
+    assert "cursor" not in bare["edges"][0]
+
+
 @pytest.mark.parametrize(
     ("order", "expected_first"),
     [

@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from math import isfinite
-from typing import Any
+from typing import Any, overload
 
 from relay import jsonc
 from relay.db.models import StoredTrackColumns
@@ -38,6 +39,38 @@ def encode_cursor(
 ) -> str:
     payload = jsonc.dumps_bytes([field.value, sort_value(row, field, score), row.id])
     return base64.urlsafe_b64encode(payload).decode()
+
+
+class PageCursors(Sequence[str]):
+    """A page's cursors, each encoded when first asked for: most clients ask for the page's
+    last one only (``pageInfo.endCursor``), not one per edge."""
+
+    def __init__(
+        self,
+        rows: Sequence[StoredTrackColumns],
+        field: TrackOrderField,
+        scores: Sequence[float | None] | None = None,
+    ) -> None:
+        self._rows, self._field, self._scores = rows, field, scores
+        self._encoded: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self._rows)
+        found = self._encoded.get(index)
+        if found is None:
+            score = None if self._scores is None else self._scores[index]
+            found = self._encoded[index] = encode_cursor(self._rows[index], self._field, score)
+        return found
 
 
 def decode_cursor(cursor: str, field: TrackOrderField) -> tuple[Any, int]:

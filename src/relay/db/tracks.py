@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from relay.db.audio_refs import add_ref, drop_ref, owned_objects
-from relay.db.cursors import check_size, decode_cursor, encode_cursor
+from relay.db.cursors import PageCursors, check_size, decode_cursor
 from relay.db.full_text import FullText, full_text_for
 from relay.db.models import LikeRow, StoredTrackColumns, TrackRow
 from relay.db.reads import EngineReads, Reads
@@ -403,10 +403,9 @@ class TrackIndex:
         )
         return TrackPage(
             rows=rows,
-            cursors=[
-                encode_cursor(row, order.field, item[-1] if score is not None else None)
-                for row, item in zip(rows, found, strict=True)
-            ],
+            cursors=PageCursors(
+                rows, order.field, [item[-1] for item in found] if score is not None else None
+            ),
             has_next_page=has_next,
             has_previous_page=has_previous,
         )

@@ -20,6 +20,7 @@ always has.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -27,6 +28,7 @@ from graphql import (
     GraphQLBoolean,
     GraphQLField,
     GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
@@ -48,11 +50,22 @@ class _Leaf:
     and the Python type whose values that type answers unchanged (a String's ``str``, a
     Boolean's ``bool``), if any — those skip the coercion call."""
 
-    __slots__ = ("kind", "name", "nullable", "unchanged")
+    __slots__ = ("enum", "kind", "name", "names", "nullable", "unchanged")
 
     def __init__(self, name: str, kind: GraphQLLeafType, *, nullable: bool) -> None:
         self.name, self.kind, self.nullable = name, kind, nullable
         self.unchanged = next((kind_ for scalar, kind_ in _UNCHANGED if scalar is kind), None)
+        # A strawberry enum: each member's GraphQL name, as the type itself answers it (it
+        # looks through its values for each).
+        self.enum: type | None = getattr(kind, "wrapped_cls", None)
+        self.names: dict[Any, str] = {}
+        try:
+            if isinstance(self.enum, type) and issubclass(self.enum, Enum):
+                self.names = {member: kind.coerce_output_value(member) for member in self.enum}
+            else:
+                self.enum = None
+        except Exception:  # a member it cannot answer: every value takes the full path
+            self.enum, self.names = None, {}
 
 
 _UNCHANGED: tuple[tuple[GraphQLLeafType, type], ...] = (
@@ -83,8 +96,16 @@ class _Fallback(Exception):
     """A value the shortcut cannot answer exactly as the full path would."""
 
 
+_INT_RANGE = range(-(2**31), 2**31)  # GraphQL's Int
+
+
 def _leaf_value(leaf: _Leaf, value: Any) -> Any:
-    if type(value) is leaf.unchanged:  # what the scalar's serialize returns for it
+    kind = type(value)
+    if kind is leaf.unchanged:  # what the scalar's serialize returns for it
+        return value
+    if kind is leaf.enum:
+        return leaf.names[value]
+    if kind is int and leaf.kind is GraphQLInt and value in _INT_RANGE:
         return value
     if value is None:
         if leaf.nullable:

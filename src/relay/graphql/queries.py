@@ -12,6 +12,7 @@ from relay.graphql.inputs import ListFilterInput, TrackFilter
 from relay.graphql.like_types import LikeConnection
 from relay.graphql.list_types import ListConnection, MusicList
 from relay.graphql.ordering import TrackOrderInput, order_value
+from relay.graphql.selections import selects_edge_cursor
 from relay.graphql.sync_types import SyncStatus
 from relay.graphql.types import Artist, DemoAccount, Instance, Track, TrackConnection, Viewer
 from relay.services.likes import LikePageRequest
@@ -55,7 +56,9 @@ class Query:
         page = await reads.page(
             flt, order, PageRequest(first=first, after=after, last=last, before=before)
         )
-        return TrackConnection.of(page, lambda: reads.count(flt, order))
+        return TrackConnection.of(
+            page, lambda: reads.count(flt, order), edge_cursors=selects_edge_cursor(info)
+        )
 
     @strawberry.field(description="A musician by DID or handle, with their tracks.")
     async def artist(

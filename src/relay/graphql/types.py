@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from relay.domain import PageRequest
 from relay.graphql.enums import FileType, PublishState, TrackEventKind
 from relay.graphql.ordering import TrackOrderInput, order_value
+from relay.graphql.selections import selects_edge_cursor
 from relay.services.likes import LikePageRequest
 from relay.services.lists import ListFilter
 from relay.services.sessions import Viewer as ViewerValue
@@ -179,11 +180,22 @@ class TrackConnection:
         return await self.count()
 
     @classmethod
-    def of(cls, page: TrackPageView, count: Callable[[], Awaitable[int]]) -> TrackConnection:
-        edges = [
-            TrackEdge(cursor=cursor, node=Track.of(view))
-            for view, cursor in zip(page.tracks, page.cursors, strict=True)
-        ]
+    def of(
+        cls,
+        page: TrackPageView,
+        count: Callable[[], Awaitable[int]],
+        *,
+        edge_cursors: bool = True,
+    ) -> TrackConnection:
+        """The page as a connection; without ``edge_cursors`` (the document selects no
+        ``edges { cursor }``) the edges' cursors are left unencoded, as ``""``."""
+        if edge_cursors:
+            edges = [
+                TrackEdge(cursor=cursor, node=Track.of(view))
+                for view, cursor in zip(page.tracks, page.cursors, strict=True)
+            ]
+        else:
+            edges = [TrackEdge(cursor="", node=Track.of(view)) for view in page.tracks]
         return cls(
             edges=edges,
             page_info=PageInfo(
@@ -253,7 +265,9 @@ class Artist:
         page = await reads.page(
             flt, order, PageRequest(first=first, after=after, last=last, before=before)
         )
-        return TrackConnection.of(page, lambda: reads.count(flt, order))
+        return TrackConnection.of(
+            page, lambda: reads.count(flt, order), edge_cursors=selects_edge_cursor(info)
+        )
 
     @strawberry.field(description="This account's albums and playlists, newest first.")
     async def lists(

@@ -113,7 +113,7 @@ class TrackPageView:
     def of(cls, page: TrackPage) -> TrackPageView:
         return cls(
             tracks=[TrackView.of(row) for row in page.rows],
-            cursors=list(page.cursors),
+            cursors=page.cursors,  # encoded as they are read
             has_next_page=page.has_next_page,
             has_previous_page=page.has_previous_page,
         )
