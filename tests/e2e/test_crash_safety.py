@@ -62,7 +62,10 @@ async def deployment(
         "RELAY_PUBLISH_RETRY_BASE_SECONDS": "0.2",
         "RELAY_PUBLISH_RETRY_MAX_SECONDS": "1",
         "RELAY_PUBLISH_WORKER_INTERVAL_SECONDS": "0.2",
-        "RELAY_AUDIO_GRACE_SECONDS": "0",
+        # Short, not 0: a killed process's last PUT may still land in radosgw after the new
+        # process starts; with no grace its collector removed the intended object first, and
+        # the PUT then left an object no row knows (production waits 600 s).
+        "RELAY_AUDIO_GRACE_SECONDS": "2",
         "RELAY_COLLECTOR_INTERVAL_SECONDS": "0.2",
         "RELAY_AUDIO_REMOVAL_TIMEOUT_SECONDS": "2",
         "RELAY_LOG_LEVEL": "WARNING",

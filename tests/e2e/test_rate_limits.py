@@ -17,6 +17,10 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 LOGIN = "mutation($i: String!, $p: String!) { login(identifier: $i, password: $p) { token } }"
 
 
+# Limits in these tests are per day: the limiter's windows are sliding counters over fixed
+# windows, and a test that crossed a minute's boundary saw its earlier requests weigh less.
+
+
 def limited(result: GraphQLResult) -> bool:
     return result.status == 429 and result.codes == ["RATE_LIMITED"]
 
@@ -34,7 +38,7 @@ async def login(client: RelayClient, account: Account, password: str) -> GraphQL
 async def test_failed_logins_per_identifier_stop_before_the_pds(
     relay_settings: Settings, accounts: dict[str, Account]
 ) -> None:
-    settings = relay_settings.model_copy(update={"rate_failed_logins_per_identifier": "3/minute"})
+    settings = relay_settings.model_copy(update={"rate_failed_logins_per_identifier": "3/day"})
     async with run_relay(settings, in_process=True) as relay, relay.client() as client:
         for _ in range(3):
             assert (await login(client, accounts["bob"], "wrong")).codes == ["UNAUTHENTICATED"]
@@ -48,7 +52,7 @@ async def test_failed_logins_per_identifier_stop_before_the_pds(
 async def test_logins_are_limited_per_address(
     relay_settings: Settings, accounts: dict[str, Account]
 ) -> None:
-    settings = relay_settings.model_copy(update={"rate_login_per_address": "2/minute"})
+    settings = relay_settings.model_copy(update={"rate_login_per_address": "2/day"})
     async with run_relay(settings, in_process=True) as relay, relay.client() as client:
         for account in (accounts["bob"], accounts["carol"]):
             assert (await login(client, account, account.password)).data["login"]["token"]
@@ -71,7 +75,7 @@ async def test_uploads_are_limited_per_caller(
 async def test_mutations_are_limited_per_caller(
     relay_settings: Settings, accounts: dict[str, Account]
 ) -> None:
-    settings = relay_settings.model_copy(update={"rate_mutations_per_caller": "3/minute"})
+    settings = relay_settings.model_copy(update={"rate_mutations_per_caller": "3/day"})
     async with run_relay(settings, in_process=True) as relay, relay.client(accounts["alice"]) as c:
         # (Signing in counted against the address; these count against alice's account.)
         mutation = 'mutation { deleteTrack(id: "VHJhY2s6eA==") { uri } }'
@@ -89,7 +93,7 @@ async def test_upload_bytes_are_limited(
 
 
 async def test_oauth_login_is_limited_per_address(relay_settings: Settings) -> None:
-    settings = relay_settings.model_copy(update={"rate_oauth_login_per_address": "2/minute"})
+    settings = relay_settings.model_copy(update={"rate_oauth_login_per_address": "2/day"})
     async with run_relay(settings, in_process=True) as relay, relay.client() as client:
         answers = [
             await client.http.get("/oauth/login", params={"handle": "nobody.invalid"})
@@ -106,7 +110,7 @@ async def test_replicas_share_their_limits_through_redis(
         update={
             "redis_url": "redis://127.0.0.1:6379/0",
             "rate_limit_namespace": f"relay-test-{secrets.token_hex(4)}",
-            "rate_login_per_address": "2/minute",
+            "rate_login_per_address": "2/day",
         }
     )
     async with (
