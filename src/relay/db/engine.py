@@ -139,19 +139,20 @@ async def pending_migrations(engine: AsyncEngine) -> bool:
 
 async def ensure_migrated(engine: AsyncEngine, *, migrate: bool) -> None:
     """Apply pending migrations when ``migrate``; otherwise refuse an un-migrated database."""
-    if not await pending_migrations(engine):
-        return
-    if not migrate:
-        raise ConfigurationError(
-            "the database is not migrated; run `relay db upgrade` first "
-            "(or start with `relay serve --migrate`, or set RELAY_AUTO_MIGRATE=true)",
-            variable="RELAY_DATABASE_URL",
-        )
+    # Processes started together (an API process and `relay ingest` on a new database) take
+    # turns, the first look included: the one that waited finds the work done, and no process
+    # connects to a new SQLite file while another creates it (its switch to WAL met the
+    # migrating process's lock: "database is locked").
     async with migration_lock(engine):
-        # Processes started together (an API process and `relay ingest` on a new database) take
-        # turns: the one that waited finds the work done.
-        if await pending_migrations(engine):
-            await upgrade(engine)
+        if not await pending_migrations(engine):
+            return
+        if not migrate:
+            raise ConfigurationError(
+                "the database is not migrated; run `relay db upgrade` first "
+                "(or start with `relay serve --migrate`, or set RELAY_AUTO_MIGRATE=true)",
+                variable="RELAY_DATABASE_URL",
+            )
+        await upgrade(engine)
 
 
 @asynccontextmanager
