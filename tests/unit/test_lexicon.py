@@ -79,6 +79,10 @@ def test_a_good_record_passes(catalog: LexiconCatalog) -> None:
         ({"createdAt": "2025-10-28 22:30:00"}, "createdAt"),
         ({"createdAt": "2025-10-28T22:30:00"}, "createdAt"),
         ({"createdAt": "2025-13-28T22:30:00Z"}, "createdAt"),
+        # A lone surrogate: JSON can escape one (relay's JSON reader keeps it), text cannot hold it.
+        ({"title": "a\ud800"}, "title"),
+        ({"album": "é\udc00"}, "album"),
+        ({"fileType": "\ud800"}, "fileType"),
     ],
 )
 def test_violations_name_the_field(

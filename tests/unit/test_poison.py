@@ -6,9 +6,14 @@ from typing import Any
 
 import pytest
 
+from relay import jsonc
+from relay.atproto.lexicon import LexiconCatalog, default_lexicon_dir
 from relay.atproto.records import TrackRecord
+from relay.clock import SystemClock
+from relay.db.sync import TrackUpsert
 from relay.domain import FileType
-from relay.services.ingest import poison_reason
+from relay.services.events import TrackEventBus
+from relay.services.ingest import RecordBounds, RecordIngest, SyncStats, poison_reason
 
 DID = "did:plc:" + "a" * 24
 TID = "3kaaaaaaaaaa2"
@@ -47,3 +52,28 @@ def test_an_honest_record_passes() -> None:
 def test_poison_is_named(changes: dict[str, Any], reason: str) -> None:
     values: dict[str, Any] = {"did": DID, "rkey": TID, "rev": TID, "record": record()}
     assert poison_reason(**{**values, **changes}) == reason
+
+
+def test_a_lone_surrogate_is_an_invalid_record_not_a_crash() -> None:
+    # A hostile PDS may send one as a JSON escape (a real PDS cannot store one); relay's JSON
+    # reader keeps it, so the validator must judge it — it once raised UnicodeEncodeError, which
+    # no caller expected, and a backfill run ended with it.
+    ingest = RecordIngest(
+        lexicons=LexiconCatalog.load(default_lexicon_dir()), clock=SystemClock(),
+        stats=SyncStats(), events=TrackEventBus(queue_size=1), bounds=RecordBounds(),
+    )  # fmt: skip
+    page = jsonc.loads(
+        '[{"$type": "app.relay.track", "title": "Bad \\ud800", "artist": "A",'
+        ' "audioUrl": "https://cdn.example/a.mp3", "fileType": "mp3",'
+        ' "createdAt": "2026-01-01T00:00:00.000Z"},'
+        ' {"$type": "app.relay.track", "title": "Honest", "artist": "A",'
+        ' "audioUrl": "https://cdn.example/b.mp3", "fileType": "mp3",'
+        ' "createdAt": "2026-01-01T00:00:00.000Z"}]'
+    )
+    bad, honest = (
+        ingest.upsert(did=DID, rkey=TID, cid="bafyreiaaaaaaaaaa", rev=TID, value=v, handle=None)
+        for v in page
+    )
+    assert bad is None
+    assert ingest.stats.dropped == {"invalid_record": 1}
+    assert isinstance(honest, TrackUpsert) and honest.record.title == "Honest"
