@@ -40,6 +40,7 @@ def test_an_honest_record_passes() -> None:
         ({"rkey": "k" * 100}, "bad_rkey"),
         ({"rkey": "self"}, "bad_rkey"),
         ({"rkey": "3KAAAAAAAAAA2"}, "bad_rkey"),
+        ({"rkey": TID + "\n"}, "bad_rkey"),  # "$" would match before a final newline
         ({"rev": "z" * 64}, "bad_rev"),
         ({"record": record(audio_url="javascript:alert(1)")}, "bad_audio_url"),
         ({"record": record(audio_url="https:///nohost")}, "bad_audio_url"),
@@ -77,3 +78,18 @@ def test_a_lone_surrogate_is_an_invalid_record_not_a_crash() -> None:
     assert bad is None
     assert ingest.stats.dropped == {"invalid_record": 1}
     assert isinstance(honest, TrackUpsert) and honest.record.title == "Honest"
+
+
+@pytest.mark.parametrize("cid", ["b" + "a" * 200, "bafyreiaaaaaaaaaa\n", "not a cid", "\ud800"])
+def test_a_record_version_that_is_no_cid_is_dropped(cid: str) -> None:
+    # listRecords names each record's CID, and the index keeps it: a hostile PDS's is checked.
+    ingest = RecordIngest(
+        lexicons=LexiconCatalog.load(default_lexicon_dir()), clock=SystemClock(),
+        stats=SyncStats(), events=TrackEventBus(queue_size=1), bounds=RecordBounds(),
+    )  # fmt: skip
+    value = {
+        "$type": "app.relay.track", "title": "T", "artist": "A", "fileType": "mp3",
+        "audioUrl": "https://cdn.example/a.mp3", "createdAt": "2026-01-01T00:00:00.000Z",
+    }  # fmt: skip
+    assert ingest.upsert(did=DID, rkey=TID, cid=cid, rev=TID, value=value, handle=None) is None
+    assert ingest.stats.dropped == {"bad_cid": 1}

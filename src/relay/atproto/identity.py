@@ -39,10 +39,10 @@ log = logging.getLogger("relay.identity")
 # RFC 6761/6762 names never resolve in public DNS; skip straight to the resolver service.
 _SPECIAL_USE_TLDS = (".test", ".local", ".localhost", ".invalid", ".example", ".internal")
 # The atproto handle grammar: labels of letters, digits and hyphens; the TLD starts with a letter.
-_HANDLE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
-_DID_PLC = re.compile(r"^did:plc:[a-z2-7]{24}$")
-_DID_WEB = re.compile(r"^did:web:[a-z0-9.-]+(%3[aA][0-9]{1,5})?$")
-_DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]{1,2000}$")
+_HANDLE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+_DID_PLC = re.compile(r"^did:plc:[a-z2-7]{24}\Z")
+_DID_WEB = re.compile(r"^did:web:[a-z0-9.-]+(%3[aA][0-9]{1,5})?\Z")
+_DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]{1,2000}\Z")
 # A DID document is a few KiB; nothing relay reads from one is larger.
 MAX_DOCUMENT_BYTES = 64 * 1024
 

@@ -24,17 +24,17 @@ Check = Callable[[object, str], None]  # (value, its path) -> None, or raises
 
 _DATETIME = re.compile(
     r"^[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\.[0-9]{1,20})?"
-    r"(Z|[+-][0-2][0-9]:[0-5][0-9])$"
+    r"(Z|[+-][0-2][0-9]:[0-5][0-9])\Z"
 )
-_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s]+$")
-_DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$")
-NSID = re.compile(r"^[a-zA-Z]([a-zA-Z0-9-]{0,62})?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,62})?)+$")
+_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s]+\Z")
+_DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]\Z")
+NSID = re.compile(r"^[a-zA-Z]([a-zA-Z0-9-]{0,62})?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,62})?)+\Z")
 _AT_URI = re.compile(
     r"^at://(did:[a-z]+:[a-zA-Z0-9._:%-]+|[a-zA-Z0-9.-]+)"
-    r"(/[a-zA-Z][a-zA-Z0-9-]*(\.[a-zA-Z0-9-]+)+(/[a-zA-Z0-9._:~-]{1,512})?)?$"
+    r"(/[a-zA-Z][a-zA-Z0-9-]*(\.[a-zA-Z0-9-]+)+(/[a-zA-Z0-9._:~-]{1,512})?)?\Z"
 )
 # A CID as text: v1 in base32 (multibase "b"), or a v0 base58 multihash.
-_CID = re.compile(r"^(b[a-z2-7]{8,}|Qm[1-9A-HJ-NP-Za-km-z]{44})$")
+_CID = re.compile(r"^(b[a-z2-7]{8,}|Qm[1-9A-HJ-NP-Za-km-z]{44})\Z")
 _ABSENT = object()
 
 
@@ -48,13 +48,18 @@ def _check_datetime(value: str) -> bool:
     return True
 
 
+def is_cid(value: str) -> bool:
+    """Whether ``value`` is a CID as text (at most 128 characters: what the index keeps)."""
+    return len(value) <= 128 and bool(_CID.match(value))
+
+
 FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {
     "datetime": _check_datetime,
     "uri": lambda v: bool(_URI.match(v)) and len(v) <= 8192,
     "did": lambda v: bool(_DID.match(v)) and len(v) <= 2048,
     "nsid": lambda v: bool(NSID.match(v)) and len(v) <= 317,
     "at-uri": lambda v: len(v) <= 8192 and bool(_AT_URI.match(v)),
-    "cid": lambda v: len(v) <= 128 and bool(_CID.match(v)),
+    "cid": is_cid,
 }
 
 

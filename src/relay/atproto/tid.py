@@ -7,7 +7,7 @@ import secrets
 import time
 
 _ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
-_TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
+_TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}\Z")
 
 
 def is_tid(value: str) -> bool:

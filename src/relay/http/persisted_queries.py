@@ -12,7 +12,7 @@ from typing import Any
 from relay.errors import BadUserInputError, PersistedQueryNotFoundError
 from relay.lru import BoundedLru
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 class PersistedQueries:

@@ -28,7 +28,7 @@ from relay.liveness import process_running
 from relay.services.track_uploads import StagedUpload
 
 _FLUSH_BYTES = 1024 * 1024  # file data is written in chunks of this size (not a bound)
-_SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
+_SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,10}\Z")
 
 # Headers a browser cannot send cross-site without a CORS preflight; one must be present on a
 # multipart request, or a form on any web page could post uploads with the user's cookies.

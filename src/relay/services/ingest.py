@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 from relay import jsonc
 from relay.atproto.lexicon import LexiconCatalog
+from relay.atproto.lexicon_checks import is_cid
 from relay.atproto.records import (
     LIKE_NSID,
     LIST_NSID,
@@ -43,7 +44,7 @@ from relay.services.events import EventBus
 from relay.services.views import AnyEvent, RecordEvent, TrackEvent, TrackView
 
 # Record keys of app.relay.track are TIDs ("key": "tid"); revisions are TIDs too.
-_DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]+$")
+_DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]+\Z")
 MAX_DID_LENGTH = 256  # the column; did:plc is 32, a did:web host at most 261 (refused)
 MAX_GRAPHQL_INT = 2**31 - 1
 MAX_HOST_LENGTH = 253
@@ -319,6 +320,9 @@ class RecordIngest:
         """The change for one record of an indexed collection, or None (counted) when the record
         is not acceptable."""
         kind = COLLECTIONS[collection]
+        if not is_cid(cid):  # a listRecords page names it; the index keeps it (at most 128)
+            self.stats.drop("bad_cid")
+            return None
         size = jsonc.size(value)
         if size is None or size > (kind.max_bytes or self._bounds.max_bytes):
             self.stats.drop("too_large")

@@ -33,7 +33,7 @@ from relay.services.repo_chain import RepoChain
 log = logging.getLogger(__name__)
 
 # The atproto record key grammar.
-_RKEY = re.compile(r"^[A-Za-z0-9._:~-]{1,512}$")
+_RKEY = re.compile(r"^[A-Za-z0-9._:~-]{1,512}\Z")
 
 Schedule = Callable[[BackfillRequest], object]
 StoredLink = Callable[[str], Awaitable[ChainLink | None]]
