@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,7 +47,7 @@ class TrackRecord(BaseModel):
         """The record as JSON data, validated against its lexicon."""
         return lexicons.validate(TRACK_NSID, self.to_data())
 
-    @property
+    @cached_property  # asked for twice as a record is indexed
     def created_at_time(self) -> datetime:
         """``createdAt`` as a datetime (the lexicon guarantees its format)."""
         return datetime.fromisoformat(self.created_at.replace("Z", "+00:00"))
