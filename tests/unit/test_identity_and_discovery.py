@@ -110,6 +110,13 @@ async def test_two_dids_in_dns_resolve_to_neither(http: httpx.AsyncClient) -> No
         (json_answer({"id": DID}), "names no PDS"),
         (json_answer(document(DID, pds="https://pds.example/xrpc?x=1")), "not an origin"),
         (json_answer(document(DID, pds="ftp://pds.example")), "PDS"),
+        # Hosts no request could reach: httpx raised InvalidURL (no HTTPError) or IDNA's
+        # UnicodeError for them when relay first asked, which a backfill run did not survive.
+        (json_answer(document(DID, pds="https://[zz]")), "PDS"),
+        (json_answer(document(DID, pds="https://pds.example:99999")), "no usable PDS"),
+        (json_answer(document(DID, pds="https://p\u00e4s.example")), "no usable PDS"),
+        (json_answer(document(DID, pds="https://ex ample.com")), "no usable PDS"),
+        (json_answer(document(DID, pds="https://" + "a" * 64 + ".example")), "no usable PDS"),
         (json_answer(["not", "an", "object"]), None),
         (answer("200 OK", b"{" * 100_000), None),
         (json_answer({}, status="404 Not Found"), "was not found"),

@@ -57,6 +57,17 @@ async def test_a_cycling_cursor_fails_the_repo(http: httpx.AsyncClient) -> None:
         assert len(listener.requests) == 3
 
 
+async def test_a_cursor_no_request_can_carry_fails_the_repo(http: httpx.AsyncClient) -> None:
+    # A lone surrogate escape is JSON, but no URL can hold it: httpx raised UnicodeEncodeError
+    # building the next request, which no caller expected (a backfill run ended with it).
+    pages = {None: {"records": [record(DID, "a")], "cursor": "\ud800"}}
+    body = json.dumps(pages[None]).encode()  # ASCII: the surrogate stays an escape
+    async with listening(answer("200 OK", body)) as listener:
+        with pytest.raises(RepoUnavailableError, match="could not be reached"):
+            await collect(RepoClient(http, page_size=10), listener.url)
+        assert len(listener.requests) == 1
+
+
 async def test_an_oversized_page_is_refused(http: httpx.AsyncClient) -> None:
     pages = {None: {"records": [record(DID, str(i)) for i in range(11)]}}
     async with listening(paging(pages)) as listener:

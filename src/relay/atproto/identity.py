@@ -18,6 +18,7 @@ Errors for callers say what failed in relay's words; the upstream detail goes to
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -33,6 +34,7 @@ from atproto_core.did_doc import DidDocument
 from pydantic import ValidationError
 
 from relay.errors import IdentityError, UpstreamError
+from relay.net.outbound import REQUEST_ERRORS
 
 log = logging.getLogger("relay.identity")
 
@@ -43,6 +45,10 @@ _HANDLE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0
 _DID_PLC = re.compile(r"^did:plc:[a-z2-7]{24}\Z")
 _DID_WEB = re.compile(r"^did:web:[a-z0-9.-]+(%3[aA][0-9]{1,5})?\Z")
 _DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]{1,2000}\Z")
+# A PDS's host name (lower-cased by urlparse): LDH labels, at most 253 characters.
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\Z"
+)
 # A DID document is a few KiB; nothing relay reads from one is larger.
 MAX_DOCUMENT_BYTES = 64 * 1024
 
@@ -102,12 +108,30 @@ def _web_document_url(did: str) -> str:
     return f"https://{host}/.well-known/did.json"
 
 
+def _usable_host(host: str) -> bool:
+    """A DNS name or an IP address, as text every HTTP client takes (no IDNA left to do)."""
+    if _HOST_NAME.match(host):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _pds_origin(endpoint: str | None, did: str) -> str:
     if endpoint is None:
         raise IdentityError(f"DID {did} names no PDS", identifier=did)
-    parsed = urlparse(endpoint)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise IdentityError(f"DID {did} names no usable PDS endpoint", identifier=did)
+    unusable = IdentityError(f"DID {did} names no usable PDS endpoint", identifier=did)
+    if not isinstance(endpoint, str) or len(endpoint) > 2048 or not endpoint.isascii():
+        raise unusable
+    try:  # a bad IPv6 literal or port is a ValueError; an unknown one would fail every request
+        parsed = urlparse(endpoint)
+        host, _ = parsed.hostname, parsed.port
+    except ValueError:
+        raise unusable from None
+    if parsed.scheme not in ("http", "https") or not host or not _usable_host(host):
+        raise unusable
     if parsed.path.strip("/") or parsed.query or parsed.fragment or parsed.username:
         raise IdentityError(f"DID {did} names a PDS endpoint that is not an origin", identifier=did)
     return f"{parsed.scheme}://{parsed.netloc}".lower()
@@ -150,7 +174,7 @@ class AtprotoIdentityResolver:
                 url, params=params or None, timeout=self._timeout,
                 extensions={"relay_max_response_bytes": MAX_DOCUMENT_BYTES},
             )  # fmt: skip
-        except httpx.HTTPError as exc:
+        except REQUEST_ERRORS as exc:
             log.warning("%s: %s failed: %s", what, url, exc)
             return None
 

@@ -24,6 +24,7 @@ from joserfc.jwk import ECKey
 from relay.atproto.dpop import DpopKey
 from relay.clock import Clock
 from relay.errors import BadUserInputError, OAuthError, UpstreamError
+from relay.net.outbound import REQUEST_ERRORS
 
 log = logging.getLogger("relay.oauth")
 
@@ -74,7 +75,7 @@ class TokenSet:
 async def _get_json(http: httpx.AsyncClient, url: str, what: str) -> dict[str, Any]:
     try:
         response = await http.get(url, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
+    except REQUEST_ERRORS as exc:
         log.warning("%s: %s could not be fetched: %s", what, url, exc)
         raise UpstreamError(f"the {what} could not be fetched") from exc
     try:
@@ -210,7 +211,7 @@ class OAuthClient:
                 response = await self._http.post(
                     url, data={**data, **self._client_auth(server)}, headers={"DPoP": proof}
                 )
-            except httpx.HTTPError as exc:
+            except REQUEST_ERRORS as exc:
                 log.warning("authorization server %s: POST %s failed: %s", server.issuer, url, exc)
                 raise UpstreamError("the authorization server could not be reached") from exc
             if nonce := response.headers.get("DPoP-Nonce"):

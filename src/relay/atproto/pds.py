@@ -25,6 +25,7 @@ from relay.errors import (
     RelayError,
     UnauthenticatedError,
 )
+from relay.net.outbound import REQUEST_ERRORS
 
 log = logging.getLogger("relay.pds")
 
@@ -126,7 +127,7 @@ class XrpcPdsClient:
             response = await self._http.request(
                 method, url, json=body, headers=headers, timeout=self._timeout
             )
-        except httpx.HTTPError as exc:
+        except REQUEST_ERRORS as exc:
             log.warning("PDS %s for %s: %s failed: %s", action, did, _origin(url), exc)
             raise PdsUnavailableError(f"PDS {action} failed: unreachable", did=did) from exc
         if nonce := response.headers.get("DPoP-Nonce"):

@@ -21,7 +21,7 @@ from relay import jsonc
 from relay.atproto.car import VerifiedBlocks
 from relay.atproto.commits import block, verify_commit, walk_mst
 from relay.errors import CommitError, RepoUnavailableError
-from relay.net.outbound import MAX_BYTES, TOTAL_SECONDS, ResponseTooLargeError
+from relay.net.outbound import MAX_BYTES, REQUEST_ERRORS, TOTAL_SECONDS, ResponseTooLargeError
 
 log = logging.getLogger("relay.repos")
 
@@ -144,7 +144,7 @@ class RepoClient:
         url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.sync.getRepoStatus"
         try:
             response = await self._http.get(url, params={"did": did}, timeout=self._timeout)
-        except httpx.HTTPError as exc:
+        except REQUEST_ERRORS as exc:
             log.warning("repo status %s failed: %s", url, exc)
             raise RepoUnavailableError(f"{_host(url)} could not be reached") from exc
         try:
@@ -233,7 +233,7 @@ def _reaching(url: str, *, too_large: str | None = None) -> Iterator[None]:
     ``too_large`` (with ``{limit}``) says what an answer over its bound is instead."""
     try:
         yield
-    except httpx.HTTPError as exc:
+    except REQUEST_ERRORS as exc:
         log.warning("repo request %s failed: %s", url, exc)
         if too_large is not None and isinstance(exc, ResponseTooLargeError):
             raise RepoUnavailableError(too_large.format(limit=exc.limit)) from exc

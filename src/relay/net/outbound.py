@@ -59,6 +59,12 @@ class ResponseTooLargeError(httpx.ReadError):
         self.limit = limit
 
 
+REQUEST_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.InvalidURL, UnicodeError)
+"""What a request to a URL built from outside input may raise: httpx's errors on the way, and
+before any connection a URL httpx cannot parse (``InvalidURL``) or text it cannot encode (a host
+IDNA refuses, a page cursor holding a lone surrogate: ``UnicodeError``)."""
+
+
 class TotalTimeoutError(httpx.TimeoutException):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the request took longer than {seconds:g}s")
