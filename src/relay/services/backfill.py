@@ -221,12 +221,8 @@ class Backfill:
                 try:
                     async with asyncio.timeout(self._repo_timeout):
                         await self._repo(did, request.use_car, report)
-                except (RelayError, TimeoutError) as exc:
-                    message = (
-                        exc.message
-                        if isinstance(exc, RelayError)
-                        else f"the repo took longer than {self._repo_timeout:g}s"
-                    )
+                except Exception as exc:  # one repo's failure, whatever it is, is that repo's
+                    message = self._failure(did, exc)
                     report.failed += 1
                     report.errors.append((did, message))
                     await self._sync.backfill_mark(
@@ -249,6 +245,16 @@ class Backfill:
         if progress is not None:
             progress(report)
         return report
+
+    def _failure(self, did: str, exc: Exception) -> str:
+        """What a repo's failure is recorded as: relay's words for what it knows; an error it did
+        not expect (a bug, a database error) is logged whole and named only vaguely."""
+        if isinstance(exc, RelayError):
+            return exc.message
+        if isinstance(exc, TimeoutError):
+            return f"the repo took longer than {self._repo_timeout:g}s"
+        log.exception("backfill of %s failed unexpectedly", did)
+        return "relay could not index this repo (an internal error; see relay's log)"
 
     async def _repo(self, did: str, use_car: bool, report: BackfillReport) -> None:
         identity = await self._identity.resolve(did)
