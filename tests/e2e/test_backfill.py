@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
@@ -133,8 +133,9 @@ async def test_backfill_is_admin_only(client: RelayClient, alice: str) -> None:
     assert status.codes == ["FORBIDDEN"]
 
 
-class SimulatedCrash(Exception):
-    """Stands for the process dying (not a RelayError, so nothing handles it)."""
+class SimulatedCrash(BaseException):
+    """Stands for the process dying: a BaseException, as KeyboardInterrupt and SystemExit are,
+    so nothing handles it (a repo's failure, however unexpected, is an Exception)."""
 
 
 class FakeRepoClientThatDies(RepoClient):
@@ -147,7 +148,7 @@ class FakeRepoClientThatDies(RepoClient):
 
     async def list_records(
         self, pds_url: str, did: str, collection: str
-    ) -> AsyncIterator[list[RepoRecord]]:
+    ) -> AsyncGenerator[list[RepoRecord], None]:
         if collection == "app.relay.track":  # a repo's first listing
             if self.left <= 0:
                 raise SimulatedCrash("the process died here")

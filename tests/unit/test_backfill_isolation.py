@@ -4,8 +4,9 @@ real PDS raises a Python error in relay on demand."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
 import pytest
@@ -45,7 +46,7 @@ class FakeBrokenRepos:
 
     async def list_records(
         self, pds_url: str, did: str, collection: str
-    ) -> AsyncIterator[list[RepoRecord]]:
+    ) -> AsyncGenerator[list[RepoRecord], None]:
         if did == BROKEN:
             raise RuntimeError("secret internals of a bug")
         if collection == TRACK_NSID:
@@ -54,6 +55,55 @@ class FakeBrokenRepos:
                 "audioUrl": "https://cdn.example/g.mp3", "createdAt": "2026-01-01T00:00:00.000Z",
             }  # fmt: skip
             yield [RepoRecord(rkey=RKEY, cid="bafyreigggggggggg", value=value)]
+
+
+def track(title: str) -> dict[str, Any]:
+    return {
+        "$type": TRACK_NSID, "title": title, "artist": "B", "fileType": "mp3",
+        "audioUrl": "https://cdn.example/b.mp3", "createdAt": "2026-01-01T00:00:00.000Z",
+    }  # fmt: skip
+
+
+class FakeEndlessRepos:
+    """Lists page after page of ``BROKEN``'s repo, for ever, and notes when a listing is closed.
+    It keeps every listing it gave, so only closing one — not the garbage collector — ends it."""
+
+    def __init__(self) -> None:
+        self.listings: list[AsyncGenerator[list[RepoRecord], None]] = []
+        self.closed: list[str] = []
+
+    async def latest_rev(self, pds_url: str, did: str) -> str | None:
+        return RKEY
+
+    def list_records(
+        self, pds_url: str, did: str, collection: str
+    ) -> AsyncGenerator[list[RepoRecord], None]:
+        listing = self._pages(did, collection)
+        self.listings.append(listing)
+        return listing
+
+    async def _pages(self, did: str, collection: str) -> AsyncGenerator[list[RepoRecord], None]:
+        try:
+            while collection == TRACK_NSID:
+                yield [RepoRecord(rkey=RKEY, cid="bafyreibbbbbbbbbb", value=track("Page"))]
+        finally:
+            self.closed.append(did)
+
+
+class FakeBuggyIngest(RecordIngest):
+    """Fails on ``BROKEN``'s records as a bug would (no real part raises on demand)."""
+
+    def upsert(self, **kwargs: Any) -> Any:
+        if kwargs["did"] == BROKEN:
+            raise RuntimeError("a bug")
+        return super().upsert(**kwargs)
+
+
+def new_ingest(kind: type[RecordIngest] = RecordIngest) -> RecordIngest:
+    return kind(
+        lexicons=LexiconCatalog.load(default_lexicon_dir()), clock=SystemClock(),
+        stats=SyncStats(), events=TrackEventBus(queue_size=1), bounds=RecordBounds(),
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -69,13 +119,9 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 async def test_an_unexpected_error_fails_its_repo_and_the_run_goes_on(
     sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
 ) -> None:
-    ingest = RecordIngest(
-        lexicons=LexiconCatalog.load(default_lexicon_dir()), clock=SystemClock(),
-        stats=SyncStats(), events=TrackEventBus(queue_size=1), bounds=RecordBounds(),
-    )  # fmt: skip
     backfill = Backfill(
         identity=FakeIdentity(), repos=cast(RepoClient, FakeBrokenRepos()),
-        sync=SyncStore(sessions, one_writer=True), ingest=ingest, clock=SystemClock(),
+        sync=SyncStore(sessions, one_writer=True), ingest=new_ingest(), clock=SystemClock(),
     )  # fmt: skip
     with caplog.at_level(logging.ERROR, logger="relay.services.backfill"):
         report = await backfill.run(BackfillRequest(dids=(BROKEN, GOOD)))
@@ -93,3 +139,21 @@ async def test_an_unexpected_error_fails_its_repo_and_the_run_goes_on(
     # failed one tried again.
     again = await backfill.run(BackfillRequest(dids=(BROKEN, GOOD)))
     assert (again.skipped, again.done, again.failed) == (1, 0, 1), again
+
+
+async def test_a_failed_repo_stops_reading_its_listing(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # The pages are fetched ahead by a task of their own: when the repo fails while a page is
+    # written, that task and the listing end with it (they kept fetching, then waited for ever).
+    repos = FakeEndlessRepos()
+    backfill = Backfill(
+        identity=FakeIdentity(), repos=cast(RepoClient, repos),
+        sync=SyncStore(sessions, one_writer=True), ingest=new_ingest(FakeBuggyIngest),
+        clock=SystemClock(), batch_records=1,
+    )  # fmt: skip
+    report = await backfill.run(BackfillRequest(dids=(BROKEN,)))
+    assert (report.done, report.failed) == (0, 1), report
+    assert repos.closed == [BROKEN]
+    fetching = [t for t in asyncio.all_tasks() if t.get_name() == "relay-backfill-pages"]
+    assert fetching == []

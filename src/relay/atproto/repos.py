@@ -7,7 +7,7 @@ import hashlib
 import logging
 import mmap
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +118,7 @@ class RepoClient:
 
     async def list_records(
         self, pds_url: str, did: str, collection: str
-    ) -> AsyncIterator[list[RepoRecord]]:
+    ) -> AsyncGenerator[list[RepoRecord], None]:
         """The repo's records of ``collection``, a page at a time (``repo.listRecords``)."""
         url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.repo.listRecords"
         async for page in self._pages(url, {"repo": did, "collection": collection}, "records"):

@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -96,15 +96,20 @@ Progress = Callable[[BackfillReport], None]
 OnRemoved = Callable[[Sequence[TrackRow]], Awaitable[None]]
 
 
-async def _prefetched(pages: AsyncIterator[T], depth: int = 2) -> AsyncIterator[T]:
-    """Fetch the next pages while the caller is still writing the current one."""
+async def _prefetched(pages: AsyncGenerator[T, None], depth: int = 2) -> AsyncGenerator[T, None]:
+    """Fetch the next pages while the caller is still writing the current one. Close it (the
+    caller's ``aclosing``): its fetching task and ``pages`` end with it, not when it is garbage
+    collected — a repo that failed or was cancelled while writing a page left both running."""
     queue: asyncio.Queue[tuple[T | None, BaseException | None, bool]] = asyncio.Queue(depth)
 
     async def produce() -> None:
         try:
-            async for page in pages:
-                await queue.put((page, None, False))
-        except Exception as exc:
+            async with contextlib.aclosing(pages):
+                async for page in pages:
+                    await queue.put((page, None, False))
+        except asyncio.CancelledError:
+            raise  # the caller is done with the pages
+        except BaseException as exc:  # the caller's to handle, even a process dying
             await queue.put((None, exc, True))
         else:
             await queue.put((None, None, True))
@@ -279,13 +284,13 @@ class Backfill:
                     continue
                 place = _Repo(did, rev, identity.handle, nsid, identity.pds_url)
                 batch: list[RepoRecord] = []
-                async for page in _prefetched(
-                    self._repos.list_records(identity.pds_url, did, nsid)
-                ):
-                    batch += page  # several pages per transaction: fewer commits and lookups
-                    if len(batch) >= self._batch_records:
-                        count += await self._index(place, batch, seen, report)
-                        batch = []
+                listing = _prefetched(self._repos.list_records(identity.pds_url, did, nsid))
+                async with contextlib.aclosing(listing):
+                    async for page in listing:
+                        batch += page  # several pages per transaction: fewer commits, lookups
+                        if len(batch) >= self._batch_records:
+                            count += await self._index(place, batch, seen, report)
+                            batch = []
                 if batch:
                     count += await self._index(place, batch, seen, report)
         gone = before - seen
