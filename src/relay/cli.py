@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import io
 import logging
 import os
 import shutil
@@ -188,6 +189,22 @@ def cmd_backfill(args: argparse.Namespace) -> None:
 
 
 async def _ingest(settings: Settings) -> None:
+    failed: BaseException | None = None
+    try:
+        await _ingest_until_stopped(settings)
+    except asyncio.CancelledError:  # Ctrl-C
+        raise
+    except BaseException as exc:
+        failed = exc
+        raise
+    finally:  # stopped or failed: nothing of it may keep the process alive
+        if await end_leftover_tasks():
+            if failed is not None:
+                log.error("relay ingest failed: %s", failed, exc_info=failed)
+            _leave_now(0 if failed is None else 1)
+
+
+async def _ingest_until_stopped(settings: Settings) -> None:
     from contextlib import AsyncExitStack
 
     from relay.assembly import assemble
@@ -211,6 +228,31 @@ async def _ingest(settings: Settings) -> None:
 _STOP_SECONDS = 15.0
 
 
+async def end_leftover_tasks(seconds: float = 5.0) -> list[str]:
+    """After a clean stop, cancel the tasks still running and wait up to ``seconds``: the names
+    of those that ignored it, each logged with where it is stuck. ``asyncio.run`` would wait for
+    them for ever (`relay ingest` once ignored Ctrl-C that way)."""
+    current = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    if not left:
+        return []
+    for task in left:
+        task.cancel()
+    _, pending = await asyncio.wait(left, timeout=seconds)
+    for task in pending:
+        where = io.StringIO()
+        task.print_stack(file=where)
+        log.warning("task %s ignored its cancellation:\n%s", task.get_name(), where.getvalue())
+    return sorted(task.get_name() for task in pending)
+
+
+def _leave_now(code: int) -> None:
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def exit_despite_stuck_threads() -> None:
     """After a clean stop, leave even if a library thread is still alive (e.g. a database
     connection's worker whose task was cancelled mid-query): Ctrl-C must end the process, and
@@ -219,10 +261,7 @@ def exit_despite_stuck_threads() -> None:
     stuck = [name for name in stuck if name != threading.main_thread().name]
     if stuck:
         log.warning("exiting with threads still running: %s", ", ".join(stuck))
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        _leave_now(0)
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:

@@ -3,8 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import subprocess
 import sys
+
+import pytest
+
+from relay.cli import end_leftover_tasks
 
 PROGRAM = """
 import logging, threading
@@ -31,3 +37,36 @@ def test_no_stuck_thread_returns_normally() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=30, check=False
     )
     assert done.returncode == 0 and done.stdout.strip() == "returned", done.stderr
+
+
+async def test_tasks_left_after_a_stop_are_cancelled_and_the_stubborn_named(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # asyncio.run waits for every task it cancels, for ever: `relay ingest` once ignored Ctrl-C
+    # that way. A fake stubborn task stands in for one that swallows its cancellation.
+    released = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not released.is_set():
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                continue  # ignores it, until released
+
+    polite = asyncio.create_task(asyncio.sleep(60), name="fake-polite")
+    stuck = asyncio.create_task(stubborn(), name="fake-stubborn")
+    await asyncio.sleep(0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="relay.cli"):
+            assert await end_leftover_tasks(seconds=0.2) == ["fake-stubborn"]
+        assert polite.cancelled()
+        [logged] = [r.getMessage() for r in caplog.records if "fake-stubborn" in r.getMessage()]
+        assert "ignored its cancellation" in logged and "stubborn" in logged.split("\n", 1)[1]
+    finally:
+        released.set()
+        stuck.cancel()
+        await stuck
+
+
+async def test_no_task_left_is_nothing_to_do() -> None:
+    assert await end_leftover_tasks(seconds=0.2) == []
