@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import secrets
 import statistics
@@ -31,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from bench.backfill import indexed_relay
+from bench.lean_http import LeanConnection, LeanHttpError
 from relay.sandbox import Account, LocalNetwork, free_port
 from tests.harness.audio import make_audio
 from tests.harness.client import UPLOAD
@@ -100,30 +103,58 @@ class Tally:
         data: dict[str, Any] = body["data"]
         return data
 
+    async def query(
+        self, conn: LeanConnection, kind: str, query: str, variables: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """``call`` for the readers, over the lean client (``bench.lean_http``)."""
+        started = time.perf_counter()
+        try:
+            answer = await conn.post(
+                "/graphql", orjson.dumps({"query": query, "variables": variables})
+            )
+        except TimeoutError:
+            self.errors[f"{kind}: timeout"] += 1
+            return None
+        except LeanHttpError as exc:
+            self.errors[f"{kind}: connection ({exc})"] += 1
+            return None
+        self.latency[kind].append((time.perf_counter() - started) * 1000)
+        self.cached[kind] += answer.headers.get("x-relay-cache") == "hit"
+        if answer.status != 200:
+            self.errors[f"{kind}: HTTP {answer.status}"] += 1
+            return None
+        found: dict[str, Any] = orjson.loads(answer.body)
+        if found.get("errors"):
+            error = found["errors"][0]
+            code = error.get("extensions", {}).get("code", "?")
+            self.errors[f"{kind}: GraphQL {code} ({error.get('message', '')[:80]})"] += 1
+            return None
+        data: dict[str, Any] = found["data"]
+        return data
+
 
 async def reader(
     base_url: str, tally: Tally, until: float, uris: list[str], dids: list[str], seed_: int
 ) -> None:
     rng = random.Random(seed_)
     cursors: list[str | None] = [None]
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+    url = httpx.URL(base_url)
+    conn = LeanConnection(url.host, url.port or 80, timeout=30)
+    try:
         while time.monotonic() < until:
             pick = rng.random()
             if pick < 0.4:
-                data = await tally.call(
-                    http, "page", json={"query": PAGE, "variables": {"after": rng.choice(cursors)}}
-                )
+                data = await tally.query(conn, "page", PAGE, {"after": rng.choice(cursors)})
                 if data and len(cursors) < 50 and data["tracks"]["pageInfo"]["hasNextPage"]:
                     cursors.append(data["tracks"]["pageInfo"]["endCursor"])
             elif pick < 0.65:
-                uri = rng.choice(uris)
-                await tally.call(http, "track", json={"query": TRACK, "variables": {"uri": uri}})
+                await tally.query(conn, "track", TRACK, {"uri": rng.choice(uris)})
             elif pick < 0.8:
-                did = rng.choice(dids)
-                await tally.call(http, "artist", json={"query": ARTIST, "variables": {"did": did}})
+                await tally.query(conn, "artist", ARTIST, {"did": rng.choice(dids)})
             else:
-                text = rng.choice(WORDS)
-                await tally.call(http, "search", json={"query": SEARCH, "variables": {"s": text}})
+                await tally.query(conn, "search", SEARCH, {"s": rng.choice(WORDS)})
+    finally:
+        await conn.close()
 
 
 async def musician(
@@ -197,6 +228,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def machine_cpu() -> tuple[float, float]:
+    """Seconds of CPU the machine spent busy and idle so far, over every core (``/proc/stat``;
+    zeros where there is none)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0, 0.0
+    ticks = [int(value) for value in fields]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    per_second = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks[:8]) - idle) / per_second, idle / per_second
+
+
 def report(tally: Tally, seconds: float) -> None:
     every = [value for values in tally.latency.values() for value in values]
     total = len(every) + sum(tally.errors.values())
@@ -244,18 +288,25 @@ async def main(
                 tally = Tally()
                 until = time.monotonic() + seconds
                 started = time.perf_counter()
+                own_cpu, machine = time.process_time(), machine_cpu()
                 dids = [catalogue.did, *(m.did for m in musicians)]
                 await asyncio.gather(
                     *(reader(base_url, tally, until, uris, dids, i) for i in range(clients)),
                     *(musician(base_url, tally, until, m, audio) for m in musicians),
                 )
                 elapsed = time.perf_counter() - started
+                own_cpu = time.process_time() - own_cpu
+                busy, cores = machine_cpu()[0] - machine[0], os.cpu_count() or 1
             print(
                 f"{clients} readers + 2 musicians for {elapsed:.0f} s on "
                 f"{'PostgreSQL' if database_url else 'SQLite'}, {workers} worker(s), "
                 f"{records} indexed tracks:"
             )
             report(tally, elapsed)
+            print(
+                f"  cpu      this load generator used {own_cpu / elapsed:.2f} of the "
+                f"{cores} cores; the machine was {busy / elapsed / cores:.0%} busy"
+            )
         finally:
             network.stop()
 

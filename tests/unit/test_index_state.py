@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from relay.db.engine import create_engine, ensure_migrated, session_factory
@@ -126,4 +127,30 @@ async def test_artists_past_the_memory_bound_move_every_artists_token(
         # never changed, so every artist's answers go.
         assert versions.token(frozenset({"did:plc:" + "q" * 24})) != quiet
     finally:
+        versions.close()
+
+
+async def test_a_burst_of_requests_after_a_commit_shares_one_read(engine: AsyncEngine) -> None:
+    # Every request after a commit asks for a refresh. Each once read in turn — 100 identical
+    # reads one after another, which held a burst of requests for 1 to 2 s under load. A read
+    # that began after a caller asked serves that caller; none began earlier here.
+    versions = IndexVersion(engine, recheck_seconds=3600)
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM index_state" in statement:
+            reads.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await versions.refresh()
+        async with engine.begin() as conn:  # this process's commit: every caller must see it
+            await conn.execute(RENAME, {"t": "burst", "k": "k0"})
+        before = versions.token(frozenset({DID}))
+        reads.clear()
+        await asyncio.gather(*(versions.refresh() for _ in range(50)))
+        assert 1 <= len(reads) <= 2, len(reads)
+        assert versions.token(frozenset({DID})) != before  # and what was read is the commit
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
         versions.close()
