@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.sandbox import Account, LocalNetwork, free_port
 from relay.settings import Settings
 from tests.harness.audio import make_audio
@@ -54,6 +56,17 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with scratch_database() as url:
         yield url
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions of a migrated, empty database (on each of SQLite and PostgreSQL)."""
+    engine = create_engine(database_url)
+    try:
+        await ensure_migrated(engine, migrate=True)
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

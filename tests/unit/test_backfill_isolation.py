@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 import pytest
@@ -18,7 +18,6 @@ from relay.atproto.lexicon import LexiconCatalog, default_lexicon_dir
 from relay.atproto.records import TRACK_NSID
 from relay.atproto.repos import RepoClient, RepoRecord
 from relay.clock import SystemClock
-from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.models import TrackRow
 from relay.db.sync import SyncStore
 from relay.services.backfill import Backfill, BackfillRequest
@@ -104,16 +103,6 @@ def new_ingest(kind: type[RecordIngest] = RecordIngest) -> RecordIngest:
         lexicons=LexiconCatalog.load(default_lexicon_dir()), clock=SystemClock(),
         stats=SyncStats(), events=TrackEventBus(queue_size=1), bounds=RecordBounds(),
     )  # fmt: skip
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    try:
-        await ensure_migrated(engine, migrate=True)
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def test_an_unexpected_error_fails_its_repo_and_the_run_goes_on(

@@ -5,7 +5,6 @@ nothing raises — on real SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -13,7 +12,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from relay.atproto.records import LikeRecord, ProfileRecord, StrongRef, TrackRecord
-from relay.db.engine import create_engine, ensure_migrated, session_factory
 from relay.db.like_rows import LikeUpsert
 from relay.db.models import LikeRow, ProfileRow, SyncCursorRow, TrackRow
 from relay.db.profile_rows import ProfileUpsert
@@ -37,16 +35,6 @@ def upsert(title: str, rev: str) -> TrackUpsert:
         created_at="2026-01-01T00:00:00.000Z",
     )
     return TrackUpsert(did=DID, rkey=RKEY, cid=f"cid-{rev}", rev=rev, record=record, handle=None)
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    try:
-        await ensure_migrated(engine, migrate=True)
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def rows(sessions: async_sessionmaker[AsyncSession]) -> list[TrackRow]:
