@@ -28,6 +28,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,18 +90,26 @@ class Tally:
         except httpx.TransportError as exc:
             self.errors[f"{kind}: connection ({type(exc).__name__})"] += 1
             return None
+        return self._answered(
+            kind, started, response.status_code, response.headers, response.content
+        )
+
+    def _answered(
+        self, kind: str, started: float, status: int, headers: Mapping[str, str], body: bytes
+    ) -> dict[str, Any] | None:
+        """Tally an answer: its latency, whether the cache gave it, and any error; its data."""
         self.latency[kind].append((time.perf_counter() - started) * 1000)
-        self.cached[kind] += response.headers.get("x-relay-cache") == "hit"
-        if response.status_code != 200:
-            self.errors[f"{kind}: HTTP {response.status_code}"] += 1
+        self.cached[kind] += headers.get("x-relay-cache") == "hit"
+        if status != 200:
+            self.errors[f"{kind}: HTTP {status}"] += 1
             return None
-        body: dict[str, Any] = response.json()
-        if body.get("errors"):
-            error = body["errors"][0]
+        found: dict[str, Any] = orjson.loads(body)
+        if found.get("errors"):
+            error = found["errors"][0]
             code = error.get("extensions", {}).get("code", "?")
             self.errors[f"{kind}: GraphQL {code} ({error.get('message', '')[:80]})"] += 1
             return None
-        data: dict[str, Any] = body["data"]
+        data: dict[str, Any] = found["data"]
         return data
 
     async def query(
@@ -118,19 +127,7 @@ class Tally:
         except LeanHttpError as exc:
             self.errors[f"{kind}: connection ({exc})"] += 1
             return None
-        self.latency[kind].append((time.perf_counter() - started) * 1000)
-        self.cached[kind] += answer.headers.get("x-relay-cache") == "hit"
-        if answer.status != 200:
-            self.errors[f"{kind}: HTTP {answer.status}"] += 1
-            return None
-        found: dict[str, Any] = orjson.loads(answer.body)
-        if found.get("errors"):
-            error = found["errors"][0]
-            code = error.get("extensions", {}).get("code", "?")
-            self.errors[f"{kind}: GraphQL {code} ({error.get('message', '')[:80]})"] += 1
-            return None
-        data: dict[str, Any] = found["data"]
-        return data
+        return self._answered(kind, started, answer.status, answer.headers, answer.body)
 
 
 async def reader(
