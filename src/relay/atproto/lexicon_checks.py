@@ -73,7 +73,7 @@ def blob_cid(value: object) -> str | None:
         return "b" + base64.b32encode(value).decode().lower().rstrip("=")
     if isinstance(value, dict):
         link = value.get("$link")
-        if isinstance(link, str) and _CID.match(link) and len(link) <= 128:
+        if isinstance(link, str) and is_cid(link):
             return link
     return None
 
