@@ -6,8 +6,9 @@ writes reaches the index; each tampered event is dropped and counted, and the re
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -297,3 +298,71 @@ async def test_a_profile_follows_tracks_the_stream_never_carried(setup: Setup) -
         return bool(artist and artist["displayName"] == "Streamed name")
 
     await eventually(named, what="the profile from the stream")
+
+
+TRACK_EDIT = "mutation($id: ID!, $t: String!) { updateTrack(id: $id, input: {title: $t}) { cid } }"
+LIST_CREATE = "mutation($i: CreateListInput!) { createList(input: $i) { uri } }"
+LIST_RENAME = (
+    "mutation($u: String!, $n: String!) { updateList(uri: $u, input: {name: $n}) { cid } }"
+)
+LIST_GET = "query($u: String!) { list(uri: $u) { name cid } }"
+
+
+async def _late_echo(setup: Setup, write: Callable[[str], Awaitable[str]]) -> str:
+    """Once relay's first write has been echoed: hold the stream, let relay write "Two" and then
+    "Three", and deliver only the echo of "Two" — a slow relay host. The CID of "Three", once
+    relay has stored its cursor past that echo."""
+    did = setup.musician.did
+
+    async def echoed() -> bool:
+        return setup.proxy.relay_commits_sent.get(did, 0) >= 1
+
+    await eventually(echoed, what="the echo of relay's first write")
+    setup.proxy.hold()
+    await write("Two")
+    newest = await write("Three")
+    seq = await setup.proxy.let_through(did)
+
+    async def past() -> bool:
+        cursors = (await status(setup.client))["cursors"]
+        return any(int(c["cursor"] or 0) >= seq for c in cursors)
+
+    await eventually(past, what="relay's cursor past the late echo")
+    return newest
+
+
+async def test_a_late_echo_of_relays_own_older_write_does_not_undo_a_newer_one(
+    setup: Setup, audio_files: dict[str, Path]
+) -> None:
+    """relay keeps the revision of each commit it makes, so the firehose's echo of an older one,
+    arriving after a newer write, is seen to be older. Applied, it put the old title back (or a
+    cover just removed, which the next edit then believed gone) until the next echo came."""
+    token = await setup.client.login(setup.musician.handle, setup.musician.password)
+    upload = await setup.client.upload(audio_files["mp3"], title="One", token=token)
+    track = upload.data["uploadTrack"]
+
+    async def edit(title: str) -> str:
+        done = await setup.client.gql(TRACK_EDIT, {"id": track["id"], "t": title}, token=token)
+        return str(done.data["updateTrack"]["cid"])
+
+    newest = await _late_echo(setup, edit)
+    shown = (await setup.client.gql(TRACK, {"u": track["uri"]})).data["track"]
+    assert (shown["title"], shown["cid"]) == ("Three", newest)
+    setup.proxy.resume()
+
+
+async def test_a_late_echo_of_an_older_list_write_does_not_undo_a_newer_one(setup: Setup) -> None:
+    token = await setup.client.login(setup.musician.handle, setup.musician.password)
+    made = await setup.client.gql(
+        LIST_CREATE, {"i": {"name": "One", "listType": "playlist"}}, token=token
+    )
+    uri = made.data["createList"]["uri"]
+
+    async def rename(name: str) -> str:
+        done = await setup.client.gql(LIST_RENAME, {"u": uri, "n": name}, token=token)
+        return str(done.data["updateList"]["cid"])
+
+    newest = await _late_echo(setup, rename)
+    shown = (await setup.client.gql(LIST_GET, {"u": uri})).data["list"]
+    assert (shown["name"], shown["cid"]) == ("Three", newest)
+    setup.proxy.resume()

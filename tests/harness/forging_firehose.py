@@ -10,6 +10,11 @@ passed through untouched, except the next app.relay.track commit of a repo an ed
   ``change_path(path)`` (the op moved to another record key), ``change_rev`` (the envelope's rev
   pushed to the far future), ``account_deleted`` (the commit replaced by an unsigned ``#account``
   event saying the account was deleted).
+
+It can also play a slow relay host: ``hold()`` keeps every frame back, in order, until
+``let_through(repo)`` lets them go up to that repo's next commit of an ``app.relay.*`` record (a
+late echo), or
+``resume()`` lets everything go.
 """
 
 from __future__ import annotations
@@ -198,6 +203,12 @@ class FakeForgingFirehose:
         self.edits: dict[str, Edit] = {}  # repo → the edit for its next track commit
         self.forged = 0
         self.edited = 0
+        self.relay_commits_sent: dict[str, int] = {}  # repo → its app.relay.* commits sent
+        self._open = asyncio.Event()  # frames flow while set; kept back, in order, while clear
+        self._open.set()
+        self._hold_after: str | None = None  # hold again once this repo's such commit is sent
+        self._let_through = asyncio.Event()
+        self._let_through_seq = 0
         self._server: Any = None
 
     @property
@@ -210,6 +221,37 @@ class FakeForgingFirehose:
     async def stop(self) -> None:
         self._server.close()
         await self._server.wait_closed()
+
+    def hold(self) -> None:
+        """Keep every frame from now on back (in order), until let through."""
+        self._open.clear()
+
+    async def let_through(self, repo: str) -> int:
+        """Send the frames held back up to and including ``repo``'s next commit of an
+        ``app.relay.*`` record, then hold again; that commit's ``seq``."""
+        self._hold_after = repo
+        self._let_through.clear()
+        self._open.set()
+        await asyncio.wait_for(self._let_through.wait(), 30)
+        return self._let_through_seq
+
+    def resume(self) -> None:
+        self._hold_after = None
+        self._open.set()
+
+    async def _send(self, client: Any, original: bytes, frame: bytes) -> None:
+        await self._open.wait()
+        await client.send(frame)
+        header, body = libipld.decode_dag_cbor_multi(original)
+        repo = body.get("repo")
+        ops = body.get("ops", []) if header.get("t") == "#commit" else []
+        if isinstance(repo, str) and any(op["path"].startswith("app.relay.") for op in ops):
+            self.relay_commits_sent[repo] = self.relay_commits_sent.get(repo, 0) + 1
+            if repo == self._hold_after:
+                self._hold_after = None
+                self._open.clear()
+                self._let_through_seq = int(body["seq"])
+                self._let_through.set()
 
     def _target(self, frame: bytes) -> str | None:
         """The repo of a track commit an edit is armed for."""
@@ -227,6 +269,7 @@ class FakeForgingFirehose:
 
             async def pump() -> None:
                 async for frame in upstream:
+                    original = frame
                     repo = self._target(frame) if isinstance(frame, bytes) else None
                     if repo in self.forge_for:
                         self.forge_for.discard(repo)
@@ -236,7 +279,7 @@ class FakeForgingFirehose:
                         frame = self.edits.pop(repo)(frame)  # type: ignore[arg-type]
                         self.edited += 1
                     if frame:
-                        await client.send(frame)
+                        await self._send(client, original, frame)  # type: ignore[arg-type]
 
             # Stop when either side goes away (the client leaving must not wait for upstream).
             pumping = asyncio.create_task(pump())

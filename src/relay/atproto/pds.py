@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import httpx
 
 from relay.atproto.grants import AppPasswordGrant, PdsAuth
+from relay.atproto.tid import is_tid
 from relay.errors import (
     BadUserInputError,
     ConflictError,
@@ -34,8 +35,18 @@ _TOKEN_ERRORS = {"ExpiredToken", "InvalidToken", "invalid_token", "AuthRequired"
 
 @dataclass(frozen=True)
 class RecordRef:
+    """A record the PDS wrote: its URI, CID and the revision of the commit that wrote it (None
+    when the PDS did not say, or said something that is not a TID)."""
+
     uri: str
     cid: str
+    rev: str | None = None
+
+
+def _commit_rev(out: dict[str, Any]) -> str | None:
+    commit = out.get("commit")
+    rev = commit.get("rev") if isinstance(commit, dict) else None
+    return rev if isinstance(rev, str) and is_tid(rev) else None
 
 
 class PdsClient(Protocol):
@@ -211,7 +222,7 @@ class XrpcPdsClient:
         uri, cid = out.get("uri"), out.get("cid")
         if not isinstance(uri, str) or not isinstance(cid, str):
             raise PdsUnavailableError("PDS write answered without uri and cid", did=auth.did)
-        return RecordRef(uri=uri, cid=cid)
+        return RecordRef(uri=uri, cid=cid, rev=_commit_rev(out))
 
     async def delete_record(self, auth: PdsAuth, *, collection: str, rkey: str) -> None:
         body = {"repo": auth.did, "collection": collection, "rkey": rkey}

@@ -133,12 +133,13 @@ class Likes:
                 created_at=format_datetime(self._writer.now()),
             )
             rkey = self._writer.next_rkey()
-            cid = await self._writer.put(
+            ref = await self._writer.put(
                 viewer, collection=LIKE_NSID, rkey=rkey, record=record, swap=None, metric="like"
             )
             change = LikeUpsert(
-                did=viewer.did, rkey=rkey, cid=cid, rev=None, record=record, handle=viewer.handle
-            )
+                did=viewer.did, rkey=rkey, cid=ref.cid, rev=ref.rev, record=record,
+                handle=viewer.handle,
+            )  # fmt: skip
             await self._writer.index([change])
         return view
 

@@ -154,12 +154,13 @@ class Lists:
         self, viewer: Viewer, rkey: str, record: ListRecord, swap: str | None
     ) -> ListView:
         # A name or description out of bounds is refused here, before any call.
-        cid = await self._writer.put(
+        ref = await self._writer.put(
             viewer, collection=LIST_NSID, rkey=rkey, record=record, swap=swap, metric="list"
         )
         change = ListUpsert(
-            did=viewer.did, rkey=rkey, cid=cid, rev=None, record=record, handle=viewer.handle
-        )
+            did=viewer.did, rkey=rkey, cid=ref.cid, rev=ref.rev, record=record,
+            handle=viewer.handle,
+        )  # fmt: skip
         await self._writer.index([change])
         view = (await self.get_many([change.uri])).get(change.uri)
         if view is None:

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import Any
 
+from relay.atproto.pds import RecordRef
 from relay.clock import Clock
 from relay.db.models import TrackRow
 from relay.db.tracks import Lease, TrackIndex
 from relay.errors import ForbiddenError, NotFoundError
 from relay.services.sessions import Viewer
+
+
+def written(ref: RecordRef) -> dict[str, Any]:
+    """What a PDS write sets on its track's row: the record's CID, and the revision of the commit
+    when the PDS gave it — so the firehose's late echo of an older commit (an older revision)
+    cannot undo the write."""
+    return {"cid": ref.cid} if ref.rev is None else {"cid": ref.cid, "rev": ref.rev}
 
 
 async def owned_track(index: TrackIndex, viewer: Viewer, uri: str) -> TrackRow:

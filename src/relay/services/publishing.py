@@ -25,7 +25,7 @@ from relay.domain import PublishState, TrackEventKind
 from relay.errors import NotFoundError, RelayError, UnauthenticatedError, UpstreamError
 from relay.metrics import RelayMetrics
 from relay.services.events import EventBus
-from relay.services.ownership import TrackLeases, owned_track, still_there
+from relay.services.ownership import TrackLeases, owned_track, still_there, written
 from relay.services.sessions import SessionService, Viewer
 from relay.services.views import TrackEvent, TrackView
 
@@ -127,11 +127,11 @@ class Publishing:
         updated = await self._index.release(
             row.id,
             lease,
-            cid=ref.cid,
             publish_state=PublishState.PUBLISHED,
             publish_error=None,
             publish_attempts=0,
             next_publish_at=None,
+            **written(ref),
         )
         if updated is None:
             return await self._lost_lease(row, auth), None

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from relay.atproto.lexicon import LexiconCatalog
-from relay.atproto.pds import PdsClient
+from relay.atproto.pds import PdsClient, RecordRef
 from relay.atproto.tid import TidClock
 from relay.clock import Clock
 from relay.db.sync import Change, SyncStore
@@ -63,16 +63,17 @@ class RecordWriter:
         record: _Record,
         swap: str | None,
         metric: str,
-    ) -> str:
+    ) -> RecordRef:
         """Write ``record`` to the viewer's repo (checked against its lexicon first: a value
-        out of bounds is refused before any call); the CID the PDS gave it."""
+        out of bounds is refused before any call); the CID the PDS gave it and the revision of
+        the commit (which the index keeps, so the firehose's echo of an older commit cannot
+        undo this write)."""
         data = record.to_json(self._lexicons)
         auth = await self._sessions.auth_for_viewer(viewer)
         with self._metrics.pds_write(metric):
-            ref = await self._pds.put_record(
+            return await self._pds.put_record(
                 auth, collection=collection, rkey=rkey, record=data, swap_record=swap
             )
-        return ref.cid
 
     async def delete(self, viewer: Viewer, *, collection: str, rkey: str, metric: str) -> None:
         auth = await self._sessions.auth_for_viewer(viewer)

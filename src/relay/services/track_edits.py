@@ -28,7 +28,7 @@ from relay.media.artwork import normalize_artwork
 from relay.metrics import RelayMetrics
 from relay.services.audio_objects import AudioObjects
 from relay.services.events import EventBus
-from relay.services.ownership import TrackLeases, owned_track, still_there
+from relay.services.ownership import TrackLeases, owned_track, still_there, written
 from relay.services.sessions import SessionService, Viewer
 from relay.services.track_uploads import StagedUpload
 from relay.services.views import TrackEvent, TrackView
@@ -164,8 +164,8 @@ class TrackEdits:
             )  # fmt: skip
             raise
         return await self._index.release(
-            row.id, lease, cid=ref.cid, publish_state=PublishState.PUBLISHED,
-            next_publish_at=None,
+            row.id, lease, publish_state=PublishState.PUBLISHED, next_publish_at=None,
+            **written(ref),
         )  # fmt: skip
 
     async def delete(self, viewer: Viewer, uri: str) -> TrackView:
