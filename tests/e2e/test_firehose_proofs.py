@@ -301,6 +301,7 @@ async def test_a_profile_follows_tracks_the_stream_never_carried(setup: Setup) -
 
 
 TRACK_EDIT = "mutation($id: ID!, $t: String!) { updateTrack(id: $id, input: {title: $t}) { cid } }"
+TRACK_DELETE = "mutation($id: ID!) { deleteTrack(id: $id) { uri } }"
 LIST_CREATE = "mutation($i: CreateListInput!) { createList(input: $i) { uri } }"
 LIST_RENAME = (
     "mutation($u: String!, $n: String!) { updateList(uri: $u, input: {name: $n}) { cid } }"
@@ -308,10 +309,12 @@ LIST_RENAME = (
 LIST_GET = "query($u: String!) { list(uri: $u) { name cid } }"
 
 
-async def _late_echo(setup: Setup, write: Callable[[str], Awaitable[str]]) -> str:
-    """Once relay's first write has been echoed: hold the stream, let relay write "Two" and then
-    "Three", and deliver only the echo of "Two" — a slow relay host. The CID of "Three", once
-    relay has stored its cursor past that echo."""
+async def _late_echo(
+    setup: Setup, older: Callable[[], Awaitable[object]], newer: Callable[[], Awaitable[object]]
+) -> None:
+    """Once relay's first write has been echoed: hold the stream, let relay make an ``older``
+    and a ``newer`` write, and deliver only the echo of the older one — a slow relay host. Back
+    once relay has stored its cursor past that echo."""
     did = setup.musician.did
 
     async def echoed() -> bool:
@@ -319,8 +322,8 @@ async def _late_echo(setup: Setup, write: Callable[[str], Awaitable[str]]) -> st
 
     await eventually(echoed, what="the echo of relay's first write")
     setup.proxy.hold()
-    await write("Two")
-    newest = await write("Three")
+    await older()
+    await newer()
     seq = await setup.proxy.let_through(did)
 
     async def past() -> bool:
@@ -328,7 +331,13 @@ async def _late_echo(setup: Setup, write: Callable[[str], Awaitable[str]]) -> st
         return any(int(c["cursor"] or 0) >= seq for c in cursors)
 
     await eventually(past, what="relay's cursor past the late echo")
-    return newest
+
+
+async def _musicians_track(setup: Setup, audio: Path) -> tuple[str, dict[str, Any]]:
+    """A session token of the musician, and a track they uploaded (and published) with relay."""
+    token = await setup.client.login(setup.musician.handle, setup.musician.password)
+    upload = await setup.client.upload(audio, title="One", token=token)
+    return token, upload.data["uploadTrack"]
 
 
 async def test_a_late_echo_of_relays_own_older_write_does_not_undo_a_newer_one(
@@ -337,17 +346,32 @@ async def test_a_late_echo_of_relays_own_older_write_does_not_undo_a_newer_one(
     """relay keeps the revision of each commit it makes, so the firehose's echo of an older one,
     arriving after a newer write, is seen to be older. Applied, it put the old title back (or a
     cover just removed, which the next edit then believed gone) until the next echo came."""
-    token = await setup.client.login(setup.musician.handle, setup.musician.password)
-    upload = await setup.client.upload(audio_files["mp3"], title="One", token=token)
-    track = upload.data["uploadTrack"]
+    token, track = await _musicians_track(setup, audio_files["mp3"])
+    cids: dict[str, str] = {}
 
-    async def edit(title: str) -> str:
+    async def edit(title: str) -> None:
         done = await setup.client.gql(TRACK_EDIT, {"id": track["id"], "t": title}, token=token)
-        return str(done.data["updateTrack"]["cid"])
+        cids[title] = done.data["updateTrack"]["cid"]
 
-    newest = await _late_echo(setup, edit)
+    await _late_echo(setup, lambda: edit("Two"), lambda: edit("Three"))
     shown = (await setup.client.gql(TRACK, {"u": track["uri"]})).data["track"]
-    assert (shown["title"], shown["cid"]) == ("Three", newest)
+    assert (shown["title"], shown["cid"]) == ("Three", cids["Three"])
+    setup.proxy.resume()
+
+
+async def test_a_late_echo_does_not_bring_back_a_track_relay_deleted(
+    setup: Setup, audio_files: dict[str, Path]
+) -> None:
+    """The echo of an edit, arriving after relay deleted the track, is older than the delete
+    (whose revision relay keeps as a tombstone). Applied, it indexed the deleted track again, as
+    a stranger's, until the delete's own echo came."""
+    token, track = await _musicians_track(setup, audio_files["mp3"])
+    await _late_echo(
+        setup,
+        lambda: setup.client.gql(TRACK_EDIT, {"id": track["id"], "t": "Two"}, token=token),
+        lambda: setup.client.gql(TRACK_DELETE, {"id": track["id"]}, token=token),
+    )
+    assert (await setup.client.gql(TRACK, {"u": track["uri"]})).data["track"] is None
     setup.proxy.resume()
 
 
@@ -357,12 +381,13 @@ async def test_a_late_echo_of_an_older_list_write_does_not_undo_a_newer_one(setu
         LIST_CREATE, {"i": {"name": "One", "listType": "playlist"}}, token=token
     )
     uri = made.data["createList"]["uri"]
+    cids: dict[str, str] = {}
 
-    async def rename(name: str) -> str:
+    async def rename(name: str) -> None:
         done = await setup.client.gql(LIST_RENAME, {"u": uri, "n": name}, token=token)
-        return str(done.data["updateList"]["cid"])
+        cids[name] = done.data["updateList"]["cid"]
 
-    newest = await _late_echo(setup, rename)
+    await _late_echo(setup, lambda: rename("Two"), lambda: rename("Three"))
     shown = (await setup.client.gql(LIST_GET, {"u": uri})).data["list"]
-    assert (shown["name"], shown["cid"]) == ("Three", newest)
+    assert (shown["name"], shown["cid"]) == ("Three", cids["Three"])
     setup.proxy.resume()

@@ -68,7 +68,9 @@ class PdsClient(Protocol):
         swap_record: str | None,
     ) -> RecordRef: ...
 
-    async def delete_record(self, auth: PdsAuth, *, collection: str, rkey: str) -> None: ...
+    async def delete_record(self, auth: PdsAuth, *, collection: str, rkey: str) -> str | None:
+        """Delete a record; the revision of the commit that deleted it, when the PDS says."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -224,9 +226,10 @@ class XrpcPdsClient:
             raise PdsUnavailableError("PDS write answered without uri and cid", did=auth.did)
         return RecordRef(uri=uri, cid=cid, rev=_commit_rev(out))
 
-    async def delete_record(self, auth: PdsAuth, *, collection: str, rkey: str) -> None:
+    async def delete_record(self, auth: PdsAuth, *, collection: str, rkey: str) -> str | None:
         body = {"repo": auth.did, "collection": collection, "rkey": rkey}
-        await self._call(auth, "POST", "com.atproto.repo.deleteRecord", body, "delete")
+        out = await self._call(auth, "POST", "com.atproto.repo.deleteRecord", body, "delete")
+        return _commit_rev(out)
 
 
 def _origin(url: str) -> str:

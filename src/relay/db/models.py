@@ -238,6 +238,19 @@ class RepoChainRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class TombstoneRow(Base):
+    """A record deleted at a known revision of its repo: a copy of it that arrives later — the
+    firehose's late echo of an older commit, a backfill's listing read before the delete — is
+    older than the delete, and is not indexed again. Kept for ``TOMBSTONE_DAYS``."""
+
+    __tablename__ = "record_tombstones"
+    __table_args__ = (Index("ix_record_tombstones_deleted_at", "deleted_at"),)
+
+    uri: Mapped[str] = mapped_column(String(512), primary_key=True)
+    rev: Mapped[str] = mapped_column(String(64))
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class BackfillRepoRow(Base):
     """One repo of a backfill run; a rerun of the same run skips the repos already done."""
 

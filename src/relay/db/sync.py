@@ -47,6 +47,7 @@ from relay.db.profile_rows import (
     moved_pds,
     upsert_profiles,
 )
+from relay.db.tombstones import bury, unburied
 from relay.db.track_mapper import NewTrack, new_track, record_columns
 from relay.domain import PublishState, TrackEventKind
 
@@ -69,7 +70,11 @@ class TrackUpsert:
 
 @dataclass(frozen=True)
 class RecordDelete:
+    """A record deleted; ``rev``, the revision of the commit that deleted it, when known (then an
+    older copy that arrives later is not indexed again: ``db.tombstones``)."""
+
     uri: str
+    rev: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,12 @@ class ChainLink:
     data: bytes
 
 
+def _buried(uri: str) -> bool:
+    """Whether a delete of ``uri`` leaves a tombstone: tracks, likes and lists (record keys that
+    are TIDs, never reused). Not a profile, whose one key (``self``) is deleted and made again."""
+    return is_like_uri(uri) or is_list_uri(uri) or f"/{TRACK_NSID}/" in uri
+
+
 # How often ``apply`` starts over when a concurrent writer inserted the same row first.
 _CONFLICT_ATTEMPTS = 3
 _TRACKS: Table = TrackRow.__table__  # type: ignore[assignment]
@@ -238,9 +249,9 @@ class SyncStore:
 
     async def _flush(self, db: AsyncSession, pending: _Pending, now: datetime) -> list[AnyApplied]:
         applied: list[AnyApplied] = []
-        applied += await self._upsert_many(db, pending.tracks, now)
-        applied += await upsert_likes(db, pending.likes, now)
-        applied += await upsert_lists(db, pending.lists, now)
+        applied += await self._upsert_many(db, await unburied(db, pending.tracks), now)
+        applied += await upsert_likes(db, await unburied(db, pending.likes), now)
+        applied += await upsert_lists(db, await unburied(db, pending.lists), now)
         applied += await upsert_profiles(db, pending.profiles, now)
         return applied
 
@@ -270,6 +281,8 @@ class SyncStore:
     async def _apply_one(
         self, db: AsyncSession, change: OtherChange, now: datetime
     ) -> list[AnyApplied]:
+        if isinstance(change, RecordDelete) and change.rev is not None and _buried(change.uri):
+            await bury(db, change.uri, change.rev, now)
         if isinstance(change, RecordDelete) and is_like_uri(change.uri):
             return list(await delete_like(db, change.uri))
         if isinstance(change, RecordDelete) and is_list_uri(change.uri):

@@ -17,6 +17,7 @@ from relay.db.cursors import PageCursors, check_size, decode_cursor
 from relay.db.full_text import FullText, full_text_for
 from relay.db.models import LikeRow, StoredTrackColumns, TrackRow
 from relay.db.reads import EngineReads, Reads
+from relay.db.tombstones import bury
 from relay.db.track_filter import TrackFilter, seen_by, visible
 from relay.domain import PageRequest, PublishState, TrackOrder, TrackOrderField
 from relay.errors import AudioRemovedError, BadUserInputError
@@ -305,23 +306,26 @@ class TrackIndex:
             )
             return list((await db.execute(stmt)).scalars())
 
-    async def delete(self, track_id: int, lease: Lease) -> bool:
-        """Delete a track whose lease is held, uncounting its audio in the same transaction. True
-        also when the row is gone already (the firehose may remove it first); False when the
-        lease was lost."""
+    async def delete(self, track_id: int, lease: Lease, *, rev: str | None = None) -> bool:
+        """Delete a track whose lease is held, uncounting its audio in the same transaction (and
+        burying its record at ``rev``, the revision its delete was committed at, when known).
+        True also when the row is gone already (the firehose may remove it first); False when
+        the lease was lost."""
         async with self._sessions() as db, db.begin():
             # One conditional statement: the firehose may delete the row between a read and a
             # delete here (then it has uncounted the audio itself).
             gone = await db.execute(
                 delete(TrackRow)
                 .where(TrackRow.id == track_id, TrackRow.lease_token == lease.token)
-                .returning(TrackRow.file_id, TrackRow.image_file_id)
+                .returning(TrackRow.uri, TrackRow.file_id, TrackRow.image_file_id)
             )
             deleted = gone.first()
             if deleted is None:
                 return await db.get(TrackRow, track_id) is None
             for file_id in owned_objects(deleted):
                 await drop_ref(db, file_id, lease.now)
+            if rev is not None:
+                await bury(db, deleted.uri, rev, lease.now)
         return True
 
     async def due_for_publish(self, now: datetime, limit: int) -> list[TrackRow]:

@@ -149,8 +149,8 @@ class Likes:
         async with self._lock(viewer, uri):
             mine = await self._likes.of(viewer.did, uri)
             for like in mine:
-                await self._writer.delete(
+                rev = await self._writer.delete(
                     viewer, collection=LIKE_NSID, rkey=like.rkey, metric="unlike"
                 )
-                await self._writer.index([RecordDelete(like.uri)])
+                await self._writer.index([RecordDelete(like.uri, rev=rev)])
         return (await self._reads.get_many([uri], viewer.did)).get(uri)

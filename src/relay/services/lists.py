@@ -217,5 +217,7 @@ class Lists:
 
     async def delete(self, viewer: Viewer, uri: str) -> None:
         row, _ = await self._owned(viewer, uri)
-        await self._writer.delete(viewer, collection=LIST_NSID, rkey=row.rkey, metric="delete")
-        await self._writer.index([RecordDelete(row.uri)])
+        rev = await self._writer.delete(
+            viewer, collection=LIST_NSID, rkey=row.rkey, metric="delete"
+        )
+        await self._writer.index([RecordDelete(row.uri, rev=rev)])

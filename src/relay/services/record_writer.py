@@ -75,10 +75,13 @@ class RecordWriter:
                 auth, collection=collection, rkey=rkey, record=data, swap_record=swap
             )
 
-    async def delete(self, viewer: Viewer, *, collection: str, rkey: str, metric: str) -> None:
+    async def delete(
+        self, viewer: Viewer, *, collection: str, rkey: str, metric: str
+    ) -> str | None:
+        """Delete a record from the viewer's repo; the revision of the commit, when known."""
         auth = await self._sessions.auth_for_viewer(viewer)
         with self._metrics.pds_write(metric):
-            await self._pds.delete_record(auth, collection=collection, rkey=rkey)
+            return await self._pds.delete_record(auth, collection=collection, rkey=rkey)
 
     async def index(self, changes: Sequence[Change]) -> None:
         """Index what relay just wrote, and tell subscribers."""

@@ -128,7 +128,7 @@ class TrackCommits:
             if op.action == "delete":
                 if proven is not None:
                     raise CommitError("unproven", f"delete of {uri}, which the signed tree holds")
-                changes.append(RecordDelete(uri))
+                changes.append(RecordDelete(uri, rev=rev))
                 continue
             if op.cid is None or proven != op.cid:
                 raise CommitError("unproven", f"{op.action} of {uri} is not in the signed tree")

@@ -176,13 +176,15 @@ class TrackEdits:
         view = TrackView.of(row)
         lease = await self._claim(row)
         await self._index.request_delete(row.id, lease)
+        rev = None
         try:
             if row.publish_state != PublishState.DRAFT:
-                await self._delete_record(row, await self._sessions.auth_for_viewer(viewer))
+                auth = await self._sessions.auth_for_viewer(viewer)
+                rev = await self._delete_record(row, auth)
         except BaseException:
             await self._index.release(row.id, lease, delete_requested_at=None)
             raise
-        await self._finish(row, lease, view)
+        await self._finish(row, lease, view, rev)
         return view
 
     async def finish_delete(self, row: TrackRow) -> None:
@@ -190,20 +192,23 @@ class TrackEdits:
         lease = self._leases.new()
         if not await self._index.claim(row.id, lease):
             return
+        rev = None
         if row.publish_state != PublishState.DRAFT:
             auth = await self._sessions.auth_for(row.artist_did)
             if auth is None:
                 log.warning("cannot finish deleting %s: its owner has no session", row.uri)
                 return  # the lease lapses; tried again later
-            await self._delete_record(row, auth)
-        await self._finish(row, lease, TrackView.of(row))
+            rev = await self._delete_record(row, auth)
+        await self._finish(row, lease, TrackView.of(row), rev)
 
-    async def _delete_record(self, row: TrackRow, auth: PdsAuth) -> None:
+    async def _delete_record(self, row: TrackRow, auth: PdsAuth) -> str | None:
         with self._metrics.pds_write("delete"):
-            await self._pds.delete_record(auth, collection=TRACK_NSID, rkey=row.rkey)
+            return await self._pds.delete_record(auth, collection=TRACK_NSID, rkey=row.rkey)
 
-    async def _finish(self, row: TrackRow, lease: Lease, view: TrackView) -> None:
-        if not await self._index.delete(row.id, lease):
+    async def _finish(self, row: TrackRow, lease: Lease, view: TrackView, rev: str | None) -> None:
+        """The row goes (with a tombstone at ``rev``, the delete's revision, when the record's
+        delete has one: the firehose's late echo of an older commit does not bring it back)."""
+        if not await self._index.delete(row.id, lease, rev=rev):
             raise ConflictError(f"track {row.uri} was taken over by another change; try again")
         await self._objects.collect_of([row])
         await self._events.publish(TrackEvent(TrackEventKind.DELETED, view))
