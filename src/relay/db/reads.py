@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
@@ -32,11 +32,14 @@ reading_task: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
-class Reads(Protocol):
-    async def all(self, stmt: Executable) -> Sequence[Row[Any]]:
-        """Every row ``stmt`` returns."""
+Params = Mapping[str, Any] | None
 
-    async def scalar(self, stmt: Executable) -> Any:
+
+class Reads(Protocol):
+    async def all(self, stmt: Executable, params: Params = None) -> Sequence[Row[Any]]:
+        """Every row ``stmt`` returns (run with ``params``, values of its bound parameters)."""
+
+    async def scalar(self, stmt: Executable, params: Params = None) -> Any:
         """The first column of the first row (None: no row)."""
 
     @property
@@ -54,13 +57,13 @@ class EngineReads:
     def sync_engine(self) -> sqlalchemy.Engine:
         return self._engine.sync_engine
 
-    async def all(self, stmt: Executable) -> Sequence[Row[Any]]:
+    async def all(self, stmt: Executable, params: Params = None) -> Sequence[Row[Any]]:
         async with self._engine.connect() as db:
-            return (await db.execute(stmt)).all()
+            return (await db.execute(stmt, params)).all()
 
-    async def scalar(self, stmt: Executable) -> Any:
+    async def scalar(self, stmt: Executable, params: Params = None) -> Any:
         async with self._engine.connect() as db:
-            return (await db.execute(stmt)).scalar()
+            return (await db.execute(stmt, params)).scalar()
 
 
 class SqliteReads:
@@ -98,11 +101,11 @@ class SqliteReads:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._threads, context.run, run)
 
-    async def all(self, stmt: Executable) -> Sequence[Row[Any]]:
-        return await self._run(lambda db: db.execute(stmt).all())
+    async def all(self, stmt: Executable, params: Params = None) -> Sequence[Row[Any]]:
+        return await self._run(lambda db: db.execute(stmt, params).all())
 
-    async def scalar(self, stmt: Executable) -> Any:
-        return await self._run(lambda db: db.execute(stmt).scalar())
+    async def scalar(self, stmt: Executable, params: Params = None) -> Any:
+        return await self._run(lambda db: db.execute(stmt, params).scalar())
 
     async def close(self) -> None:
         """Wait for reads under way, then close the reader connections."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, bindparam, or_
 
 from relay.db.models import TrackRow
 from relay.db.text_search import SearchQuery, search_text
@@ -43,11 +43,23 @@ def visible() -> tuple[ColumnElement[bool], ...]:
     return (TrackRow.hidden.is_(False), TrackRow.delete_requested_at.is_(None))
 
 
-def seen_by(viewer_did: str | None) -> ColumnElement[bool]:
+def seen_by(viewer_did: str | None, name: str = "viewer_did") -> ColumnElement[bool]:
     """Who may see which track: a published track everyone; a draft, a publish under way or a
-    failed one only its owner (``viewer_did``; None is an anonymous caller)."""
+    failed one only its owner (``viewer_did``, a parameter called ``name``; None is an
+    anonymous caller)."""
     published = TrackRow.publish_state == PublishState.PUBLISHED.value
-    return published if viewer_did is None else or_(published, TrackRow.artist_did == viewer_did)
+    if viewer_did is None:
+        return published
+    return or_(published, TrackRow.artist_did == bindparam(name, viewer_did))
+
+
+# The filter's comparisons of a column with a value, by the name of the value's parameter.
+_COMPARED = (
+    ("f_artist_did", TrackRow.artist_did),
+    ("f_artist", TrackRow.artist_key),
+    ("f_album", TrackRow.album_key),
+    ("f_file_type", TrackRow.file_type),
+)
 
 
 def may_see(track: FilterableTrack, viewer_did: str | None) -> bool:
@@ -74,19 +86,37 @@ class TrackFilter:
         many."""
         return SearchQuery.parse(self.search)
 
+    def values(self) -> dict[str, str]:
+        """The values ``row_clauses`` compare with, by the name of their bound parameter: a
+        statement built for another filter of the same ``shape`` answers this one when it runs
+        with these."""
+        values: dict[str, str] = {}
+        if self.viewer_did is not None:
+            values["f_viewer"] = self.viewer_did
+        if self.artist_did:
+            values["f_artist_did"] = self.artist_did
+        if (artist := _key(self.artist)) is not None:
+            values["f_artist"] = artist
+        if (album := _key(self.album)) is not None:
+            values["f_album"] = album
+        if self.file_type is not None:
+            values["f_file_type"] = self.file_type.value
+        return values
+
+    def shape(self) -> tuple[object, ...]:
+        """What ``row_clauses`` look like, apart from the values they compare with."""
+        return (*self.values(), self.published)
+
     def row_clauses(self) -> list[ColumnElement[bool]]:
         """SQL conditions on ``tracks`` for all but the search (``search_query``), which
         ``TrackIndex`` answers with the database's full-text index; tracks of hidden accounts,
-        and tracks being deleted, never match."""
-        where: list[ColumnElement[bool]] = [*visible(), seen_by(self.viewer_did)]
-        if self.artist_did:
-            where.append(TrackRow.artist_did == self.artist_did)
-        if (artist := _key(self.artist)) is not None:
-            where.append(TrackRow.artist_key == artist)
-        if (album := _key(self.album)) is not None:
-            where.append(TrackRow.album_key == album)
-        if self.file_type is not None:
-            where.append(TrackRow.file_type == self.file_type.value)
+        and tracks being deleted, never match. Each value is a parameter named as in
+        ``values``."""
+        values = self.values()
+        where: list[ColumnElement[bool]] = [*visible(), seen_by(self.viewer_did, "f_viewer")]
+        for name, column in _COMPARED:
+            if name in values:
+                where.append(column == bindparam(name, values[name]))
         if self.published is not None:
             published = TrackRow.publish_state == PublishState.PUBLISHED.value
             where.append(published if self.published else ~published)

@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -22,6 +32,8 @@ from relay.db.track_filter import TrackFilter, seen_by, visible
 from relay.domain import PageRequest, PublishState, TrackOrder, TrackOrderField
 from relay.errors import AudioRemovedError, BadUserInputError
 
+# How many page statements ``TrackIndex`` keeps built, one per shape (filters, order, size).
+_STATEMENT_SHAPES = 256
 # Every column of tracks, for reads that only read (no ORM objects).
 _COLUMNS = tuple(TrackRow.__table__.columns)
 # What a page shows and orders by (``StoredTrackColumns``): not the search words, the keys of
@@ -120,14 +132,26 @@ def _beyond(
     *,
     forward: bool,
     score: ColumnElement[float] | None = None,
+    name: str = "cursor",
 ) -> ColumnElement[bool]:
     """Rows strictly after (forward) or before the cursor in the given ordering — as one row
     comparison, which both databases answer with a seek in the ordering's index (an OR of two
-    comparisons made a deep page scan every row before it)."""
+    comparisons made a deep page scan every row before it). The cursor's values are parameters
+    named as in ``_cursor_values``."""
     value, row_id = decode_cursor(cursor, order.field)
-    key = tuple_(_sort_expression(order.field, score), TrackRow.id)
+    sort = _sort_expression(order.field, score)
+    key = tuple_(sort, TrackRow.id)
+    bound = tuple_(
+        bindparam(f"{name}_value", value, type_=sort.type),
+        bindparam(f"{name}_id", row_id, type_=TrackRow.id.type),
+    )
     ascending = forward != order.descending
-    return key > (value, row_id) if ascending else key < (value, row_id)
+    return key > bound if ascending else key < bound
+
+
+def _cursor_values(order: TrackOrder, cursor: str, name: str = "cursor") -> dict[str, Any]:
+    value, row_id = decode_cursor(cursor, order.field)
+    return {f"{name}_value": value, f"{name}_id": row_id}
 
 
 def _ordered(
@@ -164,6 +188,7 @@ class TrackIndex:
         self._bounds = bounds or PageBounds()
         # Searches use the full-text index of the sessions' database unless told otherwise.
         self._text = full_text or full_text_for(sessions.kw["bind"].dialect.name)
+        self._statements: dict[tuple[object, ...], Select[Any]] = {}  # by shape (``page``)
 
     async def get(self, track_id: int) -> TrackRow | None:
         async with self._sessions() as db:
@@ -379,22 +404,36 @@ class TrackIndex:
         cursor = req.after if forward else req.before
         other = req.before if forward else req.after
         ranked = order.field is TrackOrderField.RELEVANCE
-        stmt, score = await self._searched(select(*_PAGE_COLUMNS), flt, ranked=ranked)
-        if order.field is TrackOrderField.POPULAR:
-            stmt, score = _popular(stmt, order.since)
-        base = stmt
-        if cursor:
-            stmt = stmt.where(_beyond(order, cursor, forward=forward, score=score))
-        if other:
-            stmt = stmt.where(_beyond(order, other, forward=not forward, score=score))
-        stmt = _ordered(stmt, order, forward=forward, score=score).limit(size + 1)
-        found = list(await self._reads.all(stmt))
+        # The commonest pages — no search, no popularity, from at most one cursor — run a
+        # statement built once for their shape, with this page's values: building one and its
+        # cache key anew took ~0.3 ms of a page.
+        shape = None
+        if flt.search is None and order.field is not TrackOrderField.POPULAR and not other:
+            shape = (flt.shape(), order.field, order.direction, forward, bool(cursor), size)
+        values: dict[str, Any] = flt.values() | (_cursor_values(order, cursor) if cursor else {})
+        built = self._statements.get(shape) if shape is not None else None
+        if built is not None:
+            found = list(await self._reads.all(built, values))
+            score = None
+        else:
+            stmt, score = await self._searched(select(*_PAGE_COLUMNS), flt, ranked=ranked)
+            if order.field is TrackOrderField.POPULAR:
+                stmt, score = _popular(stmt, order.since)
+            if cursor:
+                stmt = stmt.where(_beyond(order, cursor, forward=forward, score=score))
+            if other:
+                stmt = stmt.where(
+                    _beyond(order, other, forward=not forward, score=score, name="other")
+                )
+            stmt = _ordered(stmt, order, forward=forward, score=score).limit(size + 1)
+            if shape is not None:
+                if len(self._statements) >= _STATEMENT_SHAPES:
+                    self._statements.clear()
+                self._statements[shape] = stmt
+            found = list(await self._reads.all(stmt))
         before_exists = _known(False)
         if cursor:
-            back = base.with_only_columns(TrackRow.id).limit(1)
-            before_exists = self._any(
-                back.where(~_beyond(order, cursor, forward=forward, score=score))
-            )
+            before_exists = self._before(flt, order, cursor, forward=forward)
         more = len(found) > size
         found = found[:size]
         if not forward:
@@ -414,11 +453,17 @@ class TrackIndex:
             has_previous_page=has_previous,
         )
 
-    def _any(self, stmt: Select[Any]) -> Answer:
-        """Whether ``stmt`` finds a row — asked when the answer is needed."""
+    def _before(self, flt: TrackFilter, order: TrackOrder, cursor: str, *, forward: bool) -> Answer:
+        """Whether any row precedes ``cursor`` (in the direction read) — built and asked only
+        when a client selects the answer."""
 
         async def found() -> bool:
-            return await self._reads.scalar(stmt) is not None
+            ranked = order.field is TrackOrderField.RELEVANCE
+            stmt, score = await self._searched(select(TrackRow.id), flt, ranked=ranked)
+            if order.field is TrackOrderField.POPULAR:
+                stmt, score = _popular(stmt, order.since)
+            back = stmt.where(~_beyond(order, cursor, forward=forward, score=score)).limit(1)
+            return await self._reads.scalar(back) is not None
 
         return found
 
