@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Executable,
     Select,
     bindparam,
     delete,
@@ -168,6 +169,43 @@ def _ordered(
     return stmt.order_by(expr.desc(), TrackRow.id.desc())
 
 
+def _by_viewer(make: Callable[[ColumnElement[bool]], Executable]) -> dict[bool, Executable]:
+    """A statement built once for anonymous readers (False) and once for signed-in ones (True,
+    a ``viewer_did`` parameter) from ``make(seen_by(...))``: lookups run many times a request."""
+    return {signed_in: make(seen_by("" if signed_in else None)) for signed_in in (False, True)}
+
+
+def _viewing(viewer_did: str | None, **values: Any) -> dict[str, Any]:
+    """The parameters of a ``_by_viewer`` statement."""
+    return values if viewer_did is None else {**values, "viewer_did": viewer_did}
+
+
+_BY_URI = _by_viewer(
+    lambda seen: select(*_COLUMNS).where(
+        TrackRow.uri.in_(bindparam("uris", expanding=True)), *visible(), seen
+    )
+)
+_DID_FOR_HANDLE = _by_viewer(
+    lambda seen: (
+        select(TrackRow.artist_did)
+        .where(TrackRow.artist_handle == bindparam("handle"), *visible(), seen)
+        .limit(1)
+    )
+)
+_ARTIST_STATS = _by_viewer(
+    lambda seen: (
+        select(
+            TrackRow.artist_did,
+            func.max(TrackRow.artist_handle),
+            func.count(),
+            func.coalesce(func.sum(TrackRow.duration), 0),
+        )
+        .where(TrackRow.artist_did.in_(bindparam("dids", expanding=True)), *visible(), seen)
+        .group_by(TrackRow.artist_did)
+    )
+)
+
+
 class TrackIndex:
     """The tracks table. Each method runs in its own transaction unless a session is given."""
 
@@ -203,18 +241,15 @@ class TrackIndex:
     ) -> dict[str, StoredTrackColumns]:
         """Tracks by AT-URI that ``viewer_did`` may see (not of hidden accounts, not being
         deleted, published or the viewer's own), as plain rows."""
-        stmt = select(*_COLUMNS).where(TrackRow.uri.in_(uris), *visible(), seen_by(viewer_did))
-        found = [cast(StoredTrackColumns, row) for row in await self._reads.all(stmt)]
+        stmt = _BY_URI[viewer_did is not None]
+        rows = await self._reads.all(stmt, _viewing(viewer_did, uris=list(uris)))
+        found = [cast(StoredTrackColumns, row) for row in rows]
         return {row.uri: row for row in found}
 
     async def did_for_handle(self, handle: str, viewer_did: str | None) -> str | None:
         """The DID of an artist with tracks ``viewer_did`` may see, by handle."""
-        stmt = (
-            select(TrackRow.artist_did)
-            .where(TrackRow.artist_handle == handle, *visible(), seen_by(viewer_did))
-            .limit(1)
-        )
-        found: str | None = await self._reads.scalar(stmt)
+        stmt = _DID_FOR_HANDLE[viewer_did is not None]
+        found: str | None = await self._reads.scalar(stmt, _viewing(viewer_did, handle=handle))
         return found
 
     async def artist_stats(
@@ -222,17 +257,8 @@ class TrackIndex:
     ) -> dict[str, ArtistStats]:
         """Handle, count and total duration of the tracks ``viewer_did`` may see, per DID, in one
         query."""
-        stmt = (
-            select(
-                TrackRow.artist_did,
-                func.max(TrackRow.artist_handle),
-                func.count(),
-                func.coalesce(func.sum(TrackRow.duration), 0),
-            )
-            .where(TrackRow.artist_did.in_(dids), *visible(), seen_by(viewer_did))
-            .group_by(TrackRow.artist_did)
-        )
-        rows: Sequence[Any] = await self._reads.all(stmt)
+        stmt = _ARTIST_STATS[viewer_did is not None]
+        rows: Sequence[Any] = await self._reads.all(stmt, _viewing(viewer_did, dids=list(dids)))
         return {
             did: ArtistStats(did=did, handle=handle, tracks=int(count), seconds=int(total or 0))
             for did, handle, count, total in rows
