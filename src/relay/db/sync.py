@@ -161,12 +161,6 @@ class ChainLink:
     data: bytes
 
 
-def _buried(uri: str) -> bool:
-    """Whether a delete of ``uri`` leaves a tombstone: tracks, likes and lists (record keys that
-    are TIDs, never reused). Not a profile, whose one key (``self``) is deleted and made again."""
-    return is_like_uri(uri) or is_list_uri(uri) or f"/{TRACK_NSID}/" in uri
-
-
 # How often ``apply`` starts over when a concurrent writer inserted the same row first.
 _CONFLICT_ATTEMPTS = 3
 _TRACKS: Table = TrackRow.__table__  # type: ignore[assignment]
@@ -281,7 +275,10 @@ class SyncStore:
     async def _apply_one(
         self, db: AsyncSession, change: OtherChange, now: datetime
     ) -> list[AnyApplied]:
-        if isinstance(change, RecordDelete) and change.rev is not None and _buried(change.uri):
+        # A delete at a known revision leaves a tombstone — of a track, a like or a list (keys
+        # that are TIDs, never reused), not of a profile, whose one key (``self``) is deleted
+        # and made again.
+        if isinstance(change, RecordDelete) and not is_profile_uri(change.uri) and change.rev:
             await bury(db, change.uri, change.rev, now)
         if isinstance(change, RecordDelete) and is_like_uri(change.uri):
             return list(await delete_like(db, change.uri))

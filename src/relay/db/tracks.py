@@ -417,6 +417,22 @@ class TrackIndex:
         stmt, score = self._text.ranked(stmt, query, common=common)
         return stmt.add_columns(score), score
 
+    async def _narrowed(
+        self,
+        stmt: Select[Any],
+        flt: TrackFilter,
+        order: TrackOrder | None,
+        *,
+        ranked: bool,
+        every_match: bool = False,
+    ) -> tuple[Select[Any], ColumnElement[float] | None]:
+        """``stmt`` narrowed by ``flt`` (``_searched``) and, in the POPULAR order, to the tracks
+        liked in its window, with how many listeners did as the score."""
+        stmt, score = await self._searched(stmt, flt, ranked=ranked, every_match=every_match)
+        if order is not None and order.field is TrackOrderField.POPULAR:
+            stmt, score = _popular(stmt, order.since)
+        return stmt, score
+
     async def page(self, flt: TrackFilter, order: TrackOrder, req: PageRequest) -> TrackPage:
         if req.first is not None and req.last is not None:
             raise BadUserInputError("pass either first or last, not both")
@@ -442,9 +458,7 @@ class TrackIndex:
             found = list(await self._reads.all(built, values))
             score = None
         else:
-            stmt, score = await self._searched(select(*_PAGE_COLUMNS), flt, ranked=ranked)
-            if order.field is TrackOrderField.POPULAR:
-                stmt, score = _popular(stmt, order.since)
+            stmt, score = await self._narrowed(select(*_PAGE_COLUMNS), flt, order, ranked=ranked)
             if cursor:
                 stmt = stmt.where(_beyond(order, cursor, forward=forward, score=score))
             if other:
@@ -485,9 +499,7 @@ class TrackIndex:
 
         async def found() -> bool:
             ranked = order.field is TrackOrderField.RELEVANCE
-            stmt, score = await self._searched(select(TrackRow.id), flt, ranked=ranked)
-            if order.field is TrackOrderField.POPULAR:
-                stmt, score = _popular(stmt, order.since)
+            stmt, score = await self._narrowed(select(TrackRow.id), flt, order, ranked=ranked)
             back = stmt.where(~_beyond(order, cursor, forward=forward, score=score)).limit(1)
             return await self._reads.scalar(back) is not None
 
@@ -496,8 +508,8 @@ class TrackIndex:
     async def count(self, flt: TrackFilter, order: TrackOrder | None = None) -> int:
         """How many tracks match ``flt`` (asked only when a client selects ``totalCount``) and,
         in the POPULAR order, were liked in its window."""
-        stmt, _ = await self._searched(select(TrackRow.id), flt, ranked=False, every_match=True)
-        if order is not None and order.field is TrackOrderField.POPULAR:
-            stmt, _ = _popular(stmt, order.since)
+        stmt, _ = await self._narrowed(
+            select(TrackRow.id), flt, order, ranked=False, every_match=True
+        )
         stmt = select(func.count()).select_from(stmt.subquery())
         return int(await self._reads.scalar(stmt))
