@@ -95,7 +95,7 @@ def _open(
             items.append(top)
             continue
         cid, layer, low, high = top
-        if layer is not None and (cid not in blocks or not _wanted(keys, low, high)):
+        if layer is not None and (not _wanted(keys, low, high) or cid not in blocks):
             items.append(_Subtree(cid, layer))
             continue
         if cid not in blocks:
@@ -121,43 +121,46 @@ def _entries(
     node: Any, layer: int | None, low: Bound, high: Bound
 ) -> tuple[int, list[tuple[bytes, int | None, Bound, Bound] | _Item]]:
     """A node's layer and its content in key order: subtrees to open (with their key ranges)
-    and leaves."""
-    if not isinstance(node, dict) or not isinstance(node.get("e"), list):
+    and leaves. (One pass: a firehose commit opens a few nodes, every one of them this way.)"""
+    raw = node.get("e") if isinstance(node, dict) else None
+    if not isinstance(raw, list):
         raise CommitError("malformed", "an MST node is not a node")
-    entries: list[_Leaf] = []
-    subtrees: list[bytes | None] = [_optional_link(node.get("l"))]
+    todo: list[tuple[bytes, int | None, Bound, Bound] | _Item] = []
+    subtree = _optional_link(node.get("l"))  # the subtree before the next leaf
+    bound = low
     last = b""
-    for entry in node["e"]:
+    own = 0
+    for at, entry in enumerate(raw):
         try:
             key = last[: entry["p"]] + entry["k"]
             value = entry["v"]
-        except (KeyError, TypeError):
+            after = entry.get("t")
+        except (KeyError, TypeError, AttributeError):
             raise CommitError("malformed", "an MST entry is not an entry") from None
-        if not isinstance(value, bytes) or (last and key <= last):
+        if not isinstance(value, bytes) or (at and key <= last):
             raise CommitError("malformed", "an MST entry is out of order or has no value")
-        if not entries:
+        if not at:
             # The node's layer is its keys' layer; a tree is rebuilt only from nodes read
             # against their CIDs, so only its author could have mixed layers in one node.
             own = key_layer(key)
             if layer not in (None, own):
                 raise CommitError("malformed", "an MST node on the wrong layer")
             layer = own
-        last = key
-        entries.append(_Leaf(key, value, own))
-        subtrees.append(_optional_link(entry.get("t")))
+        if subtree is not None:
+            if not layer:
+                raise CommitError("malformed", "an MST node below layer 0")
+            todo.append((subtree, layer - 1, bound, key))
+        todo.append(_Leaf(key, value, own))
+        bound = last = key
+        subtree = _optional_link(after)
     if layer is None:
-        if subtrees[0] is not None:
+        if subtree is not None:
             raise CommitError("malformed", "an MST root with no entries")
         return 0, []
-    if layer == 0 and any(subtrees):
-        raise CommitError("malformed", "an MST node below layer 0")
-    todo: list[tuple[bytes, int | None, Bound, Bound] | _Item] = []
-    bounds = [low, *(leaf.key for leaf in entries), high]
-    for at, (subtree, leaf) in enumerate(zip(subtrees, [*entries, None], strict=True)):
-        if subtree is not None:
-            todo.append((subtree, layer - 1, bounds[at], bounds[at + 1]))
-        if leaf is not None:
-            todo.append(leaf)
+    if subtree is not None:
+        if not layer:
+            raise CommitError("malformed", "an MST node below layer 0")
+        todo.append((subtree, layer - 1, bound, high))
     return layer, todo
 
 
@@ -217,36 +220,36 @@ def _node(items: Sequence[_Item], layer: int, built: Built | None) -> bytes:
     left: bytes | None = None
     gap: list[_Item] = []
     last = b""
-    for item in [*items, None]:
-        if item is not None and not (isinstance(item, _Leaf) and item.layer == layer):
-            if isinstance(item, _Leaf) and item.layer > layer:
-                raise _unproven("a key above its node's layer")
+    for item in items:
+        if isinstance(item, _Subtree) or item.layer < layer:
             gap.append(item)
             continue
-        subtree = _below(gap, layer - 1, built)
+        if item.layer > layer:
+            raise _unproven("a key above its node's layer")
+        subtree = _below(gap, layer - 1, built) if gap else None
         gap = []
         if entries:
             entries[-1]["t"] = subtree
         else:
             left = subtree
-        if item is None:
-            break
-        shared = _shared(last, item.key)
-        entries.append({"k": item.key[shared:], "p": shared, "t": None, "v": item.value})
-        last = item.key
+        key = item.key
+        shared = _shared(last, key)
+        entries.append({"k": key[shared:], "p": shared, "t": None, "v": item.value})
+        last = key
+    subtree = _below(gap, layer - 1, built) if gap else None
+    if entries:
+        entries[-1]["t"] = subtree
+    else:
+        left = subtree
     return _cid({"e": entries, "l": left}, built)
 
 
 def _shared(a: bytes, b: bytes) -> int:
-    """The length of the prefix ``a`` and ``b`` share (a binary search of slice comparisons)."""
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[:middle] == b[:middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
+    """The length of the prefix ``a`` and ``b`` share: where their first differing byte is,
+    read off the XOR of both as numbers."""
+    size = min(len(a), len(b))
+    differ = int.from_bytes(a[:size], "big") ^ int.from_bytes(b[:size], "big")
+    return size - (differ.bit_length() + 7) // 8
 
 
 def _below(gap: Sequence[_Item], layer: int, built: Built | None) -> bytes | None:
@@ -255,12 +258,12 @@ def _below(gap: Sequence[_Item], layer: int, built: Built | None) -> bytes | Non
         return None
     if layer < 0:
         raise _unproven("keys below layer 0")
-    trees = [item for item in gap if isinstance(item, _Subtree)]
-    if any(tree.layer > layer for tree in trees):
+    highest = max((item.layer for item in gap if type(item) is _Subtree), default=-1)
+    if highest > layer:
         raise _unproven("a subtree above its parent's layer")
-    if len(gap) == 1 and trees and trees[0].layer == layer:
-        return trees[0].cid
-    if any(tree.layer == layer for tree in trees):
+    if highest == layer:
+        if len(gap) == 1:
+            return gap[0].cid  # type: ignore[union-attr]  # the one item: that subtree
         raise _unproven("two subtrees meet that the event does not carry")
     return _node(gap, layer, built)
 
