@@ -133,7 +133,11 @@ async def _open_store(settings: Settings, stack: AsyncExitStack) -> AudioStore:
 
 async def _open_engine(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(
+        settings.resolved_database_url,
+        pool_size=settings.database_pool_size,
+        pool_overflow=settings.database_pool_overflow,
+    )
     stack.push_async_callback(engine.dispose)
     await ensure_migrated(engine, migrate=settings.auto_migrate)
     return engine

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path("data")
     database_url: str | None = None
+    # PostgreSQL connections each process keeps open (and how many more it opens in a burst,
+    # closed again when returned): the pool's default of 5 made a loaded API open and close a
+    # connection for most of its queries.
+    database_pool_size: int = Field(default=20, ge=1)
+    database_pool_overflow: int = Field(default=10, ge=0)
     auto_migrate: bool = False
     lexicon_dir: Path | None = None
     graphiql_dir: Path | None = None  # the built GraphiQL bundle (default: inside the package)

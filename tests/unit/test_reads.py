@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
@@ -23,6 +24,7 @@ from relay.db.track_filter import TrackFilter
 from relay.db.tracks import TrackIndex
 from relay.domain import PageRequest, TrackOrder
 from tests.harness.catalog import EPOCH, catalog_row
+from tests.harness.postgres import scratch_database
 
 DID = "did:plc:" + "r" * 24
 
@@ -120,3 +122,40 @@ async def test_postgresql_and_no_threads_read_on_the_engine(
             await chosen.close()
     finally:
         await other.dispose()
+
+
+async def test_a_postgresql_read_sends_one_statement_and_sees_each_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No BEGIN before a read nor ROLLBACK after it (asyncpg sends those as simple queries, which
+    are counted here on their way to the real server); a write committed on the engine is seen
+    by the next read, and the engine's listeners see the reads."""
+    simple: list[str] = []
+    send = asyncpg.Connection.execute
+
+    async def counted(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+        simple.append(query)
+        return await send(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", counted)
+    async with scratch_database() as url:
+        engine = create_engine(url)
+        try:
+            await ensure_migrated(engine, migrate=True)
+            reads = reads_for(engine)
+            assert isinstance(reads, EngineReads)
+            statements: list[str] = []
+            event.listen(
+                reads.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+            )
+            index = TrackIndex(session_factory(engine), reads=reads)
+            await index.insert(catalog_row(DID, "k1", title="T1", artist="A", created_at=EPOCH))
+            assert any(q.startswith("BEGIN") for q in simple)  # a write is a transaction
+            simple.clear()
+            for _ in range(3):
+                assert await reads.scalar(text("SELECT count(*) FROM tracks")) == 1
+            assert await index.count(TrackFilter(artist_did=DID)) == 1
+            assert simple == []
+            assert sum(s.startswith("SELECT count(*) FROM tracks") for s in statements) == 3
+        finally:
+            await engine.dispose()
