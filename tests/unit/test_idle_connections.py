@@ -83,7 +83,10 @@ async def test_a_burst_of_reads_reuses_the_pool_instead_of_connecting_anew() -> 
 
 
 async def test_relay_sizes_its_pool_by_the_settings(tmp_path: Path) -> None:
-    assert (Settings(_env_file=None).database_pool_size, Settings().database_pool_overflow) == (
+    assert (
+        Settings(_env_file=None).database_pool_size,
+        Settings(_env_file=None).database_pool_overflow,
+    ) == (
         20,
         10,
     )

@@ -258,12 +258,12 @@ def _below(gap: Sequence[_Item], layer: int, built: Built | None) -> bytes | Non
         return None
     if layer < 0:
         raise _unproven("keys below layer 0")
-    highest = max((item.layer for item in gap if type(item) is _Subtree), default=-1)
+    highest = max((item.layer for item in gap if isinstance(item, _Subtree)), default=-1)
     if highest > layer:
         raise _unproven("a subtree above its parent's layer")
     if highest == layer:
-        if len(gap) == 1:
-            return gap[0].cid  # type: ignore[union-attr]  # the one item: that subtree
+        if len(gap) == 1 and isinstance(only := gap[0], _Subtree):
+            return only.cid
         raise _unproven("two subtrees meet that the event does not carry")
     return _node(gap, layer, built)
 
