@@ -20,7 +20,7 @@ tracks would read them all.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import (
     ColumnElement,
@@ -48,6 +48,19 @@ COMMON = 2000
 """A search that finds more tracks than this is common (see the module's doc)."""
 
 
+class Ranked(NamedTuple):
+    """A search's hits: ``rows``, a statement of (id, relevance) rows, and those two columns —
+    what a page orders, cuts by its cursor and its size, and only then joins to the tracks it
+    shows (joining every hit first made PostgreSQL read the whole table: a hash join)."""
+
+    rows: Select[*tuple[Any, ...]]
+    score: ColumnElement[float]
+    row_id: ColumnElement[int]
+
+
+_ID: ColumnElement[int] = TrackRow.__table__.c.id
+
+
 class FullText(Protocol):
     async def is_common(self, reads: Reads, query: SearchQuery) -> bool:
         """Whether ``query`` finds more than ``COMMON`` tracks (reads at most that many)."""
@@ -55,10 +68,8 @@ class FullText(Protocol):
     def found(self, stmt: Select[Any], query: SearchQuery, *, common: bool) -> Select[Any]:
         """``stmt`` (on ``tracks``) narrowed to the tracks found."""
 
-    def ranked(
-        self, stmt: Select[Any], query: SearchQuery, *, common: bool
-    ) -> tuple[Select[Any], ColumnElement[float]]:
-        """``stmt`` narrowed to the tracks found, and their relevance (for ordering)."""
+    def ranked(self, stmt: Select[Any], query: SearchQuery, *, common: bool) -> Ranked:
+        """The tracks ``stmt`` (on ``tracks``) finds, as rows of their id and relevance."""
 
 
 def _words_present(query: SearchQuery) -> Any:
@@ -102,14 +113,13 @@ class SqliteFullText(_Threshold):
             return stmt.where(_words_present(query))
         return self._from_index(stmt).where(self._match(query))
 
-    def ranked(
-        self, stmt: Select[Any], query: SearchQuery, *, common: bool
-    ) -> tuple[Select[Any], ColumnElement[float]]:
+    def ranked(self, stmt: Select[Any], query: SearchQuery, *, common: bool) -> Ranked:
         if not query.words:
-            return stmt.where(false()), literal(0.0, Float)
+            return _nothing(stmt)
         score = -func.bm25(self._fts.c.tracks_fts, TITLE, ARTIST, ALBUM, type_=Float)
         if not common:
-            return self._from_index(stmt).where(self._match(query)), score
+            found = self._from_index(stmt).where(self._match(query))
+            return Ranked(found.with_only_columns(_ID, score), score, _ID)
         newest = (
             select(self._fts.c.rowid.label("id"), score.label("score"))
             .where(self._match(query))
@@ -120,7 +130,13 @@ class SqliteFullText(_Threshold):
         joined = stmt.select_from(newest).join(
             TrackRow, TrackRow.id == literal_column("+candidates.id")
         )
-        return joined, newest.c.score
+        return Ranked(joined.with_only_columns(_ID, newest.c.score), newest.c.score, _ID)
+
+
+def _nothing(stmt: Select[Any]) -> Ranked:
+    """No hits (a search of no words)."""
+    score: ColumnElement[float] = literal(0.0, Float)
+    return Ranked(stmt.with_only_columns(_ID, score).where(false()), score, _ID)
 
 
 def _tsquery(query: SearchQuery, word: str | None = None) -> ColumnElement[Any]:
@@ -148,11 +164,9 @@ class PostgresFullText(_Threshold):
             return stmt.where(false())
         return stmt.where(self._match(query))
 
-    def ranked(
-        self, stmt: Select[Any], query: SearchQuery, *, common: bool
-    ) -> tuple[Select[Any], ColumnElement[float]]:
+    def ranked(self, stmt: Select[Any], query: SearchQuery, *, common: bool) -> Ranked:
         if not query.words:
-            return stmt.where(false()), literal(0.0, Float)
+            return _nothing(stmt)
         weights: ColumnElement[Any] = literal_column(f"'{{0,{ALBUM},{ARTIST},{TITLE}}}'::real[]")
         # One rank per word, added: ts_rank of an AND of words weighs how close they stand, and
         # the index keeps no word positions (every word is at position 1).
@@ -164,7 +178,8 @@ class PostgresFullText(_Threshold):
             score = score + part
         # The 2,000 newest tracks the filter lets through that match, each with its rank: read
         # from ix_tracks_id_words (migration 0010: id, with the words and what visibility asks
-        # for), newest first, without touching the table; only a page's tracks are read from it.
+        # for), newest first, without touching the table; only a page's tracks are read from it
+        # (the hits are not joined to ``tracks`` again: the filter is already applied).
         newest = (
             stmt.with_only_columns(TrackRow.id.label("id"), score.label("rank"))
             .where(self._match(query))
@@ -172,7 +187,7 @@ class PostgresFullText(_Threshold):
             .limit(self.ranks)
             .subquery("candidates")
         )
-        return stmt.join(newest, TrackRow.id == newest.c.id), newest.c.rank
+        return Ranked(select(newest.c.id, newest.c.rank), newest.c.rank, newest.c.id)
 
 
 def full_text_for(dialect: str, *, common: int = COMMON, ranked: int = COMMON) -> FullText:

@@ -25,7 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from relay.db.audio_refs import add_ref, drop_ref, owned_objects
 from relay.db.cursors import PageCursors, check_size, decode_cursor
-from relay.db.full_text import FullText, full_text_for
+from relay.db.full_text import FullText, Ranked, full_text_for
 from relay.db.models import LikeRow, StoredTrackColumns, TrackRow
 from relay.db.reads import EngineReads, Reads
 from relay.db.tombstones import bury
@@ -134,17 +134,20 @@ def _beyond(
     forward: bool,
     score: ColumnElement[float] | None = None,
     name: str = "cursor",
+    row_id: ColumnElement[int] | None = None,
 ) -> ColumnElement[bool]:
     """Rows strictly after (forward) or before the cursor in the given ordering — as one row
     comparison, which both databases answer with a seek in the ordering's index (an OR of two
     comparisons made a deep page scan every row before it). The cursor's values are parameters
-    named as in ``_cursor_values``."""
-    value, row_id = decode_cursor(cursor, order.field)
+    named as in ``_cursor_values``. ``row_id``: the column of the rows' ids (``tracks.id`` unless
+    the rows are a search's ranked hits)."""
+    value, cursor_id = decode_cursor(cursor, order.field)
     sort = _sort_expression(order.field, score)
-    key = tuple_(sort, TrackRow.id)
+    ids = TrackRow.id if row_id is None else row_id
+    key = tuple_(sort, ids)
     bound = tuple_(
         bindparam(f"{name}_value", value, type_=sort.type),
-        bindparam(f"{name}_id", row_id, type_=TrackRow.id.type),
+        bindparam(f"{name}_id", cursor_id, type_=TrackRow.id.type),
     )
     ascending = forward != order.descending
     return key > bound if ascending else key < bound
@@ -161,12 +164,14 @@ def _ordered(
     *,
     forward: bool,
     score: ColumnElement[float] | None = None,
+    row_id: ColumnElement[int] | None = None,
 ) -> Select[Any]:
     expr = _sort_expression(order.field, score)
+    ids = TrackRow.id if row_id is None else row_id
     ascending = forward != order.descending
     if ascending:
-        return stmt.order_by(expr.asc(), TrackRow.id.asc())
-    return stmt.order_by(expr.desc(), TrackRow.id.desc())
+        return stmt.order_by(expr.asc(), ids.asc())
+    return stmt.order_by(expr.desc(), ids.desc())
 
 
 def _by_viewer(make: Callable[[ColumnElement[bool]], Executable]) -> dict[bool, Executable]:
@@ -399,23 +404,26 @@ class TrackIndex:
         stmt: Select[Any],
         flt: TrackFilter,
         *,
-        ranked: bool,
         every_match: bool = False,
-    ) -> tuple[Select[Any], ColumnElement[float] | None]:
-        """``stmt`` narrowed by ``flt`` — its search by the full-text index — and, when
-        ``ranked``, with each track's relevance as a second column. ``every_match``: the
-        caller reads every match (a count), so the index drives however many there are."""
+    ) -> Select[Any]:
+        """``stmt`` narrowed by ``flt`` — its search by the full-text index. ``every_match``:
+        the caller reads every match (a count), so the index drives however many there are."""
         stmt = stmt.where(*flt.row_clauses())
         query = flt.search_query()
         if query is None:
-            if ranked:
-                raise BadUserInputError("orderBy RELEVANCE needs a search")
-            return stmt, None
+            return stmt
         common = not every_match and await self._text.is_common(self._reads, query)
-        if not ranked:
-            return self._text.found(stmt, query, common=common), None
-        stmt, score = self._text.ranked(stmt, query, common=common)
-        return stmt.add_columns(score), score
+        return self._text.found(stmt, query, common=common)
+
+    async def _hits(self, flt: TrackFilter) -> Ranked:
+        """The tracks ``flt`` lets through and its search finds, ranked by relevance: rows of
+        their ids and relevance (not the tracks' columns)."""
+        query = flt.search_query()
+        if query is None:
+            raise BadUserInputError("orderBy RELEVANCE needs a search")
+        stmt = select(TrackRow.id).where(*flt.row_clauses())
+        common = await self._text.is_common(self._reads, query)
+        return self._text.ranked(stmt, query, common=common)
 
     async def _narrowed(
         self,
@@ -423,15 +431,14 @@ class TrackIndex:
         flt: TrackFilter,
         order: TrackOrder | None,
         *,
-        ranked: bool,
         every_match: bool = False,
     ) -> tuple[Select[Any], ColumnElement[float] | None]:
         """``stmt`` narrowed by ``flt`` (``_searched``) and, in the POPULAR order, to the tracks
         liked in its window, with how many listeners did as the score."""
-        stmt, score = await self._searched(stmt, flt, ranked=ranked, every_match=every_match)
+        stmt = await self._searched(stmt, flt, every_match=every_match)
         if order is not None and order.field is TrackOrderField.POPULAR:
-            stmt, score = _popular(stmt, order.since)
-        return stmt, score
+            return _popular(stmt, order.since)
+        return stmt, None
 
     async def page(self, flt: TrackFilter, order: TrackOrder, req: PageRequest) -> TrackPage:
         if req.first is not None and req.last is not None:
@@ -457,8 +464,11 @@ class TrackIndex:
         if built is not None:
             found = list(await self._reads.all(built, values))
             score = None
+        elif ranked:
+            stmt, score = await self._ranked_page(flt, order, cursor, other, forward, size)
+            found = list(await self._reads.all(stmt))
         else:
-            stmt, score = await self._narrowed(select(*_PAGE_COLUMNS), flt, order, ranked=ranked)
+            stmt, score = await self._narrowed(select(*_PAGE_COLUMNS), flt, order)
             if cursor:
                 stmt = stmt.where(_beyond(order, cursor, forward=forward, score=score))
             if other:
@@ -493,14 +503,42 @@ class TrackIndex:
             has_previous_page=has_previous,
         )
 
+    async def _ranked_page(
+        self,
+        flt: TrackFilter,
+        order: TrackOrder,
+        cursor: str | None,
+        other: str | None,
+        forward: bool,
+        size: int,
+    ) -> tuple[Select[Any], ColumnElement[float]]:
+        """A page by relevance: the hits ordered and cut to the page first, then joined to the
+        tracks shown (with the relevance as a last column)."""
+        rows, score, row_id = await self._hits(flt)
+        rows = rows.with_only_columns(row_id.label("id"), score.label("relevance"))
+        if cursor:
+            rows = rows.where(_beyond(order, cursor, forward=forward, score=score, row_id=row_id))
+        if other:
+            rows = rows.where(
+                _beyond(order, other, forward=not forward, score=score, name="other", row_id=row_id)
+            )
+        rows = _ordered(rows, order, forward=forward, score=score, row_id=row_id)
+        page = rows.limit(size + 1).subquery("page")
+        relevance: ColumnElement[float] = page.c.relevance
+        stmt = select(*_PAGE_COLUMNS, relevance).join(page, TrackRow.id == page.c.id)
+        return _ordered(stmt, order, forward=forward, score=relevance), relevance
+
     def _before(self, flt: TrackFilter, order: TrackOrder, cursor: str, *, forward: bool) -> Answer:
         """Whether any row precedes ``cursor`` (in the direction read) — built and asked only
         when a client selects the answer."""
 
         async def found() -> bool:
-            ranked = order.field is TrackOrderField.RELEVANCE
-            stmt, score = await self._narrowed(select(TrackRow.id), flt, order, ranked=ranked)
-            back = stmt.where(~_beyond(order, cursor, forward=forward, score=score)).limit(1)
+            if order.field is TrackOrderField.RELEVANCE:
+                stmt, score, row_id = await self._hits(flt)
+                beyond = _beyond(order, cursor, forward=forward, score=score, row_id=row_id)
+                return await self._reads.scalar(stmt.where(~beyond).limit(1)) is not None
+            narrowed, popular = await self._narrowed(select(TrackRow.id), flt, order)
+            back = narrowed.where(~_beyond(order, cursor, forward=forward, score=popular)).limit(1)
             return await self._reads.scalar(back) is not None
 
         return found
@@ -508,8 +546,6 @@ class TrackIndex:
     async def count(self, flt: TrackFilter, order: TrackOrder | None = None) -> int:
         """How many tracks match ``flt`` (asked only when a client selects ``totalCount``) and,
         in the POPULAR order, were liked in its window."""
-        stmt, _ = await self._narrowed(
-            select(TrackRow.id), flt, order, ranked=False, every_match=True
-        )
+        stmt, _ = await self._narrowed(select(TrackRow.id), flt, order, every_match=True)
         stmt = select(func.count()).select_from(stmt.subquery())
         return int(await self._reads.scalar(stmt))
