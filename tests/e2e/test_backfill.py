@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from relay.assembly import Collaborators
+from relay.atproto.records import AtUri, TrackRecord
 from relay.atproto.repos import RepoClient, RepoRecord
+from relay.db.engine import create_engine, session_factory
+from relay.db.sync import SyncStore, TrackUpsert
 from relay.sandbox import Account, LocalNetwork
+from relay.services.backfill import BackfillRequest
 from relay.settings import Settings
 from tests.harness.client import RelayClient
 from tests.harness.pds import create_record, delete_record, track_record
@@ -97,6 +102,37 @@ async def test_backfill_indexes_what_relay_never_saw(
     third = await run_backfill(client, handles=[musician.handle], useCar=use_car)
     assert third["removed"] == 1
     assert await titles(client, musician.did) == ["Song 0", "Song 2"]
+
+
+async def test_a_record_a_backfill_found_gone_is_not_indexed_again_from_an_older_copy(
+    relay_settings: Settings, network: LocalNetwork
+) -> None:
+    """The backfill that finds a record deleted leaves a tombstone at the revision it listed: a
+    copy of the record from before (a firehose replayed from an old cursor) is not indexed."""
+    musician = fresh_account(network)
+    kept = await create_record(network, musician, track_record("Kept"))
+    gone = await create_record(network, musician, track_record("Gone"))
+    async with run_relay(relay_settings, in_process=True) as relay:
+        backfill = relay.parts.sync.backfill
+        await backfill.run(BackfillRequest(dids=(musician.did,)))
+        await delete_record(network, musician, gone["uri"])
+        report = await backfill.run(BackfillRequest(dids=(musician.did,)))
+        assert report.removed == 1
+        engine = create_engine(relay_settings.resolved_database_url)
+        try:
+            store = SyncStore(session_factory(engine))
+            rkey = AtUri.parse(gone["uri"]).rkey
+            record = TrackRecord.model_validate(track_record("Gone"))
+            late = TrackUpsert(
+                did=musician.did, rkey=rkey, cid=gone["cid"], rev=gone["commit"]["rev"],
+                record=record, handle=musician.handle,
+            )  # fmt: skip
+            assert await store.apply([late], now=datetime.now(UTC)) == []
+        finally:
+            await engine.dispose()
+        async with relay.client() as client:
+            assert await titles(client, musician.did) == ["Kept"]
+    assert kept["commit"]["rev"] < gone["commit"]["rev"]
 
 
 async def test_a_bad_repo_is_recorded_and_skipped(

@@ -295,9 +295,10 @@ class Backfill:
                     count += await self._index(place, batch, seen, report)
         gone = before - seen
         if gone:
-            applied = await self._sync.apply(
-                [RecordDelete(uri) for uri in sorted(gone)], now=self._clock.now()
-            )
+            # Deleted at or before the revision listed: a tombstone at it keeps an older copy
+            # (a stream replayed from an old cursor) from indexing the record again.
+            deletes = [RecordDelete(uri, rev=rev) for uri in sorted(gone)]
+            applied = await self._sync.apply(deletes, now=self._clock.now())
             await self._ingest.announce(applied)
             report.removed += len(applied)
             if self._on_removed is not None:
