@@ -6,13 +6,16 @@
 Prints, for ``--rounds`` alternating rounds and their medians: the raw time of just paging
 listRecords over the same repos (same concurrency), relay's backfill over listRecords (validate +
 upsert into an empty index), and the one-request CAR path (sync.getRepo walked) — with the
-ratios. Figures, not assertions. On this 2-core machine the PDS and relay share the cores.
+ratios. Figures, not assertions. On this 2-core machine the PDS and relay share the cores, so it
+also prints the CPU each side spent: relay's backfill cannot take less time than its CPU, nor
+than the CPU of both sides shared over the cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import statistics
 import tempfile
@@ -21,6 +24,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
+import psutil
 from sqlalchemy import text
 
 from relay.assembly import assemble
@@ -93,12 +97,41 @@ async def raw_paging(network: LocalNetwork, dids: list[str], concurrency: int) -
         return time.perf_counter() - started, total
 
 
-async def relay_backfill(settings: Settings, dids: list[str], use_car: bool) -> tuple[float, int]:
+class CpuClock:
+    """CPU seconds spent by this process (every thread: relay's backfill and its database
+    threads, or the raw pager) and by the PDS, since the last ``lap``."""
+
+    def __init__(self, network: LocalNetwork) -> None:
+        pid = network.pds.pid
+        self._pds = psutil.Process(pid) if pid is not None else None
+        self._last = self._now()
+
+    def _now(self) -> tuple[float, float]:
+        pds = 0.0
+        if self._pds is not None:
+            times = self._pds.cpu_times()
+            pds = times.user + times.system
+        return time.process_time(), pds
+
+    def lap(self) -> tuple[float, float]:
+        now = self._now()
+        spent = (now[0] - self._last[0], now[1] - self._last[1])
+        self._last = now
+        return spent
+
+
+async def relay_backfill(
+    settings: Settings, dids: list[str], use_car: bool, clock: CpuClock
+) -> tuple[float, int, tuple[float, float]]:
+    """Relay's backfill of ``dids``: seconds, tracks created, and the CPU its run took (not
+    relay's start and stop)."""
     async with AsyncExitStack() as stack:
         parts = await assemble(settings, stack)
+        clock.lap()
         report = await parts.sync.backfill.run(BackfillRequest(dids=tuple(dids), use_car=use_car))
+        spent = clock.lap()
         assert report.failed == 0, report.errors
-        return report.seconds, report.created
+        return report.seconds, report.created, spent
 
 
 async def empty_index(database_url: str) -> None:
@@ -142,13 +175,21 @@ async def main(repos: int, per_repo: int, database_url: str | None, rounds: int)
 
             concurrency = settings("x").backfill_concurrency
             times: dict[str, list[float]] = {"raw": [], "pages": [], "car": []}
+            cpu: dict[str, list[tuple[float, float]]] = {"raw": [], "pages": []}
             total = repos * per_repo
+            clock = CpuClock(network)
             for n in range(rounds):  # alternating, so a warming PDS favours none of them
+                clock.lap()
                 raw_seconds, raw_count = await raw_paging(network, dids, concurrency)
-                pages_seconds, created = await relay_backfill(settings(f"p{n}"), dids, False)
+                cpu["raw"].append(clock.lap())
+                run = await relay_backfill(settings(f"p{n}"), dids, False, clock)
+                pages_seconds, created, pages_cpu = run
+                cpu["pages"].append(pages_cpu)
                 if database_url is not None:
                     await empty_index(database_url)
-                car_seconds, car_created = await relay_backfill(settings(f"c{n}"), dids, True)
+                car_seconds, car_created, _ = await relay_backfill(
+                    settings(f"c{n}"), dids, True, clock
+                )
                 if database_url is not None:
                     await empty_index(database_url)
                 assert raw_count == created == car_created == total, (raw_count, created)
@@ -170,6 +211,13 @@ async def main(repos: int, per_repo: int, database_url: str | None, rounds: int)
                 f"{car / pages:.2f}x pages"
             )
             print(f"throughput: pages {total / pages:,.0f} rec/s, CAR {total / car:,.0f} rec/s")
+            cores = os.cpu_count() or 1
+            for name in ("raw", "pages"):
+                own, pds = (statistics.median(c[i] for c in cpu[name]) for i in (0, 1))
+                print(
+                    f"cpu, {name + ':':6} {'relay' if name == 'pages' else 'pager'} {own:.2f} s, "
+                    f"PDS {pds:.2f} s; over {cores} cores at least {(own + pds) / cores:.2f} s"
+                )
         finally:
             network.stop()
 

@@ -69,6 +69,11 @@ class NodeServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (a benchmark reads its CPU time)."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
     def start(self, health_path: str, timeout: float = 60.0) -> None:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", self.port)) == 0:
