@@ -155,6 +155,7 @@ def create_app(settings: Settings, collaborators: Collaborators | None = None) -
         cache=ResponseCache(
             entries=settings.response_cache_entries,
             entry_bytes=settings.response_cache_entry_bytes,
+            max_age=settings.response_cache_max_age_seconds,
         ),
     )
     graphiql_app = _graphiql(settings.graphiql_dir or packaged_frontend("graphiql"))

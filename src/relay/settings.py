@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     # time (PostgreSQL; on SQLite at once).
     response_cache_entries: int = Field(default=2000, ge=0)
     response_cache_entry_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # …and never longer than this: an answer can depend on the time (POPULAR's 7-day window).
+    response_cache_max_age_seconds: float = Field(default=60.0, gt=0)
     # On SQLite, threads that run the index's read-only statements (pages, counts, lookups) on
     # their own connections (0: on the async engine, as writes are).
     sqlite_read_threads: int = Field(default=4, ge=0, le=64)

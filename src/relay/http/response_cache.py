@@ -5,13 +5,16 @@ here only callers without a session (who all see the same: published tracks) —
 key is the SHA-256 of the normalized document (parsed and printed: spacing and comments do not
 matter), the canonical variables and the operation name; an entry is served only while the index
 is at the version read before the answer was computed (``IndexVersion``) — for an answer about
-named artists only (``cache_scope``), while those artists' tracks are. Mutations,
+named artists only (``cache_scope``), while those artists' tracks are — and never longer than
+``max_age`` seconds: an answer can depend on the time as well (POPULAR's window of the last
+seven days slides on without a write). Mutations,
 subscriptions, answers with errors and documents that do not parse are never kept. A hit costs a
 JSON parse of the request, a hash and two lookups — no GraphQL execution, no SQL."""
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +32,7 @@ class Entry:
     version: object
     body: bytes
     etag: str
+    kept_at: float = 0.0  # the clock's reading when it was kept
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,11 @@ class ResponseCache:
         total_bytes: int = 64 * 1024 * 1024,
         documents: int = 512,
         document_bytes: int = 8 * 1024 * 1024,
+        max_age: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._max_age = max_age
+        self._clock = clock
         self._max_entries = entries
         self._entry_bytes = entry_bytes
         self._entries: BoundedLru[str, Entry] = BoundedLru(entries=entries, total=total_bytes)
@@ -102,7 +110,11 @@ class ResponseCache:
         now = version(scope)
         keep = viewer is None
         entry = self._entries.get(key)
-        if entry is not None and entry.version == now:
+        if (
+            entry is not None
+            and entry.version == now
+            and self._clock() - entry.kept_at < self._max_age
+        ):
             self.hits += 1
             return Lookup(key, now, entry, keep)
         self.misses += 1
@@ -116,7 +128,8 @@ class ResponseCache:
         answer = orjson.loads(body)
         if not isinstance(answer, dict) or answer.get("errors") or answer.get("data") is None:
             return None
-        entry = Entry(lookup.version, body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+        entry = Entry(lookup.version, body, etag, kept_at=self._clock())
         self._entries.put(lookup.key, entry, len(body))
         return entry
 
