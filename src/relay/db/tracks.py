@@ -174,6 +174,28 @@ def _ordered(
     return stmt.order_by(expr.desc(), ids.desc())
 
 
+def _cut(
+    stmt: Select[Any],
+    order: TrackOrder,
+    cursor: str | None,
+    other: str | None,
+    *,
+    forward: bool,
+    size: int,
+    score: ColumnElement[float] | None = None,
+    row_id: ColumnElement[int] | None = None,
+) -> Select[Any]:
+    """``stmt``'s rows after ``cursor`` and before ``other`` (in the direction read), in the
+    page's order, one more than ``size`` (to tell whether another page follows)."""
+    if cursor:
+        stmt = stmt.where(_beyond(order, cursor, forward=forward, score=score, row_id=row_id))
+    if other:
+        stmt = stmt.where(
+            _beyond(order, other, forward=not forward, score=score, name="other", row_id=row_id)
+        )
+    return _ordered(stmt, order, forward=forward, score=score, row_id=row_id).limit(size + 1)
+
+
 def _by_viewer(make: Callable[[ColumnElement[bool]], Executable]) -> dict[bool, Executable]:
     """A statement built once for anonymous readers (False) and once for signed-in ones (True,
     a ``viewer_did`` parameter) from ``make(seen_by(...))``: lookups run many times a request."""
@@ -469,13 +491,7 @@ class TrackIndex:
             found = list(await self._reads.all(stmt))
         else:
             stmt, score = await self._narrowed(select(*_PAGE_COLUMNS), flt, order)
-            if cursor:
-                stmt = stmt.where(_beyond(order, cursor, forward=forward, score=score))
-            if other:
-                stmt = stmt.where(
-                    _beyond(order, other, forward=not forward, score=score, name="other")
-                )
-            stmt = _ordered(stmt, order, forward=forward, score=score).limit(size + 1)
+            stmt = _cut(stmt, order, cursor, other, forward=forward, size=size, score=score)
             if shape is not None:
                 if len(self._statements) >= _STATEMENT_SHAPES:
                     self._statements.clear()
@@ -516,14 +532,9 @@ class TrackIndex:
         tracks shown (with the relevance as a last column)."""
         rows, score, row_id = await self._hits(flt)
         rows = rows.with_only_columns(row_id.label("id"), score.label("relevance"))
-        if cursor:
-            rows = rows.where(_beyond(order, cursor, forward=forward, score=score, row_id=row_id))
-        if other:
-            rows = rows.where(
-                _beyond(order, other, forward=not forward, score=score, name="other", row_id=row_id)
-            )
-        rows = _ordered(rows, order, forward=forward, score=score, row_id=row_id)
-        page = rows.limit(size + 1).subquery("page")
+        page = _cut(
+            rows, order, cursor, other, forward=forward, size=size, score=score, row_id=row_id
+        ).subquery("page")
         relevance: ColumnElement[float] = page.c.relevance
         stmt = select(*_PAGE_COLUMNS, relevance).join(page, TrackRow.id == page.c.id)
         return _ordered(stmt, order, forward=forward, score=relevance), relevance

@@ -32,7 +32,7 @@ class Entry:
     version: object
     body: bytes
     etag: str
-    kept_at: float = 0.0  # the clock's reading when it was kept
+    kept_at: float  # the cache's clock when it was kept
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class ResponseCache:
         if not isinstance(answer, dict) or answer.get("errors") or answer.get("data") is None:
             return None
         etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-        entry = Entry(lookup.version, body, etag, kept_at=self._clock())
+        entry = Entry(lookup.version, body, etag, self._clock())
         self._entries.put(lookup.key, entry, len(body))
         return entry
 
