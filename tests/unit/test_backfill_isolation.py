@@ -18,7 +18,7 @@ from relay.atproto.lexicon import LexiconCatalog, default_lexicon_dir
 from relay.atproto.records import TRACK_NSID
 from relay.atproto.repos import RepoClient, RepoRecord
 from relay.clock import SystemClock
-from relay.db.models import TrackRow
+from relay.db.models import TombstoneRow, TrackRow
 from relay.db.sync import SyncStore
 from relay.services.backfill import Backfill, BackfillRequest
 from relay.services.events import TrackEventBus
@@ -146,3 +146,41 @@ async def test_a_failed_repo_stops_reading_its_listing(
     assert repos.closed == [BROKEN]
     fetching = [t for t in asyncio.all_tasks() if t.get_name() == "relay-backfill-pages"]
     assert fetching == []
+
+
+class FakeRevRepos:
+    """A repo with one track, then none; ``rev`` is what the PDS names as its revision — a
+    PDS's answer that no honest one gives is the fault (no real PDS sends it on demand)."""
+
+    def __init__(self) -> None:
+        self.rev = RKEY
+        self.listed = True
+
+    async def latest_rev(self, pds_url: str, did: str) -> str | None:
+        return self.rev
+
+    async def list_records(
+        self, pds_url: str, did: str, collection: str
+    ) -> AsyncGenerator[list[RepoRecord], None]:
+        if self.listed and collection == TRACK_NSID:
+            yield [RepoRecord(rkey=RKEY, cid="bafyreigggggggggg", value=track("Gone soon"))]
+
+
+@pytest.mark.parametrize("listed_rev", ["3kaaaaaaaaab2", "not-a-tid-" + "x" * 100])
+async def test_a_record_found_gone_is_buried_at_the_listed_revision_only_when_it_is_a_tid(
+    sessions: async_sessionmaker[AsyncSession], listed_rev: str
+) -> None:
+    repos = FakeRevRepos()
+    backfill = Backfill(
+        identity=FakeIdentity(), repos=cast(RepoClient, repos),
+        sync=SyncStore(sessions, one_writer=True), ingest=new_ingest(), clock=SystemClock(),
+    )  # fmt: skip
+    assert (await backfill.run(BackfillRequest(dids=(GOOD,)))).created == 1
+    repos.rev, repos.listed = listed_rev, False
+    report = await backfill.run(BackfillRequest(dids=(GOOD,)))
+    assert (report.failed, report.removed) == (0, 1), report.errors
+    async with sessions() as db:
+        buried = dict((await db.execute(select(TombstoneRow.uri, TombstoneRow.rev))).all())
+    uri = f"at://{GOOD}/{TRACK_NSID}/{RKEY}"
+    # A revision that is not a TID (here longer than the index keeps) is not stored.
+    assert buried == ({uri: listed_rev} if listed_rev.startswith("3k") else {})

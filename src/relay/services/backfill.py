@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from relay.atproto.identity import IdentityResolver
 from relay.atproto.repos import RepoClient, RepoRecord
+from relay.atproto.tid import is_tid
 from relay.clock import Clock
 from relay.db.models import TrackRow
 from relay.db.sync import RecordDelete, SyncStore, removed_tracks
@@ -296,8 +297,10 @@ class Backfill:
         gone = before - seen
         if gone:
             # Deleted at or before the revision listed: a tombstone at it keeps an older copy
-            # (a stream replayed from an old cursor) from indexing the record again.
-            deletes = [RecordDelete(uri, rev=rev) for uri in sorted(gone)]
+            # (a stream replayed from an old cursor) from indexing the record again — when the
+            # PDS named a revision that is one (a TID), as the index stores and compares them.
+            buried = rev if rev is not None and is_tid(rev) else None
+            deletes = [RecordDelete(uri, rev=buried) for uri in sorted(gone)]
             applied = await self._sync.apply(deletes, now=self._clock.now())
             await self._ingest.announce(applied)
             report.removed += len(applied)
