@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import asyncpg
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import Table, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from relay.db.bulk_insert import BulkInsert
 from relay.db.models import TrackEventRow
 
 log = logging.getLogger(__name__)
@@ -23,13 +24,13 @@ CHANNEL = "relay_track_events"
 class EventLog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        events: Table = TrackEventRow.__table__  # type: ignore[assignment]
+        self._rows = BulkInsert(events, ("payload", "created_at"))  # a backfill's page of events
 
     async def append(self, payloads: Sequence[str], *, now: datetime) -> None:
         """Store ``payloads`` and, in the same transaction, notify every listening process."""
         async with self._sessions() as db, db.begin():
-            await db.execute(
-                insert(TrackEventRow), [{"payload": p, "created_at": now} for p in payloads]
-            )
+            await self._rows.run(db, [(payload, now) for payload in payloads])
             await db.execute(text(f"NOTIFY {CHANNEL}"))
 
     async def after(self, last_id: int, limit: int) -> list[tuple[int, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Protocol
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from sqlalchemy import (
     BigInteger,
@@ -49,7 +49,7 @@ def derived_keys(
     """(audio_host, title_key, artist_key, album_key, search_text) of a track's columns:
     case-folded text and the audio URL's host."""
     return (
-        (urlparse(audio_url).hostname or "").lower(),
+        (urlsplit(audio_url).hostname or "").lower(),
         title.casefold(),
         artist.casefold(),
         album.casefold() if album is not None else None,

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from relay.atproto.records import PROFILE_NSID, TRACK_NSID, AtUri, TrackRecord
 from relay.db.audio_refs import drop_ref, owned_objects
+from relay.db.bulk_insert import BulkInsert
 from relay.db.like_rows import (
     LikeApplied,
     LikeUpsert,
@@ -48,7 +49,7 @@ from relay.db.profile_rows import (
     upsert_profiles,
 )
 from relay.db.tombstones import bury, unburied
-from relay.db.track_mapper import NewTrack, new_track, record_columns
+from relay.db.track_mapper import NEW_TRACK_COLUMNS, NewTrack, new_track, record_columns
 from relay.domain import PublishState, TrackEventKind
 
 
@@ -178,6 +179,7 @@ class SyncStore:
         100 ms between tries — a backfill of eight repos spent most of its time asleep)."""
         self._sessions = sessions
         self._writer = asyncio.Lock() if one_writer else None
+        self._new_tracks = BulkInsert(_TRACKS, NEW_TRACK_COLUMNS)
 
     def _writing(self) -> contextlib.AbstractAsyncContextManager[object]:
         """Around every write transaction: this process's turn to write (with ``one_writer``)."""
@@ -356,12 +358,9 @@ class SyncStore:
                 stmt = select(TrackRow).where(TrackRow.uri.in_(existing)).with_for_update()
                 rows.update((row.uri, row) for row in (await db.execute(stmt)).scalars())
             applied = [a for c in changes if (a := self._upsert(rows, fresh, c, now))]
-        if fresh:
-            # New rows go in as one Core statement: no unit of work, no ORM bulk machinery. With
-            # RETURNING, SQLAlchemy sends them as multi-row INSERTs ("insertmanyvalues") rather
-            # than a statement per row — on SQLite, where FTS5 flushes its pending index at every
-            # statement of the tracks_fts trigger, that is ~3x faster.
-            await db.execute(_TRACKS.insert().returning(_TRACKS.c.id), [r.columns() for r in fresh])
+        # New rows go in as plain tuples, a page in one statement (``db.bulk_insert``): no unit
+        # of work, no per-value parameter building.
+        await self._new_tracks.run(db, [row.values() for row in fresh])
         return applied
 
     @staticmethod

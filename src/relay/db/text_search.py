@@ -38,9 +38,20 @@ def words(text: str) -> list[str]:
     return [word[:MAX_WORD_CHARS] for word in _WORD.findall(bare)]
 
 
+# An ASCII field this short has no word over MAX_WORD_CHARS, at most MAX_FIELD_WORDS words
+# (each takes a character and a separator) and fits MAX_FIELD_BYTES: nothing to cut.
+_UNCUT_ASCII_CHARS = min(MAX_WORD_CHARS, 2 * MAX_FIELD_WORDS - 1, MAX_FIELD_BYTES)
+
+
 def search_text(title: str, artist: str, album: str | None) -> str:
     """What ``tracks.search_text`` holds: three lines (title, artist, album) of words."""
-    return "\n".join(_first_words(words(part)) for part in (title, artist, album or ""))
+    return "\n".join(_line(part) for part in (title, artist, album or ""))
+
+
+def _line(part: str) -> str:
+    if len(part) <= _UNCUT_ASCII_CHARS and part.isascii():  # most fields: a backfill's rows
+        return " ".join(_ASCII_WORD.findall(part.lower()))
+    return _first_words(words(part))
 
 
 def _first_words(found: list[str]) -> str:

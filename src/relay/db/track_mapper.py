@@ -55,11 +55,17 @@ class NewTrack:
         )
 
     def columns(self) -> dict[str, Any]:
-        return dict(zip(_NEW_TRACK_FIELDS, _new_track_values(self), strict=True))
+        return dict(zip(NEW_TRACK_COLUMNS, self.values(), strict=True))
+
+    def values(self) -> tuple[Any, ...]:
+        """The row's values, in the order of ``NEW_TRACK_COLUMNS``."""
+        values: tuple[Any, ...] = _new_track_values(self)
+        return values
 
 
-_NEW_TRACK_FIELDS = tuple(field.name for field in fields(NewTrack))
-_new_track_values = attrgetter(*_NEW_TRACK_FIELDS)  # one call for every field (a backfill's rows)
+NEW_TRACK_COLUMNS = tuple(field.name for field in fields(NewTrack))
+"""The columns of a new row, in the order of ``NewTrack.values``."""
+_new_track_values = attrgetter(*NEW_TRACK_COLUMNS)  # one call for every field (a backfill's rows)
 
 
 def record_of(row: RecordColumns) -> TrackRecord:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from relay import jsonc
 from relay.atproto.lexicon import LexiconCatalog
@@ -56,7 +56,7 @@ MAX_LIST_BYTES = 160 * 1024
 def _web_url(value: str) -> bool:
     """An http(s) URL with a host that fits the column (what a browser may be pointed at)."""
     try:
-        url = urlparse(value)
+        url = urlsplit(value)  # the same parse as the row's audio_host (kept by urlsplit's cache)
         host = url.hostname or ""
     except ValueError:  # e.g. a malformed IPv6 literal
         return False
