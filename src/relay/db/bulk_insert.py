@@ -80,9 +80,7 @@ class BulkInsert:
         connection = await db.connection()
         dialect = connection.dialect
         prepared = self._for(dialect)
-        values = (
-            [_processed(row, prepared.processors) for row in rows] if prepared.processors else rows
-        )
+        values = _processed(rows, prepared.processors) if prepared.processors else rows
         width = len(self.columns)
         placeholder = _PLACEHOLDERS.get(dialect.paramstyle)
         if placeholder is None:  # SQLite's and asyncpg's are the drivers relay supports
@@ -102,11 +100,23 @@ class BulkInsert:
 
 
 def _processed(
-    row: tuple[Any, ...], processors: tuple[tuple[int, Callable[[Any], Any]], ...]
-) -> tuple[Any, ...]:
-    converted = list(row)
-    for position, process in processors:
-        value = converted[position]
-        if value is not None:
-            converted[position] = process(value)
-    return tuple(converted)
+    rows: Sequence[tuple[Any, ...]], processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+) -> list[tuple[Any, ...]]:
+    """``rows`` with their values converted; a value repeated down a column (a page's
+    ``indexed_at``) is converted once."""
+    done: dict[tuple[int, Any], Any] = {}
+    converted = []
+    for row in rows:
+        values = list(row)
+        for position, process in processors:
+            value = values[position]
+            if value is not None:
+                key = (position, value)
+                try:
+                    values[position] = done[key]
+                except KeyError:
+                    values[position] = done[key] = process(value)
+                except TypeError:  # not hashable (a JSON column's dict): converted each time
+                    values[position] = process(value)
+        converted.append(tuple(values))
+    return converted
