@@ -36,9 +36,10 @@ _PLACEHOLDERS: dict[str, Callable[[int], str]] = {
 
 @dataclass(frozen=True)
 class _Prepared:
-    """What a dialect needs to insert rows: the value processors, by column position, and how
-    to send a number of rows."""
+    """What a dialect needs to insert rows: its parameter marker, the value processors by column
+    position, and the statements made so far."""
 
+    placeholder: Callable[[int], str]
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
     statements: dict[int, str] = field(default_factory=dict)  # by number of rows
 
@@ -59,13 +60,17 @@ class BulkInsert:
     def _for(self, dialect: Dialect) -> _Prepared:
         prepared = self._prepared.get(dialect.name)
         if prepared is None:
+            placeholder = _PLACEHOLDERS.get(dialect.paramstyle)
+            if placeholder is None:  # SQLite's and asyncpg's are the drivers relay supports
+                raise ValueError(f"no bulk insert for the {dialect.name} driver's parameters")
             processors = []
             for position, name in enumerate(self.columns):
                 # the dialect's own conversion, as Core applies it
                 process = self.table.c[name].type._cached_bind_processor(dialect)
                 if process is not None:
                     processors.append((position, process))
-            prepared = self._prepared[dialect.name] = _Prepared(tuple(processors))
+            prepared = _Prepared(placeholder, tuple(processors))
+            self._prepared[dialect.name] = prepared
         return prepared
 
     def _head(self, dialect: Dialect) -> str:
@@ -82,9 +87,7 @@ class BulkInsert:
         prepared = self._for(dialect)
         values = _processed(rows, prepared.processors) if prepared.processors else rows
         width = len(self.columns)
-        placeholder = _PLACEHOLDERS.get(dialect.paramstyle)
-        if placeholder is None:  # SQLite's and asyncpg's are the drivers relay supports
-            raise ValueError(f"no bulk insert for the {dialect.name} driver's parameters")
+        placeholder = prepared.placeholder
         per = max(1, min(_MAX_ROWS, _MAX_PARAMETERS // width))
         for start in range(0, len(values), per):
             chunk = values[start : start + per]
@@ -102,21 +105,21 @@ class BulkInsert:
 def _processed(
     rows: Sequence[tuple[Any, ...]], processors: tuple[tuple[int, Callable[[Any], Any]], ...]
 ) -> list[tuple[Any, ...]]:
-    """``rows`` with their values converted; a value repeated down a column (a page's
+    """``rows`` with their values converted; the same object repeated down a column (a page's
     ``indexed_at``) is converted once."""
-    done: dict[tuple[int, Any], Any] = {}
+    last: dict[int, tuple[Any, Any]] = {}  # by position: the last value and what it became
     converted = []
     for row in rows:
         values = list(row)
         for position, process in processors:
             value = values[position]
-            if value is not None:
-                key = (position, value)
-                try:
-                    values[position] = done[key]
-                except KeyError:
-                    values[position] = done[key] = process(value)
-                except TypeError:  # not hashable (a JSON column's dict): converted each time
-                    values[position] = process(value)
+            if value is None:
+                continue
+            seen = last.get(position)
+            if seen is not None and seen[0] is value:
+                values[position] = seen[1]
+            else:
+                values[position] = process(value)
+                last[position] = (value, values[position])
         converted.append(tuple(values))
     return converted
