@@ -166,9 +166,8 @@ class FakeRevRepos:
             yield [RepoRecord(rkey=RKEY, cid="bafyreigggggggggg", value=track("Gone soon"))]
 
 
-@pytest.mark.parametrize("listed_rev", ["3kaaaaaaaaab2", "not-a-tid-" + "x" * 100])
-async def test_a_record_found_gone_is_buried_at_the_listed_revision_only_when_it_is_a_tid(
-    sessions: async_sessionmaker[AsyncSession], listed_rev: str
+async def test_a_record_found_gone_is_buried_at_the_listed_revision(
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     repos = FakeRevRepos()
     backfill = Backfill(
@@ -176,11 +175,33 @@ async def test_a_record_found_gone_is_buried_at_the_listed_revision_only_when_it
         sync=SyncStore(sessions, one_writer=True), ingest=new_ingest(), clock=SystemClock(),
     )  # fmt: skip
     assert (await backfill.run(BackfillRequest(dids=(GOOD,)))).created == 1
-    repos.rev, repos.listed = listed_rev, False
+    repos.rev, repos.listed = "3kaaaaaaaaab2", False
     report = await backfill.run(BackfillRequest(dids=(GOOD,)))
     assert (report.failed, report.removed) == (0, 1), report.errors
     async with sessions() as db:
         buried = dict((await db.execute(select(TombstoneRow.uri, TombstoneRow.rev))).all())
-    uri = f"at://{GOOD}/{TRACK_NSID}/{RKEY}"
-    # A revision that is not a TID (here longer than the index keeps) is not stored.
-    assert buried == ({uri: listed_rev} if listed_rev.startswith("3k") else {})
+    assert buried == {f"at://{GOOD}/{TRACK_NSID}/{RKEY}": "3kaaaaaaaaab2"}
+
+
+@pytest.mark.parametrize("listed", [True, False])
+async def test_a_pds_naming_a_revision_that_is_no_tid_fails_the_repo_and_keeps_its_index(
+    sessions: async_sessionmaker[AsyncSession], listed: bool
+) -> None:
+    # Every record listed at such a revision is refused (bad_rev): the repo looked empty, and
+    # all its indexed tracks were removed as gone. Now the repo fails and nothing changes.
+    repos = FakeRevRepos()
+    ingest = new_ingest()
+    backfill = Backfill(
+        identity=FakeIdentity(), repos=cast(RepoClient, repos),
+        sync=SyncStore(sessions, one_writer=True), ingest=ingest, clock=SystemClock(),
+    )  # fmt: skip
+    assert (await backfill.run(BackfillRequest(dids=(GOOD,)))).created == 1
+    repos.rev, repos.listed = "not-a-tid-" + "x" * 100, listed
+    report = await backfill.run(BackfillRequest(dids=(GOOD,)))
+    assert (report.done, report.failed, report.removed) == (0, 1, 0), report
+    assert report.errors == [(GOOD, "its PDS names a revision that is not a TID")]
+    assert sum(ingest.stats.dropped.values()) == 0  # nothing was read at that revision
+    async with sessions() as db:
+        titles = list((await db.execute(select(TrackRow.title))).scalars())
+        buried = list((await db.execute(select(TombstoneRow.uri))).scalars())
+    assert (titles, buried) == (["Gone soon"], [])

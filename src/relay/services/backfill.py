@@ -29,7 +29,7 @@ from relay.clock import Clock
 from relay.db.models import TrackRow
 from relay.db.sync import RecordDelete, SyncStore, removed_tracks
 from relay.domain import TrackEventKind
-from relay.errors import RelayError
+from relay.errors import RelayError, RepoUnavailableError
 from relay.services.ingest import COLLECTIONS, RecordIngest
 
 log = logging.getLogger(__name__)
@@ -280,6 +280,10 @@ class Backfill:
                 count += await self._index(place, records, seen, report)
         else:
             rev = await self._repos.latest_rev(identity.pds_url, did)
+            if rev is not None and not is_tid(rev):
+                # Every record listed at it would be refused (``bad_rev``), and then removed as
+                # gone from the repo: a PDS that names no honest revision fails its repo instead.
+                raise RepoUnavailableError("its PDS names a revision that is not a TID")
             for nsid, kind in COLLECTIONS.items():  # the alongside ones last
                 if kind.alongside and not (seen or before):
                     continue
@@ -296,11 +300,10 @@ class Backfill:
                     count += await self._index(place, batch, seen, report)
         gone = before - seen
         if gone:
-            # Deleted at or before the revision listed: a tombstone at it keeps an older copy
-            # (a stream replayed from an old cursor) from indexing the record again — when the
-            # PDS named a revision that is one (a TID), as the index stores and compares them.
-            buried = rev if rev is not None and is_tid(rev) else None
-            deletes = [RecordDelete(uri, rev=buried) for uri in sorted(gone)]
+            # Deleted at or before the revision listed (a TID: the CAR's is checked, a listing's
+            # above): a tombstone at it keeps an older copy (a stream replayed from an old
+            # cursor) from indexing the record again.
+            deletes = [RecordDelete(uri, rev=rev) for uri in sorted(gone)]
             applied = await self._sync.apply(deletes, now=self._clock.now())
             await self._ingest.announce(applied)
             report.removed += len(applied)
