@@ -14,13 +14,18 @@ import anyio
 import httpx
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
+from relay.db.models import TrackRow
+from relay.db.tracks import Lease
+from relay.domain import PublishState
 from relay.sandbox import Account, LocalNetwork
 from relay.settings import Settings
 from tests.e2e.test_audio_lifecycle import DELETE, refs, stored
 from tests.harness.client import RelayClient
 from tests.harness.pds import get_record, put_record
 from tests.harness.server import RunningRelay, run_relay
+from tests.harness.waiting import eventually
 
 TRACKS = "query($d: String!) { tracks(where: {artistDid: $d}) { totalCount } }"
 
@@ -224,6 +229,105 @@ async def test_a_cover_for_an_edit_the_pds_refuses_is_not_kept(
         token=alice,
     )  # fmt: skip
     assert shown.data["track"] == {"imageUrl": track["imageUrl"], "publishState": "PUBLISHED"}
+
+
+class CollectingWhilePdsDecides:
+    """The real PDS client, except that a put runs the collector first: what a collector pass
+    that falls inside the PDS's round trip does, every time rather than by chance."""
+
+    def __init__(self, relay: RunningRelay) -> None:
+        self._relay = relay
+        self._real = relay.parts.services.edits._pds
+        self.old_cover: str | None = None
+        self.seen: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    async def put_record(self, *args: Any, **kwargs: Any) -> Any:
+        await self._relay.parts.objects.collect_due()
+        assert self.old_cover is not None
+        self.seen = {
+            "counted": (await refs(self._relay)).get(self.old_cover),
+            "stored": self.old_cover in stored(self._relay),
+        }
+        return await self._real.put_record(*args, **kwargs)
+
+
+@pytest.mark.parametrize("refused", [True, False])
+async def test_the_old_cover_outlives_a_collector_pass_while_the_pds_decides_on_the_edit(
+    client: RelayClient,
+    alice: str,
+    relay: RunningRelay,
+    network: LocalNetwork,
+    accounts: dict[str, Account],
+    audio_files: dict[str, Path],
+    photo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    refused: bool,
+) -> None:
+    # The collector (no grace in tests) removed the old cover while the PDS was asked: a refused
+    # edit then showed a cover that was gone (an occasional failure of the test above).
+    track = (await client.upload(audio_files["mp3"], image=photo, token=alice)).data["uploadTrack"]
+    first = track["imageUrl"].rsplit("/", 1)[1]
+    if refused:  # another client's edit: relay's swapRecord no longer matches
+        elsewhere = {**track["record"], "title": "Edited elsewhere"}
+        await put_record(network, accounts["alice"], track["uri"], elsewhere)
+    pds = CollectingWhilePdsDecides(relay)
+    pds.old_cover = first
+    monkeypatch.setattr(relay.parts.services.edits, "_pds", pds)
+    other = tmp_path / "other.png"
+    Image.new("RGB", (300, 300), (20, 90, 200)).save(other, "PNG")
+    answer = await update_cover(client, alice, track["id"], other)
+    assert pds.seen == {"counted": 1, "stored": True}, "the PDS's record still showed it"
+    if refused:
+        assert answer["errors"][0]["extensions"]["code"] == "CONFLICT", answer
+        assert first in stored(relay) and (await refs(relay))[first] == 1
+        on_pds = await get_record(network, track["uri"])
+        assert on_pds is not None and on_pds["value"]["imageUrl"] == track["imageUrl"]
+    else:
+        assert "errors" not in answer, answer
+        assert first not in stored(relay) and first not in await refs(relay)  # collected after
+    async with relay.database() as db:
+        pins = (await db.execute(select(TrackRow.replaced_image_file_id))).scalars().all()
+    assert set(pins) == {None}
+
+
+async def test_the_worker_finishing_an_edit_cut_short_uncounts_the_old_cover(
+    client: RelayClient,
+    alice: str,
+    relay: RunningRelay,
+    network: LocalNetwork,
+    audio_files: dict[str, Path],
+    photo: Path,
+) -> None:
+    track = (await client.upload(audio_files["mp3"], image=photo, token=alice)).data["uploadTrack"]
+    first = track["imageUrl"].rsplit("/", 1)[1]
+    # What an edit removing the cover writes before it asks the PDS, by a process that then
+    # died: PUBLISHING, its lease lapsing, the old cover still counted.
+    index = relay.parts.services.edits._index
+    row = await index.get_by_uri(track["uri"])
+    assert row is not None
+    now = relay.parts.services.edits._leases.new().now
+    lease = Lease(token="died", now=now, until=now)
+    assert await index.claim(row.id, lease)
+    pending = await index.release(
+        row.id, lease, keep=True, publish_state=PublishState.PUBLISHING,
+        next_publish_at=now, image_url=None, image_file_id=None, replaced_image_file_id=first,
+    )  # fmt: skip
+    assert pending is not None and (await refs(relay))[first] == 1
+
+    async def finished() -> bool:
+        await relay.parts.publisher.run_once()
+        on_pds = await get_record(network, track["uri"])
+        return on_pds is not None and "imageUrl" not in on_pds["value"]
+
+    await eventually(finished, what="the worker to publish the edit")
+    await relay.parts.objects.collect_due()
+    assert first not in stored(relay) and first not in await refs(relay)
+    current = await index.get(row.id)
+    assert current is not None and current.replaced_image_file_id is None
 
 
 async def test_a_new_cover_and_its_removal_together_are_refused(

@@ -28,11 +28,19 @@ class OwnsObjects(Protocol):
     def file_id(self) -> str | None: ...
     @property
     def image_file_id(self) -> str | None: ...
+    @property
+    def replaced_image_file_id(self) -> str | None: ...
+
+
+COUNTED_ARTWORK = ("image_file_id", "replaced_image_file_id")
+"""A track's columns naming artwork it holds a reference to (``owned_objects``)."""
 
 
 def owned_objects(row: OwnsObjects) -> list[str]:
-    """The stored objects ``row`` holds a reference to: its audio, its artwork."""
-    return [key for key in (row.file_id, row.image_file_id) if key is not None]
+    """The stored objects ``row`` holds a reference to (one each): its audio, its artwork and
+    the artwork an edit in flight replaces."""
+    keys = (row.file_id, row.image_file_id, row.replaced_image_file_id)
+    return [key for key in keys if key is not None]
 
 
 async def add_ref(db: AsyncSession, file_id: str) -> bool:

@@ -154,6 +154,9 @@ class TrackRow(Base):
     file_id: Mapped[str | None] = mapped_column(String(128))
     # relay's stored copy of the artwork (counted in audio_objects like the audio), if it has one
     image_file_id: Mapped[str | None] = mapped_column(String(128))
+    # The copy an edit replaces, still counted while the PDS may hold the record showing it (the
+    # edit is PUBLISHING): uncounted once the new record is written, kept if it is refused.
+    replaced_image_file_id: Mapped[str | None] = mapped_column(String(128))
     file_type: Mapped[str] = mapped_column(String(16))
     duration: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

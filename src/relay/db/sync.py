@@ -170,6 +170,14 @@ _TRACKS: Table = TrackRow.__table__  # type: ignore[assignment]
 _EXISTING = select(_TRACKS.c.uri).where(_TRACKS.c.uri.in_(bindparam("uris", expanding=True)))
 
 
+def _unpinned(row: TrackRow, now: datetime) -> str | None:
+    """The cover an edit replaced, no longer shown: ``row`` was indexed from a newer record while
+    no edit holds its lease (a live one's holder uncounts it when its PDS answers)."""
+    published = row.publish_state == PublishState.PUBLISHED.value
+    unleased = row.lease_until is None or row.lease_until <= now
+    return row.replaced_image_file_id if published and unleased else None
+
+
 class SyncStore:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], *, one_writer: bool = False
@@ -358,6 +366,12 @@ class SyncStore:
                 stmt = select(TrackRow).where(TrackRow.uri.in_(existing)).with_for_update()
                 rows.update((row.uri, row) for row in (await db.execute(stmt)).scalars())
             applied = [a for c in changes if (a := self._upsert(rows, fresh, c, now))]
+            for row in rows.values():
+                if isinstance(row, TrackRow) and (replaced := _unpinned(row, now)):
+                    # A newer record was indexed (an edit of relay's whose process died, seen on
+                    # the network): no record shows the cover that edit replaced.
+                    await drop_ref(db, replaced, now)
+                    row.replaced_image_file_id = None
         # New rows go in as plain tuples, a page in one statement (``db.bulk_insert``): no unit
         # of work, no per-value parameter building.
         await self._new_tracks.run(db, [row.values() for row in fresh])

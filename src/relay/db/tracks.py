@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
+from collections import Counter, namedtuple
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from relay.db.audio_refs import add_ref, drop_ref, owned_objects
+from relay.db.audio_refs import COUNTED_ARTWORK, add_ref, drop_ref, owned_objects
 from relay.db.cursors import PageCursors, check_size, decode_cursor
 from relay.db.full_text import FullText, Ranked, full_text_for
 from relay.db.models import LikeRow, StoredTrackColumns, TrackRow
@@ -343,19 +343,23 @@ class TrackIndex:
         self, track_id: int, lease: Lease, *, keep: bool = False, **values: Any
     ) -> TrackRow | None:
         """Write ``values`` and give the lease back (or ``keep`` it) — only while ``lease`` is
-        still held; None if it was lost (lapsed and taken over, or the track is gone). A new
-        ``image_file_id`` is counted and the one it replaces uncounted in the same transaction
-        (the new object must have been announced with ``AudioRefs.intend`` and stored)."""
+        still held; None if it was lost (lapsed and taken over, or the track is gone). Artwork
+        the new values name (``COUNTED_ARTWORK``) is counted and what they no longer name
+        uncounted in the same transaction (a new object must have been announced with
+        ``AudioRefs.intend`` and stored)."""
         async with self._sessions() as db, db.begin():
             row = await db.get(TrackRow, track_id, with_for_update=True)
             if row is None or row.lease_token != lease.token:
                 return None
-            if "image_file_id" in values and values["image_file_id"] != row.image_file_id:
-                new, old = values["image_file_id"], row.image_file_id
-                if new is not None and not await add_ref(db, new):
-                    raise AudioRemovedError(new)
-                if old is not None:
-                    await drop_ref(db, old, lease.now)
+            held = Counter(getattr(row, name) for name in COUNTED_ARTWORK)
+            named = Counter(values.get(name, getattr(row, name)) for name in COUNTED_ARTWORK)
+            # Counted before uncounted: an object that only moves between the columns never
+            # reaches 0 references, not even inside this transaction.
+            for key in sorted(k for k in named - held if k is not None):
+                if not await add_ref(db, key):
+                    raise AudioRemovedError(key)
+            for key in sorted(k for k in held - named if k is not None):
+                await drop_ref(db, key, lease.now)
             for name, value in values.items():
                 setattr(row, name, value)
             if not keep:
@@ -395,7 +399,12 @@ class TrackIndex:
             gone = await db.execute(
                 delete(TrackRow)
                 .where(TrackRow.id == track_id, TrackRow.lease_token == lease.token)
-                .returning(TrackRow.uri, TrackRow.file_id, TrackRow.image_file_id)
+                .returning(
+                    TrackRow.uri,
+                    TrackRow.file_id,
+                    TrackRow.image_file_id,
+                    TrackRow.replaced_image_file_id,
+                )
             )
             deleted = gone.first()
             if deleted is None:

@@ -131,6 +131,7 @@ class Publishing:
             publish_error=None,
             publish_attempts=0,
             next_publish_at=None,
+            replaced_image_file_id=None,  # an edit's old cover: no record shows it any more
             **written(ref),
         )
         if updated is None:

@@ -143,8 +143,14 @@ class TrackEdits:
         before: dict[str, Any] = {
             **record_columns(record_of(row)),
             "image_file_id": row.image_file_id,
+            "replaced_image_file_id": None,
         }
         pending = {**columns, "publish_state": PublishState.PUBLISHING}
+        if columns.get("image_file_id", row.image_file_id) != row.image_file_id:
+            # The record on the PDS shows the old cover until it takes the new one (or refuses
+            # it): the old stays counted meanwhile, on the row, so the collector cannot take it
+            # and a crash leaves it to whoever finishes the publish.
+            pending["replaced_image_file_id"] = row.image_file_id
         await self._index.release(row.id, lease, keep=True, next_publish_at=lease.until, **pending)
         try:
             auth = await self._sessions.auth_for_viewer(viewer)
@@ -165,7 +171,7 @@ class TrackEdits:
             raise
         return await self._index.release(
             row.id, lease, publish_state=PublishState.PUBLISHED, next_publish_at=None,
-            **written(ref),
+            replaced_image_file_id=None, **written(ref),
         )  # fmt: skip
 
     async def delete(self, viewer: Viewer, uri: str) -> TrackView:
