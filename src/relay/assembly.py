@@ -289,6 +289,7 @@ async def assemble(
         leases=leases,
         events=events,
         store=store,
+        publishing=publishing,
         max_image_bytes=settings.max_image_bytes,
     )
     sync_store = SyncStore(db, one_writer=engine.dialect.name == "sqlite")

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from relay.db.models import TrackRow
 from relay.db.tracks import Lease
 from relay.domain import PublishState
+from relay.errors import PdsUnavailableError
 from relay.sandbox import Account, LocalNetwork
 from relay.settings import Settings
 from tests.e2e.test_audio_lifecycle import DELETE, refs, stored
@@ -328,6 +329,75 @@ async def test_the_worker_finishing_an_edit_cut_short_uncounts_the_old_cover(
     assert first not in stored(relay) and first not in await refs(relay)
     current = await index.get(row.id)
     assert current is not None and current.replaced_image_file_id is None
+
+
+class FakeLostAnswerPds:
+    """The real PDS client, except that the answer to a put is lost after the PDS took the
+    record (a real PDS cannot be made to drop its answer on demand)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    async def put_record(self, *args: Any, **kwargs: Any) -> Any:
+        await self._real.put_record(*args, **kwargs)
+        raise PdsUnavailableError("PDS write failed: unreachable")
+
+
+@pytest.mark.parametrize("fault", ["pds down", "answer lost"])
+async def test_an_edit_the_pds_could_not_answer_is_kept_and_written_again(
+    client: RelayClient,
+    alice: str,
+    relay: RunningRelay,
+    network: LocalNetwork,
+    audio_files: dict[str, Path],
+    photo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+) -> None:
+    # The index went back to the old record while the PDS (answer lost) held the new one, whose
+    # cover relay then collected: the record pointed at artwork that was gone.
+    track = (await client.upload(audio_files["mp3"], image=photo, token=alice)).data["uploadTrack"]
+    first = track["imageUrl"].rsplit("/", 1)[1]
+    other = tmp_path / "other.png"
+    Image.new("RGB", (300, 300), (90, 20, 160)).save(other, "PNG")
+    if fault == "pds down":
+        network.pds.stop()
+    else:
+        edits = relay.parts.services.edits
+        monkeypatch.setattr(edits, "_pds", FakeLostAnswerPds(edits._pds))
+    try:
+        answer = await update_cover(client, alice, track["id"], other, title="Edited unanswered")
+    finally:
+        if fault == "pds down":
+            network.pds.start("/xrpc/_health")
+    assert "errors" not in answer, answer
+    kept = answer["data"]["updateTrack"]
+    assert kept["publishState"] == "FAILED" and kept["record"]["title"] == "Edited unanswered"
+    second = kept["imageUrl"].rsplit("/", 1)[1]
+    assert second != first and {first, second} <= stored(relay)
+    assert {k: (await refs(relay)).get(k) for k in (first, second)} == {first: 1, second: 1}
+
+    async def written() -> bool:  # the worker writes the edit again (the same record)
+        shown = await client.gql(
+            "query($u: String!) { track(uri: $u) { publishState } }", {"u": track["uri"]},
+            token=alice,
+        )  # fmt: skip
+        on_pds = await get_record(network, track["uri"])
+        return (
+            shown.data["track"]["publishState"] == "PUBLISHED"
+            and on_pds is not None
+            and on_pds["value"].get("imageUrl") == kept["imageUrl"]
+            and on_pds["value"]["title"] == "Edited unanswered"
+        )
+
+    await eventually(written, what="the edit to be written again")
+    await relay.parts.objects.collect_due()
+    assert first not in stored(relay) and first not in await refs(relay)
+    assert second in stored(relay) and (await refs(relay))[second] == 1
 
 
 async def test_a_new_cover_and_its_removal_together_are_refused(

@@ -72,7 +72,10 @@ class Mutation:
         return Track.of(view)
 
     @strawberry.mutation(
-        description="Edit metadata and artwork; a published record is rewritten in place."
+        description=(
+            "Edit metadata and artwork; a published record is rewritten in place. An edit its "
+            "PDS could not answer is kept as FAILED and written again."
+        )
     )
     async def update_track(self, info: Info, id: strawberry.ID, input: UpdateTrackInput) -> Track:
         viewer = await info.context.require_viewer()

@@ -84,7 +84,7 @@ class Publishing:
         """Background retry of one track, acting with its owner's newest session."""
         auth = await self._sessions.auth_for(row.artist_did)
         if auth is None:
-            return await self._failed(
+            return await self.failed(
                 row, UnauthenticatedError("no active session for this account; log in to publish")
             )
         updated, _ = await self._attempt(row, auth, record_of(row).to_json(self._lexicons))
@@ -123,7 +123,7 @@ class Publishing:
                     swap_record=None,  # relay owns this rkey: a retry after a lost reply is a no-op
                 )
         except RelayError as exc:
-            return await self._failed(row, exc, lease), exc
+            return await self.failed(row, exc, lease), exc
         updated = await self._index.release(
             row.id,
             lease,
@@ -151,7 +151,9 @@ class Publishing:
             await self._pds.delete_record(auth, collection=TRACK_NSID, rkey=row.rkey)
         raise NotFoundError(f"track {row.uri} was deleted")
 
-    async def _failed(self, row: TrackRow, exc: RelayError, lease: Lease | None = None) -> TrackRow:
+    async def failed(self, row: TrackRow, exc: RelayError, lease: Lease | None = None) -> TrackRow:
+        """Record a failed write of the track's record (FAILED; retried later when the PDS or
+        the session may come back), giving ``lease`` back."""
         attempts = row.publish_attempts + 1
         retry = isinstance(exc, UpstreamError | UnauthenticatedError)
         self._metrics.publishes.labels(outcome="retrying" if retry else "rejected").inc()

@@ -2,7 +2,8 @@
 
 - update: validate (a new cover is normalized and stored first) → ``putRecord`` with
   ``swapRecord`` = last seen CID (a record changed elsewhere is a CONFLICT, never overwritten) →
-  row; a replaced cover is collected once unused.
+  row; a replaced cover is collected once unused. A PDS that could not answer (it may have taken
+  the record) leaves the edit FAILED, for the worker to write again.
 - delete: PDS record (absent is fine) → object (if no other track uses it) → row. A PDS failure
   stops the delete before anything changed.
 """
@@ -23,12 +24,13 @@ from relay.db.models import TrackRow
 from relay.db.track_mapper import record_columns, record_of
 from relay.db.tracks import Lease, TrackIndex
 from relay.domain import PublishState, TrackEventKind
-from relay.errors import BadUserInputError, ConflictError
+from relay.errors import BadUserInputError, ConflictError, UpstreamError
 from relay.media.artwork import normalize_artwork
 from relay.metrics import RelayMetrics
 from relay.services.audio_objects import AudioObjects
 from relay.services.events import EventBus
 from relay.services.ownership import TrackLeases, owned_track, still_there, written
+from relay.services.publishing import Publishing
 from relay.services.sessions import SessionService, Viewer
 from relay.services.track_uploads import StagedUpload
 from relay.services.views import TrackEvent, TrackView
@@ -71,9 +73,11 @@ class TrackEdits:
         leases: TrackLeases,
         events: EventBus,
         store: AudioStore,
+        publishing: Publishing,
         max_image_bytes: int = 10 * 1024 * 1024,
     ) -> None:
         self._store = store
+        self._publishing = publishing
         self._max_image = max_image_bytes
         self._leases = leases
         self._index = index
@@ -162,8 +166,13 @@ class TrackEdits:
                     record=checked,
                     swap_record=row.cid,
                 )
+        except UpstreamError as exc:
+            # The PDS may have taken the record (its answer lost, a timeout, a server error after
+            # the commit): the index keeps the edit, FAILED, and the worker writes it again —
+            # the same record, so nothing changes if it had landed. Both covers stay counted.
+            return await self._publishing.failed(row, exc, lease)
         except BaseException:
-            # The PDS kept the old record: so does the index.
+            # The PDS refused it and kept the old record: so does the index.
             await self._index.release(
                 row.id, lease, publish_state=PublishState.PUBLISHED, next_publish_at=None,
                 **before,
