@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from relay.atproto.records import LikeRecord, ProfileRecord, StrongRef, TrackRecord
+from relay.atproto.records import LikeRecord, ListRecord, ProfileRecord, StrongRef, TrackRecord
 from relay.db.like_rows import LikeUpsert
+from relay.db.list_rows import ListUpsert
 from relay.db.models import LikeRow, ProfileRow, SyncCursorRow, TrackRow
 from relay.db.profile_rows import ProfileUpsert
 from relay.db.sync import ChainLink, Cursor, HandleChanged, RecordDelete, SyncStore, TrackUpsert
@@ -161,3 +162,41 @@ async def test_an_identity_change_renames_and_moves_every_record_of_the_account(
         }
         assert (await db.scalar(select(LikeRow.liker_handle))) == "new.test"
         assert (await db.scalar(select(ProfileRow.pds_url))) == "https://new.example"
+
+
+async def test_a_repos_uris_are_its_records_tracks_likes_lists_and_profile(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """What a backfill compares a repo's listing with (what it no longer lists is removed): every
+    record of that repo the index holds — not drafts, which are no records, nor others' records."""
+    store, index = SyncStore(sessions), TrackIndex(sessions)
+    other = "did:plc:" + "d" * 24
+    track = upsert("Mine", "3kaaaaaaaaaa3")
+    ref = StrongRef(uri=track.uri, cid="cid-t")
+    like = LikeRecord(subject=ref, created_at="2026-01-01T00:00:00.000Z")
+    listed = ListRecord(
+        name="Set", list_type="playlist", items=(ref,), created_at="2026-01-01T00:00:00.000Z"
+    )
+    profile = ProfileRecord(display_name="Cy", description=None, avatar=None)
+    lists = "app.relay.list"
+    assert await store.uris_of(DID) == set()
+    await store.apply(
+        [
+            track,
+            LikeUpsert(did=DID, rkey="3kaaaaaaaaab2", cid="l", rev=None, record=like, handle=None),
+            ListUpsert(did=DID, rkey="3kaaaaaaaaac2", cid="s", rev=None, record=listed),
+            ProfileUpsert(did=DID, rkey="self", cid="p", rev=None, record=profile, pds_url=None),
+            LikeUpsert(did=other, rkey="3kaaaaaaaaab2", cid="o", rev=None, record=like),
+        ],
+        now=EPOCH,
+    )  # fmt: skip
+    draft = catalog_row(DID, "3kaaaaaaaaad2", title="Draft", artist="Cy", created_at=EPOCH)
+    draft.publish_state = "DRAFT"
+    await index.insert(draft)
+    assert await store.uris_of(DID) == {
+        track.uri,
+        f"at://{DID}/app.relay.like/3kaaaaaaaaab2",
+        f"at://{DID}/{lists}/3kaaaaaaaaac2",
+        f"at://{DID}/app.bsky.actor.profile/self",
+    }
+    assert await store.uris_of(other) == {f"at://{other}/app.relay.like/3kaaaaaaaaab2"}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relay.atproto.records import PROFILE_NSID, AtUri, ProfileRecord
@@ -79,9 +79,3 @@ async def delete_profile(db: AsyncSession, did: str) -> list[ProfileApplied]:
 
 async def moved_pds(db: AsyncSession, did: str, pds_url: str) -> None:
     await db.execute(update(ProfileRow).where(ProfileRow.did == did).values(pds_url=pds_url))
-
-
-async def has_profile(db: AsyncSession, did: str) -> bool:
-    return (
-        await db.execute(select(ProfileRow.did).where(ProfileRow.did == did))
-    ).first() is not None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,12 +38,19 @@ from relay.db.list_rows import (
     rename_owner,
     upsert_lists,
 )
-from relay.db.models import BackfillRepoRow, LikeRow, ListRow, RepoChainRow, SyncCursorRow, TrackRow
+from relay.db.models import (
+    BackfillRepoRow,
+    LikeRow,
+    ListRow,
+    ProfileRow,
+    RepoChainRow,
+    SyncCursorRow,
+    TrackRow,
+)
 from relay.db.profile_rows import (
     ProfileApplied,
     ProfileUpsert,
     delete_profile,
-    has_profile,
     is_profile_uri,
     moved_pds,
     upsert_profiles,
@@ -176,6 +183,18 @@ def _unpinned(row: TrackRow, now: datetime) -> str | None:
     published = row.publish_state == PublishState.PUBLISHED.value
     unleased = row.lease_until is None or row.lease_until <= now
     return row.replaced_image_file_id if published and unleased else None
+
+
+# A repo's indexed records that exist as records (not drafts): tracks, likes, lists, and whether
+# it has a profile (whose one record is ``self``).
+_URIS_OF = union_all(
+    select(TrackRow.uri, literal(False)).where(
+        TrackRow.artist_did == bindparam("did"), TrackRow.publish_state == PublishState.PUBLISHED
+    ),
+    select(LikeRow.uri, literal(False)).where(LikeRow.liker_did == bindparam("did")),
+    select(ListRow.uri, literal(False)).where(ListRow.owner_did == bindparam("did")),
+    select(ProfileRow.did, literal(True)).where(ProfileRow.did == bindparam("did")),
+)
 
 
 class SyncStore:
@@ -421,19 +440,10 @@ class SyncStore:
     async def uris_of(self, did: str) -> set[str]:
         """AT-URIs of ``did``'s indexed records that exist as records (tracks that are not
         drafts, likes)."""
-        async with self._sessions() as db:
-            stmt = select(TrackRow.uri).where(
-                TrackRow.artist_did == did, TrackRow.publish_state == PublishState.PUBLISHED
-            )
-            found = set((await db.execute(stmt)).scalars())
-            for other in (
-                select(LikeRow.uri).where(LikeRow.liker_did == did),
-                select(ListRow.uri).where(ListRow.owner_did == did),
-            ):
-                found |= set((await db.execute(other)).scalars())
-            if await has_profile(db, did):
-                found.add(str(AtUri(did, PROFILE_NSID, "self")))
-            return found
+        async with self._sessions() as db:  # one statement: a backfill asks it of every repo
+            rows = (await db.execute(_URIS_OF, {"did": did})).all()
+        profile = str(AtUri(did, PROFILE_NSID, "self"))
+        return {profile if is_profile else value for value, is_profile in rows}
 
     async def has_records(self, did: str) -> bool:
         """Whether the index holds any record of ``did`` (index lookups)."""
