@@ -18,7 +18,7 @@ from relay.atproto.lexicon import LexiconCatalog, default_lexicon_dir
 from relay.atproto.records import TRACK_NSID
 from relay.atproto.repos import RepoClient, RepoRecord
 from relay.clock import SystemClock
-from relay.db.models import TombstoneRow, TrackRow
+from relay.db.models import LikeRow, TombstoneRow, TrackRow
 from relay.db.sync import SyncStore
 from relay.services.backfill import Backfill, BackfillRequest
 from relay.services.events import TrackEventBus
@@ -39,6 +39,9 @@ class FakeIdentity:
 
 class FakeBrokenRepos:
     """Serves one track of ``GOOD``'s repo; reading ``BROKEN``'s raises what nobody expected."""
+
+    async def collections(self, pds_url: str, did: str) -> frozenset[str] | None:
+        return None  # not said: every collection is listed
 
     async def latest_rev(self, pds_url: str, did: str) -> str | None:
         return RKEY
@@ -70,6 +73,9 @@ class FakeEndlessRepos:
     def __init__(self) -> None:
         self.listings: list[AsyncGenerator[list[RepoRecord], None]] = []
         self.closed: list[str] = []
+
+    async def collections(self, pds_url: str, did: str) -> frozenset[str] | None:
+        return None  # not said: every collection is listed
 
     async def latest_rev(self, pds_url: str, did: str) -> str | None:
         return RKEY
@@ -156,6 +162,9 @@ class FakeRevRepos:
         self.rev = RKEY
         self.listed = True
 
+    async def collections(self, pds_url: str, did: str) -> frozenset[str] | None:
+        return None  # not said: every collection is listed
+
     async def latest_rev(self, pds_url: str, did: str) -> str | None:
         return self.rev
 
@@ -205,3 +214,54 @@ async def test_a_pds_naming_a_revision_that_is_no_tid_fails_the_repo_and_keeps_i
         titles = list((await db.execute(select(TrackRow.title))).scalars())
         buried = list((await db.execute(select(TombstoneRow.uri))).scalars())
     assert (titles, buried) == (["Gone soon"], [])
+
+
+class FakeDescribedRepos:
+    """A repo with a track and a like whose PDS says which collections it holds (``held``);
+    notes every collection listed (a PDS that lists what describeRepo left out is no fault a
+    real one shows on demand)."""
+
+    def __init__(self) -> None:
+        self.held = frozenset({TRACK_NSID, "app.relay.like"})
+        self.listed: list[str] = []
+
+    async def collections(self, pds_url: str, did: str) -> frozenset[str] | None:
+        return self.held
+
+    async def latest_rev(self, pds_url: str, did: str) -> str | None:
+        return RKEY
+
+    async def list_records(
+        self, pds_url: str, did: str, collection: str
+    ) -> AsyncGenerator[list[RepoRecord], None]:
+        self.listed.append(collection)
+        if collection == TRACK_NSID:
+            yield [RepoRecord(rkey=RKEY, cid="bafyreigggggggggg", value=track("Held"))]
+        if collection == "app.relay.like":
+            like = {
+                "$type": "app.relay.like", "createdAt": "2026-01-01T00:00:00.000Z",
+                "subject": {"uri": f"at://{GOOD}/{TRACK_NSID}/{RKEY}", "cid": "bafyreigggg"},
+            }  # fmt: skip
+            yield [RepoRecord(rkey="3kaaaaaaaaab2", cid="bafyreilllllllllll", value=like)]
+
+
+async def test_only_the_collections_a_repo_holds_are_listed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    repos = FakeDescribedRepos()
+    backfill = Backfill(
+        identity=FakeIdentity(), repos=cast(RepoClient, repos),
+        sync=SyncStore(sessions, one_writer=True), ingest=new_ingest(), clock=SystemClock(),
+    )  # fmt: skip
+    assert (await backfill.run(BackfillRequest(dids=(GOOD,)))).created == 2  # a track, a like
+    assert repos.listed == [TRACK_NSID, "app.relay.like"]  # no lists, no profile: not asked
+    async with sessions() as db:
+        assert len(list((await db.execute(select(LikeRow.uri))).scalars())) == 1
+    # The likes are gone from the repo (its PDS no longer names the collection): so from the index.
+    repos.held, repos.listed = frozenset({TRACK_NSID, "app.bsky.feed.post"}), []
+    report = await backfill.run(BackfillRequest(dids=(GOOD,)))
+    assert (report.failed, report.removed) == (0, 1), report.errors
+    assert repos.listed == [TRACK_NSID]
+    async with sessions() as db:
+        assert list((await db.execute(select(LikeRow.uri))).scalars()) == []
+        assert list((await db.execute(select(TrackRow.title))).scalars()) == ["Held"]

@@ -113,3 +113,28 @@ async def test_a_pds_that_will_not_say_is_unavailable(http: httpx.AsyncClient) -
     async with listening(answer("500 Internal Server Error", b"{}")) as listener:
         with pytest.raises(RepoUnavailableError):
             await RepoClient(http).repo_status(listener.url, DID)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "said"),
+    [
+        ("200 OK", {"did": DID, "collections": ["app.relay.track", "app.bsky.feed.post"]},
+         frozenset({"app.relay.track", "app.bsky.feed.post"})),
+        ("200 OK", {"did": DID, "collections": []}, frozenset()),
+        # What it cannot vouch for is not taken: every collection is listed then.
+        ("200 OK", {"did": "did:plc:" + "b" * 24, "collections": ["app.relay.track"]}, None),
+        ("200 OK", {"did": DID, "collections": "app.relay.track"}, None),
+        ("200 OK", {"did": DID, "collections": [7]}, None),
+        ("200 OK", {"did": DID, "collections": ["x" * 400]}, None),
+        ("200 OK", {"did": DID, "collections": ["a.b.c"] * 10_001}, None),
+        ("200 OK", {"did": DID}, None),
+        ("500 Internal Server Error", {"error": "InternalServerError"}, None),
+        ("400 Bad Request", {"error": "InvalidRequest"}, None),
+    ],
+)  # fmt: skip
+async def test_the_collections_of_a_repo_are_what_its_pds_describes(
+    http: httpx.AsyncClient, status: str, body: dict[str, Any], said: frozenset[str] | None
+) -> None:
+    async with listening(answer(status, json.dumps(body).encode())) as listener:
+        assert await RepoClient(http).collections(listener.url, DID) == said
+        assert listener.requests[0].startswith("GET /xrpc/com.atproto.repo.describeRepo?repo=")

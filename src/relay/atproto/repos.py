@@ -24,6 +24,7 @@ from relay.errors import CommitError, RepoUnavailableError
 from relay.net.outbound import MAX_BYTES, REQUEST_ERRORS, TOTAL_SECONDS, ResponseTooLargeError
 
 log = logging.getLogger("relay.repos")
+MAX_COLLECTIONS = 10_000  # in one describeRepo answer (a repo holds a few dozen)
 
 
 def _host(url: str) -> str:
@@ -178,6 +179,25 @@ class RepoClient:
             log.warning("the blob %s of %s from %s is not what its CID names", cid, did, _host(url))
             raise RepoUnavailableError(f"{_host(url)} sent a blob that does not match its CID")
         return data
+
+    async def collections(self, pds_url: str, did: str) -> frozenset[str] | None:
+        """The collections the repo holds records of, as its PDS says (``repo.describeRepo``),
+        or None when it does not say (then every collection is listed, as before)."""
+        url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.repo.describeRepo"
+        try:
+            body = await self._json(url, {"repo": did})
+        except RepoUnavailableError as exc:
+            log.info("describeRepo of %s: %s; listing every collection", did, exc.message)
+            return None
+        named = body.get("collections")
+        if (
+            body.get("did") != did
+            or not isinstance(named, list)
+            or len(named) > MAX_COLLECTIONS
+            or not all(isinstance(nsid, str) and len(nsid) <= 317 for nsid in named)
+        ):
+            return None
+        return frozenset(named)
 
     async def latest_rev(self, pds_url: str, did: str) -> str | None:
         """The repo's current revision (``sync.getLatestCommit``)."""

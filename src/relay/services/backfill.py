@@ -3,8 +3,9 @@
 
 Repos come from explicit DIDs or handles, from every repo on a PDS host (``sync.listRepos``), or
 from every repo a relay reports for the collection (``sync.listReposByCollection``). Each repo is
-read page by page (``repo.listRecords``) or in one request (``sync.getRepo``, a CAR walked here),
-validated, and upserted; records gone from the repo leave the index. Repos run with bounded
+read page by page (``repo.listRecords``, of the collections ``repo.describeRepo`` names) or in
+one request (``sync.getRepo``, a CAR walked here), validated, and upserted; records gone from
+the repo leave the index. Repos run with bounded
 concurrency; one bad repo is recorded and skipped. A run is resumable: repos finished by a run
 that crashed are skipped when the same run starts again, and a run that completes forgets them.
 """
@@ -284,9 +285,14 @@ class Backfill:
                 # Every record listed at it would be refused (``bad_rev``), and then removed as
                 # gone from the repo: a PDS that names no honest revision fails its repo instead.
                 raise RepoUnavailableError("its PDS names a revision that is not a TID")
+            # The collections it holds: one request, instead of listing each one it lacks (most
+            # repos hold tracks, a profile and nothing else relay indexes).
+            held = await self._repos.collections(identity.pds_url, did)
             for nsid, kind in COLLECTIONS.items():  # the alongside ones last
                 if kind.alongside and not (seen or before):
                     continue
+                if held is not None and nsid not in held:
+                    continue  # none to list: what the index holds of it is gone
                 place = _Repo(did, rev, identity.handle, nsid, identity.pds_url)
                 batch: list[RepoRecord] = []
                 listing = _prefetched(self._repos.list_records(identity.pds_url, did, nsid))
