@@ -438,8 +438,8 @@ class SyncStore:
         return None if unchanged else Applied(TrackEventKind.UPDATED, row)
 
     async def uris_of(self, did: str) -> set[str]:
-        """AT-URIs of ``did``'s indexed records that exist as records (tracks that are not
-        drafts, likes)."""
+        """AT-URIs of ``did``'s indexed records that exist as records: its tracks (not drafts),
+        likes, lists and profile."""
         async with self._sessions() as db:  # one statement: a backfill asks it of every repo
             rows = (await db.execute(_URIS_OF, {"did": did})).all()
         profile = str(AtUri(did, PROFILE_NSID, "self"))

@@ -355,10 +355,10 @@ class TrackIndex:
             named = Counter(values.get(name, getattr(row, name)) for name in COUNTED_ARTWORK)
             # Counted before uncounted: an object that only moves between the columns never
             # reaches 0 references, not even inside this transaction.
-            for key in sorted(k for k in named - held if k is not None):
+            for key in sorted(k for k in (named - held).elements() if k is not None):
                 if not await add_ref(db, key):
                     raise AudioRemovedError(key)
-            for key in sorted(k for k in held - named if k is not None):
+            for key in sorted(k for k in (held - named).elements() if k is not None):
                 await drop_ref(db, key, lease.now)
             for name, value in values.items():
                 setattr(row, name, value)

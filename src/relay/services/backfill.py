@@ -5,9 +5,9 @@ Repos come from explicit DIDs or handles, from every repo on a PDS host (``sync.
 from every repo a relay reports for the collection (``sync.listReposByCollection``). Each repo is
 read page by page (``repo.listRecords``, of the collections ``repo.describeRepo`` names) or in
 one request (``sync.getRepo``, a CAR walked here), validated, and upserted; records gone from
-the repo leave the index. Repos run with bounded
-concurrency; one bad repo is recorded and skipped. A run is resumable: repos finished by a run
-that crashed are skipped when the same run starts again, and a run that completes forgets them.
+the repo leave the index. Repos run with bounded concurrency; one bad repo is recorded and
+skipped. A run is resumable: repos finished by a run that crashed are skipped when the same run
+starts again, and a run that completes forgets them.
 """
 
 from __future__ import annotations
