@@ -4,6 +4,8 @@ was checked, responses are capped in size and time, redirects are not followed."
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -169,3 +171,22 @@ async def test_every_refusal_is_an_httpx_error() -> None:
     assert issubclass(RefusedAddressError, httpx.HTTPError)
     assert issubclass(ResponseTooLargeError, httpx.HTTPError)
     assert issubclass(TotalTimeoutError, httpx.HTTPError)
+
+
+async def test_a_hosts_cookies_are_not_kept_nor_sent_back() -> None:
+    heads: list[bytes] = []
+    setting = answer("200 OK", b"{}", Set_Cookie="session=stranger; Path=/")
+
+    async def handler(head: bytes, writer: asyncio.StreamWriter) -> None:
+        heads.append(head)
+        await setting(head, writer)
+
+    async with (
+        listening(handler) as listener,
+        outbound_client(OutboundPolicy(allow_private=True)) as client,
+    ):
+        for _ in range(2):
+            response = await client.get(f"{listener.url}/xrpc/x")
+            assert response.headers["set-cookie"].startswith("session=")
+        assert len(client.cookies) == 0
+    assert len(heads) == 2 and all(b"cookie" not in head.lower() for head in heads)
