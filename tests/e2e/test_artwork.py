@@ -322,7 +322,14 @@ async def test_the_worker_finishing_an_edit_cut_short_uncounts_the_old_cover(
     async def finished() -> bool:
         await relay.parts.publisher.run_once()
         on_pds = await get_record(network, track["uri"])
-        return on_pds is not None and "imageUrl" not in on_pds["value"]
+        current = await index.get(row.id)  # the worker's last step: after the PDS took it
+        return (
+            on_pds is not None
+            and "imageUrl" not in on_pds["value"]
+            and current is not None
+            and current.publish_state == PublishState.PUBLISHED
+            and current.replaced_image_file_id is None
+        )
 
     await eventually(finished, what="the worker to publish the edit")
     await relay.parts.objects.collect_due()
@@ -387,8 +394,13 @@ async def test_an_edit_the_pds_could_not_answer_is_kept_and_written_again(
             token=alice,
         )  # fmt: skip
         on_pds = await get_record(network, track["uri"])
+        # The index's row last: the firehose may show the record PUBLISHED before the worker,
+        # still holding the track's lease, uncounts the old cover.
+        current = await relay.parts.services.edits._index.get_by_uri(track["uri"])
         return (
             shown.data["track"]["publishState"] == "PUBLISHED"
+            and current is not None
+            and current.replaced_image_file_id is None
             and on_pds is not None
             and on_pds["value"].get("imageUrl") == kept["imageUrl"]
             and on_pds["value"]["title"] == "Edited unanswered"
