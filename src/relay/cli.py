@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -60,7 +61,11 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
-def _serve(settings: Settings, workers: int = 1) -> None:
+def _serve(
+    settings: Settings, workers: int = 1, *, before_exit: Callable[[], None] | None = None
+) -> None:
+    """Serve until stopped; then ``before_exit`` (what must not outlive relay, such as
+    ``relay dev``'s sandbox), before the process may leave at once past stuck threads."""
     from relay.app import create_app
 
     _tune_gc()
@@ -75,6 +80,8 @@ def _serve(settings: Settings, workers: int = 1) -> None:
     }
     if workers == 1:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        if before_exit is not None:
+            before_exit()
         exit_despite_stuck_threads()
         return
     if not settings.resolved_database_url.startswith("postgresql"):
@@ -339,7 +346,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
             tuple((a.handle, a.password) for a in listeners),
             pds_url=network.pds_url,
         )
-        _serve(settings)
+        # Stopped before relay may leave at once (a stuck library thread): the sandbox PLC and
+        # PDS outlived such an exit and held their ports.
+        _serve(settings, before_exit=network.stop)
     finally:
         network.stop()
 

@@ -30,6 +30,29 @@ def test_a_stuck_thread_does_not_keep_the_process_alive() -> None:
     assert "exiting with threads still running: fake-stuck-worker" in done.stderr
 
 
+SERVING = """
+import logging, threading
+import relay.app, relay.cli
+from relay.settings import Settings
+logging.basicConfig(level="INFO")
+relay.app.create_app = lambda settings: None  # no app: only what happens after serving counts
+relay.cli.uvicorn.run = lambda app, **options: None  # served and stopped
+threading.Thread(target=threading.Event().wait, name="fake-stuck-worker").start()
+relay.cli._serve(Settings(_env_file=None), before_exit=lambda: print("sandbox stopped", flush=True))
+raise SystemExit("not reached: the process should have left")
+"""
+
+
+def test_what_must_not_outlive_relay_is_stopped_before_it_leaves_past_a_stuck_thread() -> None:
+    # `relay dev`'s sandbox PLC and PDS stayed up, holding their ports, when relay left at once.
+    done = subprocess.run(
+        [sys.executable, "-c", SERVING], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "sandbox stopped", done.stderr
+    assert "exiting with threads still running: fake-stuck-worker" in done.stderr
+
+
 def test_no_stuck_thread_returns_normally() -> None:
     program = "from relay.cli import exit_despite_stuck_threads\n"
     program += "exit_despite_stuck_threads()\nprint('returned')\n"
