@@ -10,6 +10,7 @@ import io
 import logging
 import os
 import shutil
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -286,10 +287,18 @@ def cmd_oauth_key(args: argparse.Namespace) -> None:
     sys.stdout.write(new_client_key_json() + "\n")
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def cmd_dev(args: argparse.Namespace) -> None:
     """A full local stack: sandbox PLC + PDS, a demo account, and relay on SQLite + filesystem."""
     from relay.sandbox import LocalNetwork, ensure_installed
 
+    # SIGTERM (a `kill`, a container or service stop) ends it as Ctrl-C does, through the
+    # ``finally`` that stops the sandbox: uvicorn re-raises the signal once it has shut down,
+    # and its default action left the sandbox PLC and PDS running, holding their ports.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     root = Path(args.data_dir).resolve()
     if root.exists():
         shutil.rmtree(root)  # the PLC directory is in memory: start every dev run afresh

@@ -165,6 +165,31 @@ def test_relay_dev_starts_a_full_local_stack(tmp_path: Path, audio_files: dict[s
             assert sock.connect_ex(("127.0.0.1", sandbox_port)) != 0, sandbox_port
 
 
+def test_relay_dev_stopped_with_sigterm_stops_its_sandbox(tmp_path: Path) -> None:
+    # uvicorn re-raises SIGTERM once it has shut down: its default action ended relay dev at
+    # once, and the sandbox PLC and PDS kept running, holding their ports.
+    port, plc_port, pds_port = free_port(), free_port(), free_port()
+    log = tmp_path / "dev.log"
+    command = [sys.executable, "-m", "relay.cli", "dev", "--data-dir", str(tmp_path / "dev")]
+    command += ["--plc-port", str(plc_port), "--pds-port", str(pds_port)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command, env={**os.environ, "RELAY_PORT": str(port)}, cwd=tmp_path, stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait_healthy(proc, f"http://127.0.0.1:{port}", log)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for sandbox_port in (plc_port, pds_port):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", sandbox_port)) != 0, sandbox_port
+
+
 def test_a_busy_sandbox_port_is_refused_not_reused(tmp_path: Path) -> None:
     from relay.errors import SandboxError
     from relay.sandbox import LocalNetwork
